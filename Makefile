@@ -1,0 +1,65 @@
+# Infoview — every target a README command. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev run test lint fmt typecheck pytest openapi migrate fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip setuptools wheel
+
+# Installs are pinned by constraints.txt, so a fresh machine gets what was tested.
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed ## create .venv and install the service
+
+dev: $(VENV)/.installed-dev ## create .venv and install with the dev tools
+
+migrate: install ## apply the database migrations
+	$(BIN)/infoview migrate
+
+run: install ## serve the API on http://127.0.0.1:8000 (SQLite in var/)
+	$(BIN)/infoview migrate
+	$(BIN)/infoview serve --host $(HOST) --port $(PORT)
+
+lint: dev ## ruff lint and format check
+	$(BIN)/ruff check app tests migrations
+	$(BIN)/ruff format --check app tests migrations
+
+fmt: dev ## format the code
+	$(BIN)/ruff check --fix app tests migrations
+	$(BIN)/ruff format app tests migrations
+
+typecheck: dev ## mypy --strict on app/
+	$(BIN)/mypy app
+
+pytest: dev ## the test suite (SQLite, and PostgreSQL when INFOVIEW_TEST_POSTGRES_URL is set)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest ## everything CI runs
+
+openapi: dev ## regenerate openapi/openapi.json
+	$(BIN)/infoview openapi
+
+fuzz: dev ## a long schemathesis run
+	INFOVIEW_FUZZ_EXAMPLES=$${INFOVIEW_FUZZ_EXAMPLES:-500} $(BIN)/pytest -m fuzz -p no:cacheprovider tests
+
+bench: dev ## the benchmark (see bench/README.md)
+	$(BIN)/python -m bench
+
+clean: ## remove the virtualenv and caches (keeps var/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Dependencies shared by the routers: the database session, the caller, concurrency headers.
+
+The session dependency is ``async`` on purpose: FastAPI runs sync dependencies in a thread
+pool, and the thread hop costs more than the sub-millisecond queries it would wrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from app.config import Settings, get_settings
+from app.errors import Unauthorized
+from app.models.user import UserAccount
+from app.services import auth as auth_service
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, closed (and rolled back if uncommitted) afterwards."""
+    engine = request.app.state.engine
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> UserAccount:
+    """The user the bearer token speaks for; every failure is a 401 with WWW-Authenticate."""
+    if not token:
+        raise Unauthorized("A bearer token is required.", code="missing_token")
+    user = auth_service.user_from_access_token(session, settings, token)
+    request.scope.setdefault("state", {})["user_id"] = str(user.id)
+    return user
+
+
+CurrentUser = Annotated[UserAccount, Depends(current_user)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="An ETag from an earlier read; the write is refused with 412 if stale.",
+        max_length=200,
+    ),
+]
+
+
+__all__ = ["CurrentUser", "IfMatch", "SessionDep", "SettingsDep", "get_settings"]

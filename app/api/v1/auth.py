@@ -1,0 +1,115 @@
+"""Accounts and tokens: register, log in, refresh, log out, and who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.problems import problem_responses
+from app.models.user import UserCreate, UserPublic
+from app.services import auth as auth_service
+
+router = APIRouter(tags=["auth"])
+
+
+class TokenResponse(BaseModel):
+    """An access token (short-lived JWT) and the refresh token that renews it."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class RefreshRequest(BaseModel):
+    """A refresh token to rotate or revoke."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post(
+    "/auth/register",
+    operation_id="auth-register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses=problem_responses(409, 422),
+)
+async def register(data: UserCreate, session: SessionDep) -> UserPublic:
+    """Create an account."""
+    # argon2 takes tens of milliseconds: hash off the event loop so other requests go on.
+    user = await run_in_threadpool(auth_service.register, session, data)
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/auth/token",
+    operation_id="auth-token",
+    response_model=TokenResponse,
+    responses=problem_responses(401, 422),
+)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TokenResponse:
+    """Log in with email (as ``username``) and password; get an access and a refresh token."""
+    user = await run_in_threadpool(auth_service.authenticate, session, form.username, form.password)
+    return _tokens(auth_service.login(session, settings, user))
+
+
+@router.post(
+    "/auth/refresh",
+    operation_id="auth-refresh",
+    response_model=TokenResponse,
+    responses=problem_responses(401, 422),
+)
+async def refresh(
+    data: RefreshRequest, session: SessionDep, settings: SettingsDep
+) -> TokenResponse:
+    """Trade a refresh token for a new pair; the old refresh token stops working."""
+    return _tokens(auth_service.refresh(session, settings, data.refresh_token))
+
+
+@router.post(
+    "/auth/logout",
+    operation_id="auth-logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 422),
+)
+async def logout(data: RefreshRequest, session: SessionDep, settings: SettingsDep) -> Response:
+    """Revoke a refresh token and every token rotated from the same login."""
+    auth_service.logout(session, settings, data.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/me", operation_id="me-get", response_model=UserPublic, responses=problem_responses(401)
+)
+async def me(user: CurrentUser) -> UserPublic:
+    """The account the token belongs to."""
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.delete(
+    "/me",
+    operation_id="me-delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401),
+)
+async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
+    """Delete the account and everything it owns. Its tokens stop working at once."""
+    auth_service.delete_account(session, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

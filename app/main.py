@@ -1,0 +1,75 @@
+"""Assemble the application: settings, database, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from app import __version__
+from app.api import health, problems
+from app.api.middleware import RequestContextMiddleware, configure_logging
+from app.api.v1 import auth
+from app.config import Settings, get_settings
+from app.db import make_engine
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+Infoview runs a career-seeker's informational interviews end to end: contacts found through
+referrals, a written request, preparation, the conversation, the thank-you, the report back to
+whoever gave the lead, and staying in touch.
+
+Every error is an RFC 9457 problem document (`application/problem+json`). Lists are
+cursor-paginated. Single resources carry an `ETag`; send it back in `If-Match` to make a write
+conditional.
+"""
+
+
+def _v1_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(auth.router)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI application for the given settings (the environment's by default)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Infoview",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(_v1_router())
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    _check_operation_ids(app)
+    return app
+
+
+def _check_operation_ids(app: FastAPI) -> None:
+    """Every operation has an explicit, unique ``operationId``: SDK method names depend on it."""
+    seen: dict[str, Any] = {}
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            if not route.operation_id:
+                raise RuntimeError(f"route {route.path} has no operation_id")
+            if route.operation_id in seen:
+                raise RuntimeError(f"duplicate operation_id {route.operation_id}")
+            seen[route.operation_id] = route

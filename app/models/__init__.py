@@ -1,0 +1,18 @@
+"""Every table, imported here so Alembic and the app see one complete metadata."""
+
+from app.models.contact import Contact
+from app.models.interview import Interview, InterviewEvent, PrepChecklist
+from app.models.letter import Letter
+from app.models.referral import Referral
+from app.models.user import RefreshToken, UserAccount
+
+__all__ = [
+    "Contact",
+    "Interview",
+    "InterviewEvent",
+    "Letter",
+    "PrepChecklist",
+    "Referral",
+    "RefreshToken",
+    "UserAccount",
+]

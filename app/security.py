@@ -1,0 +1,130 @@
+"""Passwords and JSON Web Tokens, in one place.
+
+Every JWT is made and read here: HS256 only (``algorithms=["HS256"]`` on every decode, so a
+token signed with ``none`` or another algorithm is refused), and ``exp``, ``iat``, ``sub``,
+``iss``, ``aud``, ``jti`` and ``typ`` are required on every token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from jose import JWTError, jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from app.config import Settings
+from app.db import utcnow
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud", "jti", "typ")
+TokenType = Literal["access", "refresh"]
+
+_password_hash = PasswordHash((Argon2Hasher(),))
+# Verified when the email is unknown, so both failures of a login take the same time.
+_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id."""
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Check a password; with no hash, burn the same time on a dummy one and fail."""
+    if password_hash is None:
+        _password_hash.verify(password, _DUMMY_HASH)
+        return False
+    try:
+        return _password_hash.verify(password, password_hash)
+    except Exception:  # a malformed stored hash is a failed login, never a 500
+        return False
+
+
+def sha256_hex(value: str) -> str:
+    """The hex SHA-256 of a secret; how opaque tokens are stored."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class InvalidToken(Exception):
+    """The token is missing a claim, expired, badly signed or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """The claims of a verified token."""
+
+    subject: uuid.UUID
+    token_id: uuid.UUID
+    token_type: TokenType
+    issued_at: datetime
+    expires_at: datetime
+    family_id: uuid.UUID | None = None
+
+
+def create_token(
+    settings: Settings,
+    *,
+    subject: uuid.UUID,
+    token_type: TokenType,
+    lifetime: timedelta,
+    token_id: uuid.UUID | None = None,
+    family_id: uuid.UUID | None = None,
+) -> tuple[str, TokenClaims]:
+    """Sign a token for ``subject``; return it with its claims."""
+    now = utcnow().replace(microsecond=0)
+    claims = TokenClaims(
+        subject=subject,
+        token_id=token_id or uuid.uuid4(),
+        token_type=token_type,
+        issued_at=now,
+        expires_at=now + lifetime,
+        family_id=family_id,
+    )
+    payload: dict[str, Any] = {
+        "sub": str(subject),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": int(now.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+        "jti": str(claims.token_id),
+        "typ": token_type,
+    }
+    if family_id is not None:
+        payload["fam"] = str(family_id)
+    return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM), claims
+
+
+def decode_token(settings: Settings, token: str, *, expected_type: TokenType) -> TokenClaims:
+    """Verify signature, algorithm, audience, issuer, expiry, required claims and type."""
+    try:
+        payload = jwt.decode(
+            token,
+            settings.secret_key,
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require_" + claim: True for claim in REQUIRED_CLAIMS if claim != "typ"},
+        )
+    except JWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    if any(claim not in payload for claim in REQUIRED_CLAIMS):
+        raise InvalidToken("a required claim is missing")
+    if payload["typ"] != expected_type:
+        raise InvalidToken(f"expected a {expected_type} token")
+    try:
+        return TokenClaims(
+            subject=uuid.UUID(payload["sub"]),
+            token_id=uuid.UUID(payload["jti"]),
+            token_type=payload["typ"],
+            issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            family_id=uuid.UUID(payload["fam"]) if payload.get("fam") else None,
+        )
+    except (ValueError, TypeError) as exc:
+        raise InvalidToken("malformed claim") from exc

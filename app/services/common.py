@@ -1,0 +1,98 @@
+"""Helpers every service goes through: owner scoping, keyset pages, optimistic concurrency.
+
+Owner scoping lives here so that no query can forget it: services fetch single rows with
+``get_owned`` and start lists from ``owned``. A row that belongs to someone else is simply
+not found.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlmodel import Session, SQLModel, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.errors import NotFound, PreconditionFailed, Unprocessable
+
+M = TypeVar("M", bound=SQLModel)
+
+MAX_LIMIT = 100
+
+
+def owned(model: type[M], owner_id: uuid.UUID) -> SelectOfScalar[M]:
+    """``SELECT model WHERE owner_id = :owner`` — the start of every list query."""
+    return select(model).where(model.owner_id == owner_id)  # type: ignore[attr-defined]
+
+
+def get_owned(
+    session: Session, model: type[M], object_id: uuid.UUID, owner_id: uuid.UUID, *, what: str
+) -> M:
+    """The caller's row with this id, or a 404 (also when it belongs to someone else)."""
+    row = session.get(model, object_id)
+    if row is None or row.owner_id != owner_id:  # type: ignore[attr-defined]
+        raise NotFound(
+            f"No {what} with id {object_id}.", code=f"{what.replace(' ', '_')}_not_found"
+        )
+    return row
+
+
+def encode_cursor(last_id: uuid.UUID) -> str:
+    """An opaque cursor: the last id of the page, base64url-encoded."""
+    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    """Read a cursor back; anything malformed is a 422 on the ``cursor`` parameter."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return uuid.UUID(bytes=raw)
+    except (ValueError, binascii.Error) as exc:
+        raise Unprocessable(
+            "The cursor is malformed; pass back a next_cursor exactly as received.",
+            code="invalid_cursor",
+            errors=[{"loc": ["query", "cursor"], "msg": "malformed cursor", "type": "cursor"}],
+        ) from exc
+
+
+def keyset_page(
+    session: Session,
+    statement: SelectOfScalar[M],
+    id_column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[M], bool, str | None]:
+    """Run a list query one page at a time, newest first, by the time-ordered UUIDv7 id.
+
+    Keyset, never OFFSET: each page is an index range scan whatever its depth, and cursors
+    stay valid while rows are inserted.
+    """
+    if cursor is not None:
+        statement = statement.where(id_column < decode_cursor(cursor))
+    rows = session.exec(statement.order_by(id_column.desc()).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None  # type: ignore[attr-defined]
+    return rows, has_more, next_cursor
+
+
+def etag(version: int) -> str:
+    """The strong ETag of a row at a version."""
+    return f'"{version}"'
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """Honour ``If-Match``: absent goes ahead; a stale tag is a 412."""
+    if if_match is None:
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    if "*" in tags or etag(version) in tags:
+        return
+    raise PreconditionFailed(
+        f"The resource has changed (current ETag {etag(version)}); fetch it again and retry.",
+        code="etag_mismatch",
+    )

@@ -1,0 +1,34 @@
+"""The committed OpenAPI document is the app's own, and it follows the API conventions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.cli import render_openapi
+
+DOCUMENT = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
+
+
+def test_committed_document_matches_the_app() -> None:
+    assert DOCUMENT.read_text() == render_openapi(), (
+        "openapi/openapi.json is stale: run `infoview openapi` and commit it"
+    )
+
+
+def test_every_operation_has_an_id_a_summary_and_its_problems() -> None:
+    spec = json.loads(render_openapi())
+    seen = set()
+    for path, item in spec["paths"].items():
+        assert path.startswith("/api/v1/") or path in {"/healthz", "/readyz", "/metrics"}, path
+        for method, op in item.items():
+            op_id = op["operationId"]
+            assert op_id not in seen
+            seen.add(op_id)
+            assert op.get("summary"), f"{method.upper()} {path} has no summary"
+            if path.startswith("/api/v1/") and not path.startswith("/api/v1/auth/"):
+                assert "401" in op["responses"], f"{op_id} does not declare 401"
+            if "{" in path:
+                assert "404" in op["responses"], f"{op_id} does not declare 404"
+            if op.get("requestBody") or op.get("parameters"):
+                assert "422" in op["responses"], f"{op_id} does not declare 422"
