@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from app import __version__
 from app.api import health, problems
 from app.api.middleware import RequestContextMiddleware, configure_logging
-from app.api.v1 import auth
+from app.api.v1 import auth, contacts, interviews, letters, referrals
 from app.config import Settings, get_settings
 from app.db import make_engine
 
@@ -31,7 +31,8 @@ conditional.
 
 def _v1_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    router.include_router(auth.router)
+    for module in (auth, contacts, referrals, interviews, letters):
+        router.include_router(module.router)
     return router
 
 

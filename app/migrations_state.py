@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+
 def _migrations_dir() -> Path:
     # Beside the package in a checkout; in the working directory when installed (Docker).
     for candidate in (Path(__file__).resolve().parent.parent / "migrations", Path("migrations")):

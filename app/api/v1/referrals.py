@@ -1,0 +1,7 @@
+"""The referrals resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["referrals"])

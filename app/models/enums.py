@@ -1,0 +1,60 @@
+"""The domain's closed vocabularies, exactly as they appear on the wire.
+
+Stored as plain strings (never native database enums) and validated at the API edge.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class InterviewState(StrEnum):
+    REQUEST = "request"
+    PREPARED = "prepared"
+    HELD = "held"
+    THANKED = "thanked"
+    REPORTED_BACK = "reported-back"
+    CANCELLED = "cancelled"
+
+
+class InterviewMode(StrEnum):
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+    VIDEO = "video"
+    EMAIL = "email"
+
+
+class Decision(StrEnum):
+    UNDECIDED = "undecided"
+    PURSUE = "pursue"
+    NOT_PURSUE = "not_pursue"
+
+
+class Relationship(StrEnum):
+    FRIEND = "friend"
+    FAMILY = "family"
+    COLLEAGUE = "colleague"
+    FACULTY = "faculty"
+    FORMER_EMPLOYER = "former_employer"
+    OTHER = "other"
+
+
+class LetterKind(StrEnum):
+    REQUEST = "request"
+    FOLLOW_UP = "follow_up"
+    THANK_YOU = "thank_you"
+    REPORT_BACK = "report_back"
+    UPDATE = "update"
+    FEELER = "feeler"
+    KEEP_IN_TOUCH = "keep_in_touch"
+
+
+class LetterStatus(StrEnum):
+    DRAFT = "draft"
+    SENT = "sent"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    POSTAL = "postal"
+    OTHER = "other"
