@@ -96,3 +96,21 @@ def check_if_match(if_match: str | None, version: int) -> None:
         f"The resource has changed (current ETag {etag(version)}); fetch it again and retry.",
         code="etag_mismatch",
     )
+
+
+def require_owned_ref(
+    session: Session, model: type[M], object_id: uuid.UUID, owner_id: uuid.UUID, *, field: str
+) -> M:
+    """A row a request body points at (``contact_id``, ``referrer_id`` …), owned by the caller.
+
+    A reference to a missing row, or to another user's row, is a 422 on that body field: the
+    request is malformed, and the answer does not tell whether the row exists elsewhere.
+    """
+    row = session.get(model, object_id)
+    if row is None or row.owner_id != owner_id:  # type: ignore[attr-defined]
+        raise Unprocessable(
+            f"{field} does not name one of your records.",
+            code="invalid_reference",
+            errors=[{"loc": ["body", field], "msg": "no such record", "type": "invalid_reference"}],
+        )
+    return row
