@@ -1,0 +1,1 @@
+"""The Infoview benchmark: seeded databases, a live server, wrk on loopback."""
