@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime, new_id, utcnow
+from app.models.enums import Relationship
 
 
 class Referral(SQLModel, table=True):
@@ -33,3 +37,54 @@ class Referral(SQLModel, table=True):
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- What goes over the wire ------------------------------------------------------------------
+
+Notes = Annotated[str, StringConstraints(max_length=20000)]
+# A calendar date written as YYYY-MM-DD; no timestamps or numbers coerced into one.
+ReferredOn = Annotated[date, Strict(), PydanticField(description="The day the lead was given.")]
+
+
+class ReferralCreate(BaseModel):
+    """A new referral: ``referrer_id`` gave the lead to ``referred_id``; both are your contacts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    referrer_id: uuid.UUID = PydanticField(description="The contact who gave the lead.")
+    referred_id: uuid.UUID = PydanticField(description="The contact to talk to.")
+    relationship: Relationship = PydanticField(description="The referrer's relationship to you.")
+    notes: Notes | None = None
+    referred_on: ReferredOn | None = None
+
+
+def _omit_defaults(schema: dict[str, Any]) -> None:
+    """In a PATCH body an absent field means "leave it"; ``null`` is not its default."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class ReferralUpdate(BaseModel):
+    """Changes to a referral. The pair (referrer, referred) is fixed once recorded."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_omit_defaults)
+
+    # Not nullable: the None default only marks "absent" (services read exclude_unset).
+    relationship: Relationship = PydanticField(default=None)  # type: ignore[assignment]
+    notes: Notes | None = None
+    referred_on: ReferredOn | None = None
+
+
+class ReferralPublic(BaseModel):
+    """A referral as its owner sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    referrer_id: uuid.UUID
+    referred_id: uuid.UUID
+    relationship: Relationship
+    notes: str | None
+    referred_on: date | None
+    created_at: datetime
+    updated_at: datetime
