@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     rate_limit_auth_per_minute: int = Field(default=10, ge=1)
     rate_limit_writes_per_minute: int = Field(default=600, ge=1)
+    # Namespace of the Redis keys, so deployments (or test runs) sharing a Redis stay apart.
+    rate_limit_prefix: str = Field(default="infoview:ratelimit:", min_length=1)
     idempotency_hours: int = Field(default=24, ge=1)
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

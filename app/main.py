@@ -11,10 +11,13 @@ from fastapi.routing import APIRoute
 
 from app import __version__
 from app.api import health, problems
+from app.api import metrics as metrics_api
 from app.api.middleware import RequestContextMiddleware, configure_logging
 from app.api.v1 import auth, contacts, interviews, letters, referrals
 from app.config import Settings, get_settings
 from app.db import make_engine
+from app.metrics import Metrics, MetricsMiddleware
+from app.ratelimit import make_ratelimiter
 
 API_PREFIX = "/api/v1"
 
@@ -41,10 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    ratelimiter = make_ratelimiter(settings)
+    metrics = Metrics(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        ratelimiter.close()
         engine.dispose()
 
     app = FastAPI(
@@ -56,10 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.ratelimiter = ratelimiter
+    app.state.metrics = metrics
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(metrics_api.router)
     app.include_router(_v1_router())
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Added last, so outermost: it also counts the 413s the middleware above answers.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     _check_operation_ids(app)
     return app
 

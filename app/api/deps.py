@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from app.api.ratelimits import limit_writes
 from app.config import Settings, get_settings
 from app.errors import Unauthorized
 from app.models.user import UserAccount
@@ -40,6 +41,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 async def current_user(
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
@@ -49,6 +51,7 @@ async def current_user(
         raise Unauthorized("A bearer token is required.", code="missing_token")
     user = auth_service.user_from_access_token(session, settings, token)
     request.scope.setdefault("state", {})["user_id"] = str(user.id)
+    limit_writes(request, response, user.id)
     return user
 
 

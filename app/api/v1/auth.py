@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.api.problems import problem_responses
+from app.api.ratelimits import limit_refresh, limit_register, limit_token
 from app.models.user import UserCreate, UserPublic
 from app.services import auth as auth_service
 
@@ -45,7 +46,8 @@ def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
     operation_id="auth-register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422, 429),
+    dependencies=[Depends(limit_register)],
 )
 async def register(data: UserCreate, session: SessionDep) -> UserPublic:
     """Create an account."""
@@ -58,7 +60,8 @@ async def register(data: UserCreate, session: SessionDep) -> UserPublic:
     "/auth/token",
     operation_id="auth-token",
     response_model=TokenResponse,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 422, 429),
+    dependencies=[Depends(limit_token)],
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -74,7 +77,8 @@ async def token(
     "/auth/refresh",
     operation_id="auth-refresh",
     response_model=TokenResponse,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 422, 429),
+    dependencies=[Depends(limit_refresh)],
 )
 async def refresh(
     data: RefreshRequest, session: SessionDep, settings: SettingsDep
