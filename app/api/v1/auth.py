@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -49,10 +49,13 @@ def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
     responses=problem_responses(409, 422, 429),
     dependencies=[Depends(limit_register)],
 )
-async def register(data: UserCreate, session: SessionDep) -> UserPublic:
+async def register(
+    data: UserCreate, session: SessionDep, request: Request, response: Response
+) -> UserPublic:
     """Create an account."""
     # argon2 takes tens of milliseconds: hash off the event loop so other requests go on.
     user = await run_in_threadpool(auth_service.register, session, data)
+    response.headers["Location"] = str(request.app.url_path_for("me"))
     return UserPublic.model_validate(user, from_attributes=True)
 
 
