@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,9 +17,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-VAR_DIR = Path(os.environ.get("INFOVIEW_VAR_DIR", "var"))
 MIN_SECRET_BYTES = 32
-_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "changethis"}
+_PLACEHOLDER_SECRETS = ("changeme", "change-me", "change_me", "changethis", "placeholder")
 
 
 class ConfigError(RuntimeError):
@@ -33,7 +33,11 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "production", "test"] = "development"
-    database_url: str = f"sqlite:///{VAR_DIR / 'infoview.db'}"
+    # Read with the other settings (not at import time), so INFOVIEW_VAR_DIR in .env works too.
+    var_dir: Path = Path("var")
+    database_url: str = Field(
+        default_factory=lambda data: f"sqlite:///{Path(data['var_dir']) / 'infoview.db'}"
+    )
     secret_key: str = ""
     jwt_issuer: str = "infoview"
     jwt_audience: str = "infoview-api"
@@ -56,15 +60,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secret_key_is_usable(self) -> Settings:
         if self.env == "production":
-            key = self.secret_key
-            if len(key.encode()) < MIN_SECRET_BYTES or key.lower() in _PLACEHOLDER_SECRETS:
+            problem = _weak_secret(self.secret_key)
+            if problem:
                 raise ConfigError(
-                    "INFOVIEW_SECRET_KEY must be set to a random value of at least "
-                    f"{MIN_SECRET_BYTES} bytes when INFOVIEW_ENV=production "
-                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                    f"INFOVIEW_SECRET_KEY {problem}. With INFOVIEW_ENV=production it must be a "
+                    f"random value of at least {MIN_SECRET_BYTES} bytes, for example: "
+                    "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
                 )
         elif not self.secret_key:
-            self.secret_key = _development_secret()
+            self.secret_key = _development_secret(self.var_dir)
         return self
 
     @property
@@ -72,17 +76,43 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-def _development_secret() -> str:
+def _weak_secret(key: str) -> str | None:
+    """Why ``key`` cannot sign production tokens, or ``None`` when it can."""
+    if not key:
+        return "is not set"
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        return f"is only {len(key.encode())} bytes long"
+    # A placeholder repeated to the right length ("changethischangethis...") or a run of one
+    # character has too few distinct characters to be random.
+    if any(word in key.lower() for word in _PLACEHOLDER_SECRETS) or len(set(key)) < 10:
+        return "looks like a placeholder, not a random value"
+    return None
+
+
+def _development_secret(var_dir: Path) -> str:
     """Return the per-checkout development secret, creating ``var/secret_key`` (0600) once."""
-    path = VAR_DIR / "secret_key"
+    path = var_dir / "secret_key"
     if path.exists():
-        return path.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return _read_secret(path)
+    var_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker process made it first: use theirs
+        return _read_secret(path)
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     return key
+
+
+def _read_secret(path: Path) -> str:
+    # The process that created the file may not have written it yet: give it a moment.
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.02)
+    raise ConfigError(f"{path} is empty; delete it and a new development key is generated")
 
 
 @lru_cache
