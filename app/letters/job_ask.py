@@ -1,0 +1,271 @@
+"""The job-ask check: does a letter ask its recipient for a job?
+
+An informational interview gathers information; it is never a request for a job, and only a
+``feeler`` letter may ask about openings. Which phrasings count as asking is data, kept in
+``job_ask_phrases.txt`` next to this module (its header documents the pattern syntax). This
+module normalises text, compiles the phrasebook once at import, and finds the first ask.
+
+Matching runs on normalised text, one sentence at a time, on whole words; every normalised
+character remembers where it came from, so the phrase reported is quoted as the user wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+PHRASES_FILE = "job_ask_phrases.txt"
+
+#: A match preceded, within this many words of its sentence, by a negation does not count.
+NEGATION_WINDOW = 4
+
+MAX_GAP = 8
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u00b4": "'",
+        "`": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+    }
+)
+_SENTENCE_END = frozenset(".!?;\n\r")
+
+
+class PhrasebookError(ValueError):
+    """The phrases file does not parse; raised at import, so a bad edit never ships quietly."""
+
+
+@dataclass(frozen=True)
+class JobAsk:
+    """A job ask found in a text."""
+
+    phrase: str  # the words as written in the letter
+    pattern: str  # the line of the phrasebook that matched
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    text: str  # normalised words, one space apart
+    origin: tuple[int, ...]  # for each character of ``text``, its index in the original
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    source: str
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Phrasebook:
+    """The compiled phrases and the words that negate them."""
+
+    phrases: tuple[_Phrase, ...]
+    negations: frozenset[str]
+    any_phrase: re.Pattern[str]  # all phrases at once: most sentences are ruled out in one scan
+
+    def find(self, text: str) -> JobAsk | None:
+        """The earliest job ask in ``text``, or ``None``."""
+        best: tuple[int, int, JobAsk] | None = None
+        for sentence in _sentences(text):
+            padded = f" {sentence.text} "
+            if self.any_phrase.search(padded) is None:
+                continue
+            for phrase in self.phrases:
+                for match in phrase.regex.finditer(padded):
+                    words = match.group().strip()
+                    start = match.start() - 1  # index into sentence.text (the pad is gone)
+                    if self._negated(sentence.text[:start]):
+                        continue
+                    first = sentence.origin[start]
+                    last = sentence.origin[start + len(words) - 1]
+                    key = (first, -last)
+                    if best is None or key < best[:2]:
+                        best = (first, -last, JobAsk(text[first : last + 1], phrase.source))
+                    break  # a later match of the same phrase cannot come earlier
+            if best is not None:
+                return best[2]  # sentences run in order: a match here beats later ones
+        return None
+
+    def _negated(self, before: str) -> bool:
+        window = before.split()[-NEGATION_WINDOW:]
+        return any(word in self.negations for word in window)
+
+
+@lru_cache(maxsize=4096)
+def _fold(ch: str) -> str:
+    """One character as matching sees it: NFKC, quotes straightened, lower-case, no accents."""
+    folded = unicodedata.normalize("NFKC", ch).translate(_QUOTES).lower()
+    folded = unicodedata.normalize("NFKD", folded)
+    return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def _sentences(text: str) -> list[_Sentence]:
+    """Split ``text`` into normalised sentences, keeping each character's origin."""
+    sentences: list[_Sentence] = []
+    chars: list[str] = []
+    origin: list[int] = []
+
+    def flush() -> None:
+        while chars and chars[-1] == " ":
+            chars.pop()
+            origin.pop()
+        if chars:
+            sentences.append(_Sentence("".join(chars), tuple(origin)))
+        chars.clear()
+        origin.clear()
+
+    for index, ch in enumerate(text):
+        for c in _fold(ch):
+            if c in _SENTENCE_END:
+                flush()
+                continue
+            if not c.isalnum():
+                if not chars or chars[-1] == " ":
+                    continue
+                c = " "
+            chars.append(c)
+            origin.append(index)
+    flush()
+    return sentences
+
+
+def normalise(text: str) -> str:
+    """``text`` as the phrasebook sees it: lower-case words separated by single spaces."""
+    return " ".join(sentence.text for sentence in _sentences(text))
+
+
+# --- the pattern language (documented at the top of the phrases file) --------------------
+
+_TOKEN = re.compile(r"\{\s*(\d+)\s*,\s*(\d+)\s*\}|[()|?]|@[a-z_]+|[^\s(){}|?@]+")
+
+
+class _Parser:
+    """Recursive descent over one pattern line; produces a regex fragment."""
+
+    def __init__(self, line: str, macros: dict[str, str]) -> None:
+        self.line = line
+        self.macros = macros
+        self.tokens = [m.group() for m in _TOKEN.finditer(line)]
+        rebuilt = "".join(self.tokens)
+        if rebuilt != re.sub(r"\s+", "", line):
+            raise PhrasebookError(f"unexpected characters in pattern: {line!r}")
+        self.pos = 0
+
+    def parse(self) -> str:
+        fragment = self._alternatives()
+        if self.pos != len(self.tokens):
+            raise PhrasebookError(f"unbalanced ')' or '|' in pattern: {self.line!r}")
+        return fragment
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def _alternatives(self) -> str:
+        options = [self._sequence()]
+        while self._peek() == "|":
+            self.pos += 1
+            options.append(self._sequence())
+        if any(option == "" for option in options):
+            raise PhrasebookError(f"empty alternative in pattern: {self.line!r}")
+        return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
+
+    def _sequence(self) -> str:
+        parts: list[str] = []
+        while (token := self._peek()) is not None and token not in ("|", ")"):
+            part = self._item()
+            if self._peek() == "?":
+                self.pos += 1
+                part = f"(?:{part})?"
+            parts.append(part)
+        return "".join(parts)
+
+    def _item(self) -> str:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        if token == "(":
+            inner = self._alternatives()
+            if self._peek() != ")":
+                raise PhrasebookError(f"missing ')' in pattern: {self.line!r}")
+            self.pos += 1
+            return f"(?:{inner})"
+        if token == "?":
+            raise PhrasebookError(f"'?' follows nothing in pattern: {self.line!r}")
+        if token.startswith("{"):
+            low, high = (int(n) for n in re.findall(r"\d+", token))
+            if low > high or high > MAX_GAP:
+                raise PhrasebookError(f"bad gap {token} (0 <= n <= m <= {MAX_GAP}): {self.line!r}")
+            return rf"(?:\w+ ){{{low},{high}}}"
+        if token.startswith("@"):
+            name = token[1:]
+            if name not in self.macros:
+                raise PhrasebookError(f"@{name} is used before it is defined: {self.line!r}")
+            return f"(?:{self.macros[name]})"
+        return _word(token, self.line)
+
+
+def _word(token: str, line: str) -> str:
+    prefix = token.endswith("*")
+    words = normalise(token.rstrip("*")).split()
+    if not words or "*" in token.rstrip("*"):
+        raise PhrasebookError(f"bad word {token!r} in pattern: {line!r}")
+    fragment = "".join(re.escape(w) + " " for w in words)
+    if prefix:
+        fragment = fragment[:-1] + r"\w* "
+    return fragment
+
+
+_DEFINITION = re.compile(r"^@([a-z_]+)\s*=\s*(.+)$")
+_NEGATE = re.compile(r"^negate\s*:\s*(.+)$")
+
+
+def parse_phrasebook(text: str) -> Phrasebook:
+    """Compile a phrases file (see ``job_ask_phrases.txt`` for the syntax)."""
+    macros: dict[str, str] = {}
+    phrases: list[_Phrase] = []
+    negations: set[str] = set()
+    fragments: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if negate := _NEGATE.match(line):
+            negations.update(normalise(negate.group(1)).split())
+            continue
+        if definition := _DEFINITION.match(line):
+            name, body = definition.groups()
+            macros[name] = _Parser(body, macros).parse()
+            continue
+        fragment = _Parser(line, macros).parse()
+        if re.fullmatch(fragment, "") is not None:
+            raise PhrasebookError(f"pattern can match nothing at all: {line!r}")
+        phrases.append(_Phrase(line, re.compile("(?<= )" + fragment)))
+        fragments.append(fragment)
+    if not phrases:
+        raise PhrasebookError("the phrasebook holds no patterns")
+    any_phrase = re.compile("(?<= )(?:" + "|".join(fragments) + ")")
+    return Phrasebook(tuple(phrases), frozenset(negations), any_phrase)
+
+
+def _load() -> Phrasebook:
+    text = resources.files(__package__ or "app.letters").joinpath(PHRASES_FILE).read_text("utf-8")
+    return parse_phrasebook(text)
+
+
+PHRASEBOOK = _load()
+
+
+def find_job_ask(text: str) -> JobAsk | None:
+    """The first phrase in ``text`` that asks for a job, quoted as written, or ``None``."""
+    return PHRASEBOOK.find(text)
