@@ -13,6 +13,8 @@ import time
 import uuid
 from typing import Any
 
+from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("infoview.access")
@@ -82,6 +84,31 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self._route_contexts: dict[int, list[RouteContext]] | None = None
+
+    def _route_template(self, scope: Scope) -> str:
+        """The matched route's full path template, e.g. ``/api/v1/contacts/{contact_id}``.
+
+        ``scope["route"]`` is the route as declared on its router (``/contacts/{contact_id}``,
+        without the prefixes of the routers that include it), so the template is looked up
+        among the app's effective routes.
+        """
+        if self._route_contexts is None:
+            contexts: dict[int, list[RouteContext]] = {}
+            for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
+                original = context.original_route
+                key = 0 if type(original) is Route else id(original)
+                contexts.setdefault(key, []).append(context)
+            self._route_contexts = contexts
+        route = scope.get("route")
+        # Plain Starlette routes (/docs, /openapi.json) do not record themselves in the scope.
+        candidates = self._route_contexts.get(id(route) if route is not None else 0, [])
+        for context in candidates:
+            if len(candidates) == 1 and route is not None:
+                return context.path_format or "<unmatched>"
+            if context.matches(scope)[0] is not Match.NONE:
+                return context.path_format or "<unmatched>"
+        return getattr(route, "path", None) or "<unmatched>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,12 +157,11 @@ class RequestContextMiddleware:
                 return
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
-                    "route": getattr(route, "path", None) or "<unmatched>",
+                    "route": self._route_template(scope),
                     "status": status_holder[0],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "request_id": request_id,

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -104,6 +105,27 @@ _HTTP_CODES = {
 }
 
 
+_MALFORMED_JSON = "The request body is not valid JSON."
+# FastAPI's words for a body it could not read.
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on the request's path."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        regex = getattr(context, "path_regex", None)
+        if regex is not None and context.methods and regex.match(path):
+            methods |= context.methods
+    return sorted(methods)
+
+
 def _validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = []
     code = "validation_error"
@@ -140,7 +162,7 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         code, errors = _validation_errors(exc)
         detail = (
-            "The request body is not valid JSON."
+            _MALFORMED_JSON
             if code == "malformed_json"
             else "The request is not valid; see errors[] for each field."
         )
@@ -150,11 +172,21 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route matches {request.method} {request.url.path}."
-        return problem_response(
-            request, exc.status_code, code, detail, headers=getattr(exc, "headers", None)
-        )
+        elif exc.status_code == 405:
+            # The route that matched lists only its own methods; the path may have others.
+            allowed = _allowed_methods(request)
+            if allowed:
+                allow = ", ".join(allowed)
+                headers = {**(headers or {}), "Allow": allow}
+                detail = f"{request.method} is not allowed on {request.url.path}; use {allow}."
+        elif exc.status_code == 400 and detail == _BODY_PARSE_ERROR and _is_json(request):
+            # Invalid UTF-8, absurd nesting or a huge number: malformed JSON like any other.
+            errors = [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
+            return problem_response(request, 422, "malformed_json", _MALFORMED_JSON, errors=errors)
+        return problem_response(request, exc.status_code, code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

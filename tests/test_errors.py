@@ -1,0 +1,213 @@
+"""Every failure is an RFC 9457 problem document with the request id; none is an accidental 500."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.factories import PASSWORD, assert_problem
+
+REGISTER = "/api/v1/auth/register"
+LIMIT = 1024 * 1024
+GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def json_post(client: TestClient, path: str, body: bytes, **headers: str) -> Any:
+    return client.post(path, content=body, headers={"Content-Type": "application/json", **headers})
+
+
+def padded_registration(size: int) -> bytes:
+    """A valid registration body padded with JSON whitespace to exactly ``size`` bytes."""
+    body = b'{"email": "ada@example.com", "password": "correct horse battery"}'
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+class TestUnknownRoutesAndMethods:
+    def test_unknown_route_is_a_404_problem(self, client: TestClient) -> None:
+        r = client.get("/api/v1/nothing-here")
+        body = assert_problem(r, 404, "not_found")
+        assert "/api/v1/nothing-here" in body["detail"]
+
+    def test_unknown_route_outside_the_api_is_a_404_problem(self, client: TestClient) -> None:
+        assert_problem(client.post("/nowhere", json={}), 404, "not_found")
+
+    def test_wrong_method_is_a_405_problem_listing_every_allowed_method(
+        self, client: TestClient
+    ) -> None:
+        r = client.post("/api/v1/me")
+        body = assert_problem(r, 405, "method_not_allowed")
+        # GET and DELETE are two routes on one path; Allow names both.
+        assert r.headers["allow"] == "DELETE, GET"
+        assert "DELETE, GET" in body["detail"]
+
+    def test_put_on_a_post_only_route(self, client: TestClient) -> None:
+        r = client.put(REGISTER, json={})
+        assert_problem(r, 405, "method_not_allowed")
+        assert r.headers["allow"] == "POST"
+
+
+class TestMalformedBodies:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b'{"email": "ada@example.com", ',
+            b"not json at all",
+            b'{"email": "ada@example.com", "password": "x",}',
+            b'{"email": "\xff\xfe", "password": "correct horse battery"}',  # not UTF-8
+            b"[" * 100_000 + b"]" * 100_000,  # deeper than any parser recursion limit
+            b'{"email": "ada@example.com", "password": ' + b"9" * 5000 + b"}",  # huge number
+        ],
+        ids=["truncated", "text", "trailing comma", "bad utf-8", "deep nesting", "huge number"],
+    )
+    def test_malformed_json_is_a_422_malformed_json(self, client: TestClient, body: bytes) -> None:
+        r = json_post(client, REGISTER, body)
+        problem = assert_problem(r, 422, "malformed_json")
+        assert problem["errors"][0]["type"] == "json_invalid"
+        assert problem["errors"][0]["loc"][0] == "body"
+
+    def test_wrong_types_list_every_field(self, client: TestClient) -> None:
+        r = client.post(
+            REGISTER, json={"email": 5, "password": ["correct horse"], "full_name": {"a": 1}}
+        )
+        body = assert_problem(r, 422, "validation_error")
+        assert {tuple(e["loc"]) for e in body["errors"]} == {
+            ("body", "email"),
+            ("body", "password"),
+            ("body", "full_name"),
+        }
+        for error in body["errors"]:
+            assert isinstance(error["msg"], str) and error["msg"]
+            assert isinstance(error["type"], str) and error["type"]
+            assert "input" not in error  # the rejected values are not echoed back
+
+    @pytest.mark.parametrize("body", [b"[1, 2]", b"null", b'"ada"', b"42"])
+    def test_json_that_is_not_an_object_is_a_422(self, client: TestClient, body: bytes) -> None:
+        assert_problem(json_post(client, REGISTER, body), 422, "validation_error")
+
+    def test_empty_body_is_a_422(self, client: TestClient) -> None:
+        assert_problem(json_post(client, REGISTER, b""), 422, "validation_error")
+
+    def test_a_body_that_is_not_json_is_a_4xx_problem(self, client: TestClient) -> None:
+        r = client.post(REGISTER, content=b"email=ada", headers={"Content-Type": "text/plain"})
+        assert_problem(r, 422)
+        r = client.post(
+            "/api/v1/auth/token",
+            content=b"garbage",
+            headers={"Content-Type": "multipart/form-data"},
+        )
+        assert 400 <= r.status_code < 500
+        assert_problem(r, r.status_code)
+
+
+class TestBodyLimit:
+    def test_a_body_at_the_limit_is_accepted(self, client: TestClient) -> None:
+        r = json_post(client, REGISTER, padded_registration(LIMIT))
+        assert r.status_code == 201, r.text
+
+    def test_a_byte_over_the_limit_is_a_413(self, client: TestClient) -> None:
+        r = json_post(client, REGISTER, padded_registration(LIMIT + 1))
+        assert_problem(r, 413, "payload_too_large")
+
+    def test_a_2_mib_body_with_content_length_is_a_413_and_changes_nothing(
+        self, client: TestClient
+    ) -> None:
+        r = json_post(client, REGISTER, padded_registration(2 * LIMIT))
+        assert r.request.headers["content-length"] == str(2 * LIMIT)
+        assert_problem(r, 413, "payload_too_large")
+        # Nothing was registered: the same email is still free.
+        r = client.post(REGISTER, json={"email": "ada@example.com", "password": PASSWORD})
+        assert r.status_code == 201, r.text
+
+    def test_a_2_mib_chunked_upload_is_a_413(self, client: TestClient) -> None:
+        def chunks() -> Iterator[bytes]:
+            yield b'{"email": "ada@example.com", "password": "correct horse battery", "x": "'
+            for _ in range(32):
+                yield b"x" * 65536
+            yield b'"}'
+
+        r = client.post(REGISTER, content=chunks(), headers={"Content-Type": "application/json"})
+        assert "content-length" not in r.request.headers
+        assert r.request.headers["transfer-encoding"] == "chunked"
+        assert_problem(r, 413, "payload_too_large")
+
+    def test_a_small_chunked_upload_goes_through(self, client: TestClient) -> None:
+        def chunks() -> Iterator[bytes]:
+            yield b'{"email": "ada@example.com", '
+            yield b'"password": "correct horse battery"}'
+
+        r = client.post(REGISTER, content=chunks(), headers={"Content-Type": "application/json"})
+        assert r.status_code == 201, r.text
+
+
+@pytest.fixture
+def failing_client(settings: Settings) -> Iterator[TestClient]:
+    """The app with one extra route that fails the way a bug would."""
+    application = create_app(settings)
+
+    async def explode() -> None:
+        """Fail."""
+        raise RuntimeError("database password is hunter2")
+
+    application.add_api_route("/test-only/explode", explode, operation_id="test-explode")
+    with TestClient(application, raise_server_exceptions=False) as test_client:
+        yield test_client
+    application.state.engine.dispose()
+
+
+class TestUnhandledErrors:
+    def test_is_a_500_problem_without_a_traceback(self, failing_client: TestClient) -> None:
+        r = failing_client.get("/test-only/explode")
+        body = assert_problem(r, 500, "internal_error")
+        assert GENERATED_ID.match(r.headers["x-request-id"])
+        assert "hunter2" not in r.text
+        assert "Traceback" not in r.text
+        assert "RuntimeError" not in r.text
+        assert set(body) == {"type", "title", "status", "detail", "code", "request_id"}
+
+    def test_carries_the_clients_request_id(self, failing_client: TestClient) -> None:
+        r = failing_client.get("/test-only/explode", headers={"X-Request-ID": "trace-500"})
+        assert r.headers["x-request-id"] == "trace-500"
+        assert assert_problem(r, 500)["request_id"] == "trace-500"
+
+    def test_the_app_keeps_serving_afterwards(self, failing_client: TestClient) -> None:
+        assert failing_client.get("/test-only/explode").status_code == 500
+        assert failing_client.get("/healthz").status_code == 200
+
+
+class TestRequestId:
+    @pytest.mark.parametrize(
+        "sane", ["abc", "req-123_abc.DEF:9", "0193a5b0-c2d4-7e3f-8a1b-2c3d4e5f6a7b", "r" * 128]
+    )
+    def test_a_sane_client_id_is_echoed(self, client: TestClient, sane: str) -> None:
+        r = client.get("/healthz", headers={"X-Request-ID": sane})
+        assert r.headers["x-request-id"] == sane
+        r = client.get("/api/v1/me", headers={"X-Request-ID": sane})
+        assert assert_problem(r, 401)["request_id"] == sane
+
+    @pytest.mark.parametrize(
+        "insane",
+        ["has spaces", "x" * 300, "r" * 129, "", "semi;colon", 'quote"d', "caf\xe9", "a/b"],
+    )
+    def test_an_insane_client_id_is_replaced(self, client: TestClient, insane: str) -> None:
+        # Sent as bytes, so that a Latin-1 value reaches the server as it is.
+        r = client.get("/api/v1/me", headers={"X-Request-ID": insane.encode("latin-1")})
+        replaced = r.headers["x-request-id"]
+        assert replaced != insane
+        assert GENERATED_ID.match(replaced)
+        assert assert_problem(r, 401)["request_id"] == replaced
+
+    def test_every_response_gets_a_fresh_id(self, client: TestClient) -> None:
+        ids = {client.get("/healthz").headers["x-request-id"] for _ in range(3)}
+        assert len(ids) == 3
+        assert all(GENERATED_ID.match(i) for i in ids)
+
+    def test_successful_api_responses_carry_it_too(self, client: TestClient) -> None:
+        r = client.post(REGISTER, json={"email": "ada@example.com", "password": PASSWORD})
+        assert r.status_code == 201
+        assert GENERATED_ID.match(r.headers["x-request-id"])
