@@ -16,10 +16,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.routing import RouteContext, iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, inspect, text
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("infoview.metrics")
@@ -163,6 +165,36 @@ class Metrics:
         histogram.observe(seconds)
 
 
+class RouteTemplates:
+    """The full path template of the route a request matched, e.g. ``/api/v1/contacts/{id}``.
+
+    ``scope["route"]`` is the route as declared on its own router, without the prefixes of the
+    routers that include it, so the template is looked up among the app's effective routes
+    (built once, at the first request). Plain Starlette routes (``/docs``, ``/openapi.json``)
+    leave no route in the scope and are matched against the path instead.
+    """
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, list[RouteContext]] | None = None
+
+    def __call__(self, scope: Scope) -> str:
+        if self._by_route is None:
+            by_route: dict[int, list[RouteContext]] = {}
+            for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
+                original = context.original_route
+                key = 0 if type(original) is Route else id(original)
+                by_route.setdefault(key, []).append(context)
+            self._by_route = by_route
+        route = scope.get("route")
+        candidates = self._by_route.get(0 if route is None else id(route), [])
+        if len(candidates) == 1 and route is not None:
+            return candidates[0].path_format or UNMATCHED
+        for context in candidates:
+            if context.matches(scope)[0] is not Match.NONE:
+                return context.path_format or UNMATCHED
+        return getattr(route, "path", None) or UNMATCHED
+
+
 class MetricsMiddleware:
     """Pure ASGI middleware recording every HTTP request into ``Metrics``.
 
@@ -173,6 +205,7 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.route_template = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -190,6 +223,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.metrics.observe(method, route, status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(method, self.route_template(scope), status, elapsed)

@@ -7,7 +7,7 @@ network (the reverse proxy should not route it).
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from app.metrics import Metrics
 
@@ -15,7 +15,9 @@ router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", operation_id="metrics-get", include_in_schema=False)
-async def metrics(request: Request) -> Response:
+async def get_metrics(request: Request) -> Response:
     """Request, database-pool and webhook metrics in the Prometheus text format."""
-    registry_owner: Metrics = request.app.state.metrics
-    return Response(generate_latest(registry_owner.registry), media_type=CONTENT_TYPE_LATEST)
+    metrics: Metrics = request.app.state.metrics
+    # The classic text format unless the scraper asks for OpenMetrics (Prometheus does).
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(metrics.registry), headers={"Content-Type": content_type})
