@@ -6,10 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import Field as PydField
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import JSONType, UTCDateTime, new_id, utcnow
+from app.models.enums import Decision, InterviewMode, InterviewState
 
 
 class Interview(SQLModel, table=True):
@@ -100,3 +103,235 @@ class InterviewEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     actor: str = Field(max_length=100)
     reason: str | None = Field(default=None, max_length=2000)
+
+
+# --- request and response shapes --------------------------------------------------------------
+
+
+class InterviewQuestion(BaseModel):
+    """A question asked during the interview, with the answer received."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = PydField(min_length=1, max_length=1000)
+    answer: str | None = PydField(default=None, max_length=10000)
+
+
+def _pair_external_id(external_id: str | None, source: str | None) -> None:
+    if (external_id is None) != (source is None):
+        raise ValueError("external_id and source go together: give both or neither")
+
+
+class InterviewCreate(BaseModel):
+    """What a new interview needs: the interviewee, and anything already known about it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: uuid.UUID
+    referral_id: uuid.UUID | None = None
+    mode: InterviewMode = InterviewMode.IN_PERSON
+    scheduled_at: AwareDatetime | None = None
+    duration_minutes: int | None = PydField(default=None, ge=1, le=1440)
+    location: str | None = PydField(default=None, max_length=2048)
+    career_field: str | None = PydField(default=None, max_length=100)
+    organization: str | None = PydField(default=None, max_length=200)
+    notes: str | None = PydField(default=None, max_length=20000)
+    questions: list[InterviewQuestion] = PydField(default_factory=list, max_length=100)
+    advice: str | None = PydField(default=None, max_length=20000)
+    next_steps: str | None = PydField(default=None, max_length=20000)
+    decision: Decision = Decision.UNDECIDED
+    external_id: str | None = PydField(default=None, min_length=1, max_length=255)
+    source: str | None = PydField(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _external_id_with_source(self) -> InterviewCreate:
+        _pair_external_id(self.external_id, self.source)
+        return self
+
+
+# Fields that may be set but never cleared with an explicit null.
+_NOT_NULLABLE = ("mode", "decision", "questions")
+
+
+class InterviewUpdate(BaseModel):
+    """A partial update. ``state``, the interviewee and the state timestamps are read-only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    referral_id: uuid.UUID | None = None
+    mode: InterviewMode | None = None
+    scheduled_at: AwareDatetime | None = None
+    duration_minutes: int | None = PydField(default=None, ge=1, le=1440)
+    location: str | None = PydField(default=None, max_length=2048)
+    career_field: str | None = PydField(default=None, max_length=100)
+    organization: str | None = PydField(default=None, max_length=200)
+    notes: str | None = PydField(default=None, max_length=20000)
+    questions: list[InterviewQuestion] | None = PydField(default=None, max_length=100)
+    advice: str | None = PydField(default=None, max_length=20000)
+    next_steps: str | None = PydField(default=None, max_length=20000)
+    decision: Decision | None = None
+    external_id: str | None = PydField(default=None, min_length=1, max_length=255)
+    source: str | None = PydField(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> InterviewUpdate:
+        for name in _NOT_NULLABLE:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class InterviewPublic(BaseModel):
+    """An interview as its owner sees it. ``state`` and the ``*_at`` state times are read-only:
+    they change only through ``POST /interviews/{id}/transitions``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    referral_id: uuid.UUID | None
+    mode: InterviewMode
+    scheduled_at: datetime | None
+    duration_minutes: int | None
+    location: str | None
+    career_field: str | None
+    organization: str | None
+    state: InterviewState
+    requested_at: datetime
+    prepared_at: datetime | None
+    held_at: datetime | None
+    thanked_at: datetime | None
+    reported_back_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    notes: str | None
+    questions: list[InterviewQuestion]
+    advice: str | None
+    next_steps: str | None
+    decision: Decision
+    external_id: str | None
+    source: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChecklistItemPublic(BaseModel):
+    """One preparation item: ticked or not, when, and an optional note."""
+
+    done: bool
+    done_at: datetime | None
+    note: str | None
+
+
+class OpeningStatementPublic(ChecklistItemPublic):
+    """The opening statement (who I am, why this field); it counts only with a non-empty text."""
+
+    text: str | None
+
+
+class ChecklistPublic(BaseModel):
+    """The preparation checklist of one interview. ``complete`` and ``missing`` are derived:
+    the opening statement needs a text, and attire is required only for in-person interviews."""
+
+    interview_id: uuid.UUID
+    research: ChecklistItemPublic
+    website: ChecklistItemPublic
+    self_assessment: ChecklistItemPublic
+    opening_statement: OpeningStatementPublic
+    attire: ChecklistItemPublic
+    complete: bool
+    missing: list[str]
+    updated_at: datetime
+
+
+class ChecklistItemUpdate(BaseModel):
+    """A partial change to one item: tick or untick it, or change its note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    done: bool | None = None
+    note: str | None = PydField(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _done_not_null(self) -> ChecklistItemUpdate:
+        if "done" in self.model_fields_set and self.done is None:
+            raise ValueError("done cannot be null")
+        return self
+
+
+class OpeningStatementUpdate(ChecklistItemUpdate):
+    """A partial change to the opening statement, which also carries its text."""
+
+    text: str | None = PydField(default=None, max_length=5000)
+
+
+class ChecklistUpdate(BaseModel):
+    """Any subset of the checklist items, each a partial change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    research: ChecklistItemUpdate | None = None
+    website: ChecklistItemUpdate | None = None
+    self_assessment: ChecklistItemUpdate | None = None
+    opening_statement: OpeningStatementUpdate | None = None
+    attire: ChecklistItemUpdate | None = None
+
+    @model_validator(mode="after")
+    def _items_not_null(self) -> ChecklistUpdate:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} must be an object, not null")
+        return self
+
+
+class TransitionRequest(BaseModel):
+    """A workflow move: the target state, plus ``held_at`` for held and ``reason`` for
+    cancelled (a reason given with any other move is recorded with it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: InterviewState
+    held_at: AwareDatetime | None = PydField(
+        default=None, description="When the interview took place (default now); only for held."
+    )
+    reason: str | None = PydField(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _held_at_only_for_held(self) -> TransitionRequest:
+        if self.held_at is not None and self.to != InterviewState.HELD:
+            raise ValueError("held_at is only accepted with to=held")
+        return self
+
+
+class UnmetRequirement(BaseModel):
+    """A requirement that stands in the way of a move, with a stable code."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+
+
+class TransitionOption(BaseModel):
+    """A state the interview may move to next, and what is still missing for it."""
+
+    to: InterviewState
+    allowed: bool = PydField(description="Whether the move would be accepted now.")
+    unmet: list[UnmetRequirement]
+    required_fields: list[str] = PydField(
+        description="Fields the transition request must carry for this move (reason to cancel)."
+    )
+
+
+class InterviewEventPublic(BaseModel):
+    """One recorded workflow move."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    interview_id: uuid.UUID
+    from_state: InterviewState
+    to_state: InterviewState
+    at: datetime
+    actor: str
+    reason: str | None
