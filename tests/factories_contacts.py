@@ -2,16 +2,23 @@
 
 Other test modules import these: ``create_contact(client, user, **fields)`` and
 ``create_referral(client, user, referrer_id, referred_id, relationship="friend")`` each
-return the created resource's JSON body.
+return the created resource's JSON body. ``insert_interview`` and ``insert_letter`` write
+rows that refer to contacts straight into the database.
 """
 
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlmodel import Session, SQLModel
 
+from app.config import Settings
+from app.db import make_engine
+from app.models.interview import Interview
+from app.models.letter import Letter
 from tests.factories import User
 
 _counter = itertools.count(1)
@@ -46,3 +53,40 @@ def create_referral(
     assert r.status_code == 201, r.text
     created: dict[str, Any] = r.json()
     return created
+
+
+def insert_row(settings: Settings, row: SQLModel) -> None:
+    """Write a row straight into the test database, bypassing the API.
+
+    For records whose endpoints belong to another feature (an interview or a letter that
+    refers to a contact), so contact and referral tests do not depend on those endpoints.
+    """
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            session.add(row)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def insert_interview(
+    settings: Settings, user: User, contact_id: str, referral_id: str | None = None
+) -> uuid.UUID:
+    """An interview row with ``contact_id`` (and ``referral_id``), written directly."""
+    interview = Interview(
+        owner_id=uuid.UUID(user.id),
+        contact_id=uuid.UUID(contact_id),
+        referral_id=uuid.UUID(referral_id) if referral_id else None,
+    )
+    insert_row(settings, interview)
+    return interview.id
+
+
+def insert_letter(settings: Settings, user: User, recipient_id: str) -> uuid.UUID:
+    """A draft letter row to ``recipient_id``, written directly."""
+    letter = Letter(
+        owner_id=uuid.UUID(user.id), kind="keep_in_touch", recipient_id=uuid.UUID(recipient_id)
+    )
+    insert_row(settings, letter)
+    return letter.id
