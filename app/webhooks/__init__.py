@@ -1,0 +1,1 @@
+"""Outbound webhooks: target URL checks and the dispatcher that delivers the outbox."""

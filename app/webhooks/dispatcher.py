@@ -1,0 +1,462 @@
+"""The dispatcher: turns outbox events into signed webhook deliveries, and retries them.
+
+One pass (``tick``):
+
+1. **Fan out** events not yet dispatched into one ``webhook_delivery`` per active
+   subscription of the owner that asked for the event type.
+2. **Claim** due deliveries: in one short transaction, take a lease on them
+   (``locked_until``) and count the attempt. On PostgreSQL the candidates are selected
+   ``FOR UPDATE SKIP LOCKED``, so concurrent workers claim disjoint rows; the claiming UPDATE
+   re-checks the lease, which also keeps a second process on SQLite from taking a claimed row.
+3. **Send** outside any transaction: Standard Webhooks headers and signature, a hard
+   deadline, no redirects, to the address that was checked just before.
+4. **Record** each outcome, fenced by the attempt number, so a worker whose lease ran out
+   cannot overwrite the outcome of the worker that took over.
+
+A worker killed mid-send leaves a lease that simply expires; the delivery is then retried.
+Receivers should deduplicate on ``webhook-id`` as the specification says, since an attempt
+whose response was lost is repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from math import floor
+from typing import Protocol
+
+import anyio
+import httpx
+from sqlalchemy import Engine, delete, exists, or_, select, update
+from sqlmodel import Session, col
+from standardwebhooks.webhooks import Webhook
+
+from app import __version__
+from app.config import Settings
+from app.db import get_engine, utcnow
+from app.models.webhook import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
+from app.webhooks import urls
+
+log = logging.getLogger("infoview.webhooks")
+
+_DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value)
+_JITTER = 0.2
+# The lease outlives the send's hard deadline by this much (database round trips, DNS).
+_LEASE_MARGIN = timedelta(seconds=30)
+_MAX_ERROR = 1000
+_SNIPPET_BYTES = 300
+# Delivered (or given-up) events and their log are kept this long.
+LOG_RETENTION = timedelta(days=30)
+MAINTENANCE_EVERY = 60.0
+
+
+class StopEvent(Protocol):
+    """``asyncio.Event`` or ``anyio.Event``: what ``run_forever`` waits on to stop."""
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> object: ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One delivery this worker holds the lease on, with what it needs to send it."""
+
+    delivery_id: uuid.UUID
+    attempt: int
+    event_id: uuid.UUID
+    subscription_id: uuid.UUID
+    url: str
+    secrets: tuple[str, ...]
+    payload: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt got: a status code, or an error before any response."""
+
+    status_code: int | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
+
+
+def sign_headers(claim: Claim, at: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers for one attempt; one ``v1,`` signature per live secret."""
+    signatures = " ".join(
+        Webhook(secret).sign(str(claim.event_id), at, claim.payload) for secret in claim.secrets
+    )
+    return {
+        "webhook-id": str(claim.event_id),
+        "webhook-timestamp": str(floor(at.timestamp())),
+        "webhook-signature": signatures,
+        "content-type": "application/json",
+        "user-agent": f"Infoview-Webhooks/{__version__}",
+    }
+
+
+class Dispatcher:
+    """Delivers the outbox. Blocking database steps are plain methods; sending is async."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        *,
+        batch_size: int = 50,
+        concurrency: int = 10,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or get_engine(settings)
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.timeout = settings.webhook_timeout_seconds
+        self.lease = timedelta(seconds=self.timeout) + _LEASE_MARGIN
+        self._last_maintenance = 0.0
+
+    # --- database steps (blocking) ---------------------------------------------------------
+
+    def fan_out(self) -> int:
+        """Make the deliveries of undispatched events; return how many events were handled."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            events = session.scalars(
+                select(OutboxEvent)
+                .where(col(OutboxEvent.dispatched_at).is_(None))
+                .order_by(col(OutboxEvent.id))
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not events:
+                return 0
+            owners = {event.owner_id for event in events}
+            subscriptions = session.scalars(
+                select(WebhookSubscription)
+                .where(col(WebhookSubscription.owner_id).in_(owners))
+                .where(col(WebhookSubscription.active).is_(True))
+            ).all()
+            by_owner: dict[uuid.UUID, list[WebhookSubscription]] = {}
+            for subscription in subscriptions:
+                by_owner.setdefault(subscription.owner_id, []).append(subscription)
+            now = utcnow()
+            for event in events:
+                for subscription in by_owner.get(event.owner_id, ()):
+                    # A subscription hears of what happens after it was made.
+                    if event.type in subscription.event_types and (
+                        subscription.created_at <= event.created_at
+                    ):
+                        session.add(
+                            WebhookDelivery(
+                                owner_id=event.owner_id,
+                                subscription_id=subscription.id,
+                                event_id=event.id,
+                                event_type=event.type,
+                                next_attempt_at=now,
+                                created_at=now,
+                                updated_at=now,
+                            )
+                        )
+                event.dispatched_at = now
+                session.add(event)
+            session.commit()
+            return len(events)
+
+    def claim(self) -> list[Claim]:
+        """Lease up to ``batch_size`` due deliveries and count their attempt."""
+        d, s, e = WebhookDelivery, WebhookSubscription, OutboxEvent
+        now = utcnow()
+        due = (
+            col(d.status).in_(_DUE),
+            col(d.next_attempt_at) <= now,
+            or_(col(d.locked_until).is_(None), col(d.locked_until) <= now),
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            candidates = session.execute(
+                select(col(d.id))
+                .join(s, col(s.id) == col(d.subscription_id))
+                .where(*due, col(s.active).is_(True))
+                .order_by(col(d.next_attempt_at), col(d.id))
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True, of=d)
+            ).all()
+            if not candidates:
+                session.rollback()
+                return []
+            ids = [row[0] for row in candidates]
+            claimed = session.execute(
+                update(d)
+                .where(col(d.id).in_(ids), *due)
+                .values(locked_until=now + self.lease, attempts=col(d.attempts) + 1)
+                .returning(col(d.id), col(d.attempts))
+                .execution_options(synchronize_session=False)
+            ).all()
+            attempts = {row[0]: row[1] for row in claimed}
+            rows = (
+                session.execute(
+                    select(
+                        col(d.id),
+                        col(d.event_id),
+                        col(d.subscription_id),
+                        col(s.url),
+                        col(s.secret),
+                        col(s.previous_secret),
+                        col(s.previous_secret_expires_at),
+                        col(e.payload),
+                    )
+                    .join(s, col(s.id) == col(d.subscription_id))
+                    .join(e, col(e.id) == col(d.event_id))
+                    .where(col(d.id).in_(list(attempts)))
+                    .order_by(col(d.next_attempt_at), col(d.id))
+                ).all()
+                if attempts
+                else []
+            )
+            session.commit()
+        claims = []
+        for row in rows:
+            delivery_id, event_id, subscription_id, url, secret, previous, expires, payload = row
+            live = (secret, previous) if previous and expires and expires > now else (secret,)
+            claims.append(
+                Claim(
+                    delivery_id=delivery_id,
+                    attempt=attempts[delivery_id],
+                    event_id=event_id,
+                    subscription_id=subscription_id,
+                    url=url,
+                    secrets=live,
+                    payload=payload,
+                )
+            )
+        return claims
+
+    def retry_delay(self, attempt: int) -> timedelta | None:
+        """How long to wait after failed attempt number ``attempt``; ``None`` to give up.
+
+        The schedule in the settings grows roughly exponentially; each wait is spread by
+        ±20% so the retries of many deliveries that failed together do not arrive together.
+        """
+        schedule = self.settings.webhook_retry_schedule
+        if attempt > len(schedule):
+            return None
+        base = float(schedule[attempt - 1])
+        return timedelta(seconds=base * random.uniform(1 - _JITTER, 1 + _JITTER))
+
+    def record(self, claim: Claim, outcome: Outcome, attempted_at: datetime) -> bool:
+        """Write an attempt's outcome; ``False`` if the lease was lost to another worker."""
+        d = WebhookDelivery
+        now = utcnow()
+        values: dict[str, object] = {
+            "locked_until": None,
+            "last_attempt_at": attempted_at,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error[:_MAX_ERROR] if outcome.error else None,
+            "updated_at": now,
+        }
+        if outcome.succeeded:
+            values.update(
+                status=DeliveryStatus.SUCCEEDED.value, succeeded_at=now, next_attempt_at=None
+            )
+        elif outcome.gone:
+            values.update(status=DeliveryStatus.DEAD.value, next_attempt_at=None)
+        else:
+            delay = self.retry_delay(claim.attempt)
+            if delay is None:
+                values.update(status=DeliveryStatus.DEAD.value, next_attempt_at=None)
+            else:
+                values.update(status=DeliveryStatus.FAILED.value, next_attempt_at=now + delay)
+        with Session(self.engine) as session:
+            result = session.execute(
+                update(d)
+                .where(col(d.id) == claim.delivery_id, col(d.attempts) == claim.attempt)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                log.warning(
+                    "webhook delivery lease lost; outcome dropped",
+                    extra={"delivery_id": str(claim.delivery_id), "attempt": claim.attempt},
+                )
+                return False
+            if outcome.gone:
+                # The receiver said the endpoint is gone for good: stop sending to it.
+                s = WebhookSubscription
+                session.execute(
+                    update(s)
+                    .where(col(s.id) == claim.subscription_id, col(s.active).is_(True))
+                    .values(
+                        active=False,
+                        disabled_reason="endpoint_gone",
+                        version=col(s.version) + 1,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            session.commit()
+        return True
+
+    def maintenance(self) -> None:
+        """Housekeeping, about once a minute: expired idempotency keys, old delivery logs."""
+        with Session(self.engine) as session:
+            try:
+                from app.services import idempotency
+            except ImportError:  # pragma: no cover - idempotency keys not installed
+                pass
+            else:
+                idempotency.purge_expired(session, self.settings.idempotency_hours)
+            cutoff = utcnow() - LOG_RETENTION
+            d, e = WebhookDelivery, OutboxEvent
+            unfinished = exists().where(col(d.event_id) == col(e.id), col(d.status).in_(_DUE))
+            session.execute(
+                delete(e)
+                .where(col(e.dispatched_at).is_not(None), col(e.created_at) < cutoff)
+                .where(~unfinished)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client for deliveries: no redirects, no proxies from the environment, and
+        no connection reuse (each attempt connects to the address checked for it)."""
+        return httpx.AsyncClient(
+            timeout=self.timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=0),
+        )
+
+    async def send(self, client: httpx.AsyncClient, claim: Claim) -> tuple[Outcome, datetime]:
+        """Make one attempt, within ``webhook_timeout_seconds`` all told."""
+        attempted_at = utcnow()
+        try:
+            with anyio.fail_after(self.timeout):
+                target = await anyio.to_thread.run_sync(
+                    partial(
+                        urls.delivery_target,
+                        claim.url,
+                        allow_private=self.settings.webhook_allow_private,
+                    ),
+                    abandon_on_cancel=True,
+                )
+                headers = {**sign_headers(claim, utcnow()), **target.headers}
+                async with client.stream(
+                    "POST",
+                    target.url,
+                    content=claim.payload.encode(),
+                    headers=headers,
+                    extensions=target.extensions,
+                ) as response:
+                    snippet = await _read_snippet(response)
+        except urls.UrlNotAllowed as exc:
+            return Outcome(error=f"not sent: {exc}"), attempted_at
+        except TimeoutError:
+            return Outcome(error=f"timed out after {self.timeout:g} s"), attempted_at
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            return Outcome(error=f"{type(exc).__name__}: {exc}".rstrip(": ")), attempted_at
+        return _outcome(response, snippet), attempted_at
+
+    async def tick(self, client: httpx.AsyncClient) -> int:
+        """One pass: fan out, claim, send, record. Returns how many attempts were made."""
+        await anyio.to_thread.run_sync(self.fan_out)
+        claims = await anyio.to_thread.run_sync(self.claim)
+        if not claims:
+            return 0
+        limiter = anyio.CapacityLimiter(self.concurrency)
+
+        async def attempt(claim: Claim) -> None:
+            async with limiter:
+                outcome, attempted_at = await self.send(client, claim)
+            await anyio.to_thread.run_sync(self.record, claim, outcome, attempted_at)
+
+        async with anyio.create_task_group() as group:
+            for claim in claims:
+                group.start_soon(attempt, claim)
+        return len(claims)
+
+    def run_once(self) -> int:
+        """One pass from synchronous code (tests, scripts); returns how many were sent."""
+
+        async def once() -> int:
+            async with self.client() as client:
+                return await self.tick(client)
+
+        return anyio.run(once)
+
+    async def run_forever(self, stop_event: StopEvent) -> None:
+        """Poll and deliver until ``stop_event`` is set. Errors are logged, never fatal."""
+        log.info("webhook dispatcher started")
+        async with self.client() as client:
+            while not stop_event.is_set():
+                busy = False
+                try:
+                    busy = await self.tick(client) >= self.batch_size
+                    now = anyio.current_time()
+                    if now - self._last_maintenance >= MAINTENANCE_EVERY:
+                        self._last_maintenance = now
+                        await anyio.to_thread.run_sync(self.maintenance)
+                except Exception:
+                    log.exception("webhook dispatcher pass failed")
+                if not busy:
+                    with anyio.move_on_after(self.poll_interval):
+                        await stop_event.wait()
+        log.info("webhook dispatcher stopped")
+
+
+async def _read_snippet(response: httpx.Response) -> bytes:
+    """The start of the response body, for the delivery log; the rest is not read."""
+    data = b""
+    async for chunk in response.aiter_raw():
+        data += chunk
+        if len(data) >= _SNIPPET_BYTES:
+            break
+    return data[:_SNIPPET_BYTES]
+
+
+def _outcome(response: httpx.Response, snippet: bytes) -> Outcome:
+    code = response.status_code
+    if 200 <= code < 300:
+        return Outcome(status_code=code)
+    if 300 <= code < 400:
+        location = response.headers.get("location", "")
+        return Outcome(
+            status_code=code, error=f"HTTP {code}: redirects are not followed ({location})"
+        )
+    text = snippet.decode("utf-8", "replace").strip()
+    return Outcome(status_code=code, error=f"HTTP {code}" + (f": {text}" if text else ""))
+
+
+@asynccontextmanager
+async def running(dispatcher: Dispatcher, *, grace: float = 5.0) -> AsyncIterator[None]:
+    """Run ``dispatcher`` in the background for the duration of the block (the app lifespan).
+
+    On exit it is asked to stop and given ``grace`` seconds to finish the attempts in flight;
+    an attempt cut short keeps its lease, which expires, and is then retried.
+    """
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run_forever(stop), name="webhook-dispatcher")
+    try:
+        yield
+    finally:
+        stop.set()
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
