@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.models.letter import Letter
+from app.errors import Conflict
+from app.models.letter import Letter, LetterUpdate
+from app.services import letters as letters_service
 from tests.factories import User, assert_problem, register
 from tests.factories_letters import (
     DEFAULT_BODY,
@@ -445,6 +448,24 @@ class TestSend:
             client.post(f"{URL}/{report['id']}/send", headers=user.headers), 422, "not_a_referrer"
         )
         assert listed_ids(client, user, status="sent") == []
+
+    def test_an_edit_racing_a_send_cannot_land(self, client: TestClient) -> None:
+        # The editor read the draft before it was sent; its compare-and-set write must fail.
+        user = register(client)
+        letter = create_letter(client, user)
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        with Session(engine, expire_on_commit=False) as editor:
+            owner = uuid.UUID(user.id)
+            stale = letters_service.get(editor, owner, uuid.UUID(letter["id"]))
+            assert stale.status == "draft"
+            send_letter(client, user, letter["id"])
+            with pytest.raises(Conflict) as refused:
+                letters_service.update_letter(
+                    editor, owner, stale.id, LetterUpdate(body="too late")
+                )
+            assert refused.value.code == "letter_sent"
+        got = client.get(f"{URL}/{letter['id']}", headers=user.headers).json()
+        assert got["status"] == "sent" and got["body"] == letter["body"]
 
     def test_the_job_ask_check_runs_on_send(self, client: TestClient) -> None:
         # A draft written before the phrase was listed: stored as it was, refused when sent.
