@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -42,8 +43,23 @@ class Referral(SQLModel, table=True):
 # --- What goes over the wire ------------------------------------------------------------------
 
 Notes = Annotated[str, StringConstraints(max_length=20000)]
-# A calendar date written as YYYY-MM-DD; no timestamps or numbers coerced into one.
-ReferredOn = Annotated[date, Strict(), PydanticField(description="The day the lead was given.")]
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _calendar_date_only(value: Any) -> Any:
+    """A date written as YYYY-MM-DD; no timestamps or numbers coerced into one."""
+    if isinstance(value, datetime) or not isinstance(value, str | date):
+        raise ValueError("must be a date written as YYYY-MM-DD")
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date written as YYYY-MM-DD")
+    return value
+
+
+ReferredOn = Annotated[
+    date,
+    BeforeValidator(_calendar_date_only),
+    PydanticField(description="The day the lead was given (YYYY-MM-DD)."),
+]
 
 
 class ReferralCreate(BaseModel):
