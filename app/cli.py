@@ -46,13 +46,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the migrations (or go to a given revision)."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import OperationalError
+
     from app.migrations_state import downgrade, upgrade
 
     settings = _settings()
-    if args.downgrade:
-        downgrade(settings.database_url, args.revision or "base")
-    else:
-        upgrade(settings.database_url, args.revision or "head")
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        # A SQLite file is created if missing, and so is the directory it lives in.
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.downgrade:
+            downgrade(settings.database_url, args.revision or "base")
+        else:
+            upgrade(settings.database_url, args.revision or "head")
+    except OperationalError as exc:
+        print(f"infoview: cannot migrate {url!r}: {exc.orig}", file=sys.stderr)
+        return 1
     print(f"infoview: database at {args.revision or ('base' if args.downgrade else 'head')}")
     return 0
 
@@ -93,7 +104,8 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     password = args.password or getpass.getpass("Password: ")
     try:
         data = UserCreate(email=args.email, password=password, full_name=args.name)
-        with Session(get_engine(_settings())) as session:
+        # expire_on_commit=False: the user is printed after the session has closed.
+        with Session(get_engine(_settings()), expire_on_commit=False) as session:
             user = register(session, data)
     except ValidationError as exc:
         print(f"infoview: {exc}", file=sys.stderr)
