@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from app.api.deps import CurrentUser, IfMatch, SessionDep
 from app.api.problems import problem_responses
@@ -20,6 +21,20 @@ from app.models.contact import (
 )
 from app.services import contacts as service
 from app.services.common import MAX_LIMIT, etag
+
+
+class _RestOfPath(PathConvertor):
+    """The rest of the path, newlines included, so that a bad external id is a 422.
+
+    ``{x:path}`` stops at a newline and answers 404; this one hands every character to the
+    parameter's validation, which names what is wrong. Slashes are allowed: ids like
+    ``users/42`` are common on other platforms.
+    """
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("rest", _RestOfPath())
 
 router = APIRouter(tags=["contacts"])
 
@@ -119,7 +134,7 @@ async def list_contacts(
 
 
 @router.put(
-    "/contacts/by-external-id/{source}/{external_id:path}",
+    "/contacts/by-external-id/{source}/{external_id:rest}",
     operation_id="contacts-upsert-by-external-id",
     response_model=ContactPublic,
     responses={
