@@ -26,6 +26,7 @@ from app.models.interview import (
     Interview,
     InterviewCreate,
     InterviewEvent,
+    InterviewPublic,
     InterviewUpdate,
     PrepChecklist,
 )
@@ -41,6 +42,7 @@ from app.services.common import (
     owned,
     require_owned_ref,
 )
+from app.services.outbox import emit
 
 # The column that records when each state was entered.
 ENTERED_AT: dict[InterviewState, str] = {
@@ -167,11 +169,13 @@ def create(session: Session, owner_id: uuid.UUID, data: InterviewCreate) -> Inte
     session.add(interview)
     session.flush()
     session.add(PrepChecklist(interview_id=interview.id, owner_id=owner_id, updated_at=now))
+    emit(session, owner_id, "interview.created", InterviewPublic.model_validate(interview))
     try:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
         raise _external_id_taken(data.source, data.external_id) from exc
+    session.refresh(interview)  # read back as stored: timestamps in UTC
     return interview
 
 
@@ -468,9 +472,22 @@ def transition(
     )
     if to == InterviewState.HELD:
         refresh_last_contacted(session, interview.contact_id)
+    session.refresh(interview)  # after the move, for the event committed with it
+    emit(session, owner_id, "interview.state_changed", _state_changed(interview, from_state, now))
     session.commit()
     session.refresh(interview)
     return interview
+
+
+def _state_changed(interview: Interview, from_state: InterviewState, at: datetime) -> Any:
+    """The ``interview.state_changed`` event's data: the move, and the interview after it."""
+    return {
+        "interview_id": interview.id,
+        "from_state": from_state.value,
+        "to_state": interview.state,
+        "at": at,
+        "interview": InterviewPublic.model_validate(interview).model_dump(mode="json"),
+    }
 
 
 def list_events(
