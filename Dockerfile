@@ -14,13 +14,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     INFOVIEW_ENV=production \
     INFOVIEW_VAR_DIR=/var/lib/infoview
-RUN groupadd --system infoview \
-    && useradd --system --gid infoview --home-dir /var/lib/infoview --create-home infoview
+# A fixed numeric uid/gid, so `USER` needs no lookup and volume ownership is predictable.
+RUN groupadd --system --gid 10001 infoview \
+    && useradd --system --uid 10001 --gid infoview --home-dir /var/lib/infoview --create-home infoview
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv/infoview
 COPY migrations ./migrations
 COPY alembic.ini ./
-USER infoview
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"]
