@@ -30,6 +30,16 @@ _password_hash = PasswordHash((Argon2Hasher(),))
 _DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
 
 
+def use_fast_password_hashing() -> None:
+    """Switch to the cheapest argon2id parameters. For test suites only, never a server.
+
+    Hashes carry their own parameters, so existing hashes still verify afterwards.
+    """
+    global _password_hash, _DUMMY_HASH
+    _password_hash = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    _DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
     return _password_hash.hash(password)

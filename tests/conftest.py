@@ -22,6 +22,10 @@ import app.models  # noqa: F401
 from app.config import Settings
 from app.main import create_app
 from app.migrations_state import upgrade
+from app.security import use_fast_password_hashing
+
+# Thousands of registrations run here; production-strength argon2 would dominate the suite.
+use_fast_password_hashing()
 
 POSTGRES_URL = os.environ.get("INFOVIEW_TEST_POSTGRES_URL")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
