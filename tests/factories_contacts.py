@@ -9,10 +9,15 @@ rows that refer to contacts straight into the database.
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
@@ -90,3 +95,39 @@ def insert_letter(settings: Settings, user: User, recipient_id: str) -> uuid.UUI
     )
     insert_row(settings, letter)
     return letter.id
+
+
+def race_with_uncommitted_insert(
+    settings: Settings, row: SQLModel, request: Callable[[], Response]
+) -> Response:
+    """Run ``request`` while another transaction holds ``row`` inserted but not committed.
+
+    PostgreSQL only: the request's own checks cannot see the uncommitted row, so it goes on
+    to write and blocks on the row's lock; once it is seen waiting, the other transaction
+    commits. The request then meets the database's constraint, not its own pre-check, which
+    shows the constraint error is turned into the right problem.
+    """
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        with Session(engine, expire_on_commit=False) as holder, ThreadPoolExecutor(1) as pool:
+            holder.add(row)
+            holder.flush()
+            future = pool.submit(request)
+            deadline = time.monotonic() + 30
+            with engine.connect() as watcher:
+                while not future.done():
+                    waiting = watcher.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND wait_event_type = 'Lock'"
+                        )
+                    ).scalar_one()
+                    watcher.rollback()
+                    if waiting or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+            assert not future.done(), "the request did not wait for the uncommitted row"
+            holder.commit()
+            return future.result(timeout=30)
+    finally:
+        engine.dispose()

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.models.contact import Contact
+from app.models.letter import Letter
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import (
     create_contact,
     create_referral,
     insert_interview,
     insert_letter,
+    race_with_uncommitted_insert,
 )
 
 BASE = "/api/v1/contacts"
@@ -496,3 +501,56 @@ class TestUpsertContactByExternalId:
         assert_problem(r, 412, "etag_mismatch")
         r = client.put(url, json={"full_name": "B"}, headers={**user.headers, "If-Match": '"1"'})
         assert r.status_code == 200 and r.headers["etag"] == '"2"'
+
+
+class TestRacesOnPostgres:
+    """Writes that lose a race to a concurrent transaction still answer the right problem."""
+
+    @pytest.fixture(autouse=True)
+    def _postgres_only(self, settings: Settings) -> None:
+        if not settings.database_url.startswith("postgresql"):
+            pytest.skip("row locks make the race observable on PostgreSQL")
+
+    def test_a_concurrent_create_takes_the_external_id(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        user = register(client)
+        row = Contact(owner_id=uuid.UUID(user.id), full_name="First", source="crm", external_id="1")
+        body = {"full_name": "Second", "source": "crm", "external_id": "1"}
+        r = race_with_uncommitted_insert(
+            settings, row, lambda: client.post(BASE, json=body, headers=user.headers)
+        )
+        assert_problem(r, 409, "external_id_taken")
+        assert _ids(client, user) == [str(row.id)]
+
+    def test_an_upsert_that_loses_the_create_race_updates(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        user = register(client)
+        row = Contact(owner_id=uuid.UUID(user.id), full_name="First", source="crm", external_id="2")
+        r = race_with_uncommitted_insert(
+            settings,
+            row,
+            lambda: client.put(
+                f"{BASE}/by-external-id/crm/2", json={"full_name": "Second"}, headers=user.headers
+            ),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == str(row.id) and r.json()["full_name"] == "Second"
+        assert _count(client, user) == 1
+
+    def test_a_reference_added_during_a_delete_keeps_the_contact(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        user = register(client)
+        contact = create_contact(client, user)
+        row = Letter(
+            owner_id=uuid.UUID(user.id), kind="keep_in_touch", recipient_id=uuid.UUID(contact["id"])
+        )
+        url = f"{BASE}/{contact['id']}"
+        r = race_with_uncommitted_insert(
+            settings, row, lambda: client.delete(url, headers=user.headers)
+        )
+        problem = assert_problem(r, 409, "contact_in_use")
+        assert problem["referenced_by"] == ["letter"]
+        assert client.get(url, headers=user.headers).status_code == 200

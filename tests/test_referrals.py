@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.models.interview import Interview
+from app.models.referral import Referral
 from tests.factories import User, assert_problem, register
-from tests.factories_contacts import create_contact, create_referral, insert_interview
+from tests.factories_contacts import (
+    create_contact,
+    create_referral,
+    insert_interview,
+    race_with_uncommitted_insert,
+)
 
 BASE = "/api/v1/referrals"
 MISSING_ID = "01a21570-0000-7000-8000-000000000000"
@@ -223,4 +232,46 @@ class TestDeleteReferral:
         insert_interview(settings, user, referral["referred_id"], referral["id"])
         url = f"{BASE}/{referral['id']}"
         assert_problem(client.delete(url, headers=user.headers), 409, "referral_in_use")
+        assert client.get(url, headers=user.headers).status_code == 200
+
+
+class TestRacesOnPostgres:
+    """Writes that lose a race to a concurrent transaction still answer the right problem."""
+
+    @pytest.fixture(autouse=True)
+    def _postgres_only(self, settings: Settings) -> None:
+        if not settings.database_url.startswith("postgresql"):
+            pytest.skip("row locks make the race observable on PostgreSQL")
+
+    def test_a_concurrent_duplicate_is_a_409(self, client: TestClient, settings: Settings) -> None:
+        user = register(client)
+        referrer, referred = _pair(client, user)
+        row = Referral(
+            owner_id=uuid.UUID(user.id),
+            referrer_id=uuid.UUID(referrer),
+            referred_id=uuid.UUID(referred),
+            relationship="friend",
+        )
+        body = {"referrer_id": referrer, "referred_id": referred, "relationship": "family"}
+        r = race_with_uncommitted_insert(
+            settings, row, lambda: client.post(BASE, json=body, headers=user.headers)
+        )
+        assert_problem(r, 409, "duplicate_referral")
+        assert _ids(client, user) == [str(row.id)]
+
+    def test_an_interview_tied_during_a_delete_keeps_the_referral(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        user = register(client)
+        referral = create_referral(client, user, *_pair(client, user))
+        row = Interview(
+            owner_id=uuid.UUID(user.id),
+            contact_id=uuid.UUID(referral["referred_id"]),
+            referral_id=uuid.UUID(referral["id"]),
+        )
+        url = f"{BASE}/{referral['id']}"
+        r = race_with_uncommitted_insert(
+            settings, row, lambda: client.delete(url, headers=user.headers)
+        )
+        assert_problem(r, 409, "referral_in_use")
         assert client.get(url, headers=user.headers).status_code == 200
