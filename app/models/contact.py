@@ -66,10 +66,11 @@ class Contact(SQLModel, table=True):
 # Control characters (C0, DEL and C1) never belong in an identifier another system will echo.
 NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f-\x9f]*$"
 MAX_TAGS = 50
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 def _normalise_tags(tags: list[str]) -> list[str]:
-    """Strip each tag and drop repeats, keeping the order the client gave."""
+    """Drop repeats (each tag already stripped), keeping the order the client gave."""
     return list(dict.fromkeys(tags))
 
 
@@ -99,8 +100,6 @@ ExternalId = Annotated[
 ]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL_CHARS)]
 KeepInTouchDays = Annotated[StrictInt, PydanticField(ge=1, le=3650)]
-
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 def _omit_defaults(schema: dict[str, Any]) -> None:
@@ -153,7 +152,7 @@ class ContactUpsert(_ContactFields):
 
 
 class ContactUpdate(BaseModel):
-    """Changes to a contact: only the fields sent are changed; ``null`` clears a field."""
+    """Changes to a contact: only the fields sent change; ``null`` clears an optional field."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_omit_defaults)
 
