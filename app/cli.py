@@ -30,7 +30,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the API with uvicorn."""
     import uvicorn
 
+    from app.api.middleware import configure_logging
+
     settings = _settings()
+    # uvicorn's own lines (start-up, shutdown, errors) go through the same JSON handler as
+    # the request lines, instead of the plain-text handlers its default log_config installs.
+    configure_logging(settings.log_level)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -38,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         access_log=False,
+        log_config=None,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
     )

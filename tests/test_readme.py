@@ -148,11 +148,9 @@ def test_the_walk_through_works_word_for_word(server: Server) -> None:
     server.process.terminate()
     server.process.wait(timeout=20)
     log = server.log.read_text()
-    access = [
-        json.loads(line)
-        for line in log.splitlines()
-        if line.startswith("{") and '"infoview.access"' in line
-    ]
+    lines = [json.loads(line) for line in log.splitlines()]  # uvicorn's own lines too
+    assert any(line["logger"].startswith("uvicorn") for line in lines)
+    access = [line for line in lines if line["logger"] == "infoview.access"]
     routes = [(line["method"], line["route"], line["status"]) for line in access]
     assert routes[-3:] == [
         ("POST", "/api/v1/auth/register", 201),

@@ -24,7 +24,8 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 class JsonFormatter(logging.Formatter):
     """Format records as one JSON object a line, with the extra fields they carry."""
 
-    _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+    # color_message: uvicorn's copy of the message with terminal colour codes in it.
+    _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
