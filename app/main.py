@@ -12,8 +12,9 @@ from fastapi.routing import APIRoute
 from app import __version__
 from app.api import health, problems
 from app.api import metrics as metrics_api
+from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
-from app.api.v1 import auth, contacts, interviews, letters, referrals
+from app.api.v1 import auth, contacts, interviews, letters, referrals, tokens
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.metrics import Metrics, MetricsMiddleware
@@ -34,7 +35,7 @@ conditional.
 
 def _v1_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, contacts, referrals, interviews, letters):
+    for module in (auth, tokens, contacts, referrals, interviews, letters):
         router.include_router(module.router)
     return router
 
@@ -68,9 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_api.router)
     app.include_router(_v1_router())
+    # Inside the request-context middleware: it sees a request id and a body already bounded.
+    app.add_middleware(IdempotencyMiddleware, settings=settings, engine=engine)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     # Added last, so outermost: it also counts the 413s the middleware above answers.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    declare_in_openapi(app)
     _check_operation_ids(app)
     return app
 

@@ -17,7 +17,8 @@ from app.api.ratelimits import limit_writes
 from app.config import Settings, get_settings
 from app.errors import Unauthorized
 from app.models.user import UserAccount
-from app.services import auth as auth_service
+from app.services import access_tokens
+from app.services.access_tokens import Principal
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -46,10 +47,23 @@ async def current_user(
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> UserAccount:
-    """The user the bearer token speaks for; every failure is a 401 with WWW-Authenticate."""
+    """The user the bearer token (a JWT or a personal access token) speaks for.
+
+    Every token failure is a 401 with WWW-Authenticate; a personal access token used outside
+    its scopes is a 403 ``insufficient_scope``.
+    """
     if not token:
         raise Unauthorized("A bearer token is required.", code="missing_token")
-    user = auth_service.user_from_access_token(session, settings, token)
+    principal = request.scope.get("state", {}).get("principal")
+    if isinstance(principal, Principal):  # already resolved by the Idempotency-Key middleware
+        user = session.merge(principal.user, load=False)
+    else:
+        principal = access_tokens.resolve_principal(session, settings, token)
+        user = principal.user
+    # Personal access tokens are held to their scopes here, once for every route.
+    access_tokens.authorize(
+        principal, getattr(request.scope.get("route"), "tags", ()), request.method
+    )
     request.scope.setdefault("state", {})["user_id"] = str(user.id)
     limit_writes(request, response, user.id)
     return user

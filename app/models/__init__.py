@@ -1,6 +1,8 @@
 """Every table, imported here so Alembic and the app see one complete metadata."""
 
+from app.models.access_token import PersonalAccessToken
 from app.models.contact import Contact
+from app.models.idempotency import IdempotencyRecord
 from app.models.interview import Interview, InterviewEvent, PrepChecklist
 from app.models.letter import Letter
 from app.models.referral import Referral
@@ -8,9 +10,11 @@ from app.models.user import RefreshToken, UserAccount
 
 __all__ = [
     "Contact",
+    "IdempotencyRecord",
     "Interview",
     "InterviewEvent",
     "Letter",
+    "PersonalAccessToken",
     "PrepChecklist",
     "Referral",
     "RefreshToken",
