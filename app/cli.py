@@ -1,4 +1,4 @@
-"""The ``infoview`` command: serve, migrate, openapi, create-user."""
+"""The ``infoview`` command: serve, worker, migrate, openapi, create-user."""
 
 from __future__ import annotations
 
@@ -123,6 +123,38 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Deliver webhooks from the outbox until SIGTERM/SIGINT (for a separate deployment)."""
+    import asyncio
+    import signal
+
+    from app.api.middleware import configure_logging
+    from app.db import get_engine
+    from app.migrations_state import migrations_at_head
+    from app.webhooks.dispatcher import Dispatcher
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    engine = get_engine(settings)
+    if not migrations_at_head(engine):
+        print("infoview: the database is not migrated; run `infoview migrate`", file=sys.stderr)
+        return 1
+    dispatcher = Dispatcher(
+        settings, engine, batch_size=args.batch_size, poll_interval=args.poll_interval
+    )
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await dispatcher.run_forever(stop)
+
+    asyncio.run(work())
+    engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infoview", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("--name", default=None)
     create_user.add_argument("--password", default=None, help="prompted for when omitted")
     create_user.set_defaults(func=cmd_create_user)
+
+    worker = sub.add_parser("worker", help="deliver webhooks (without serving the API)")
+    worker.add_argument("--batch-size", type=int, default=50, help="deliveries claimed per pass")
+    worker.add_argument("--poll-interval", type=float, default=0.5, help="seconds between polls")
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 

@@ -14,11 +14,12 @@ from app.api import health, problems
 from app.api import metrics as metrics_api
 from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
-from app.api.v1 import auth, contacts, interviews, letters, referrals, tokens
+from app.api.v1 import auth, contacts, interviews, letters, referrals, tokens, webhooks
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.metrics import Metrics, MetricsMiddleware
 from app.ratelimit import make_ratelimiter
+from app.webhooks import dispatcher
 
 API_PREFIX = "/api/v1"
 
@@ -35,7 +36,7 @@ conditional.
 
 def _v1_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, tokens, contacts, referrals, interviews, letters):
+    for module in (auth, tokens, contacts, referrals, interviews, letters, webhooks):
         router.include_router(module.router)
     return router
 
@@ -50,7 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        if settings.run_dispatcher:
+            async with dispatcher.running(dispatcher.Dispatcher(settings, engine)):
+                yield
+        else:
+            yield
         ratelimiter.close()
         engine.dispose()
 

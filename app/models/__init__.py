@@ -7,6 +7,7 @@ from app.models.interview import Interview, InterviewEvent, PrepChecklist
 from app.models.letter import Letter
 from app.models.referral import Referral
 from app.models.user import RefreshToken, UserAccount
+from app.models.webhook import OutboxEvent, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Contact",
@@ -14,9 +15,12 @@ __all__ = [
     "Interview",
     "InterviewEvent",
     "Letter",
+    "OutboxEvent",
     "PersonalAccessToken",
     "PrepChecklist",
     "Referral",
     "RefreshToken",
     "UserAccount",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -18,11 +18,12 @@ from sqlmodel import Session, col
 
 from app.db import utcnow
 from app.errors import Conflict, PreconditionFailed, Unprocessable
-from app.models.contact import Contact, ContactCreate, ContactUpdate, ContactUpsert
+from app.models.contact import Contact, ContactCreate, ContactPublic, ContactUpdate, ContactUpsert
 from app.models.interview import Interview
 from app.models.letter import Letter
 from app.models.referral import Referral
 from app.services.common import check_if_match, get_owned, keyset_page, owned
+from app.services.outbox import emit
 
 # How often a write re-reads and retries when another writer got in between (no If-Match).
 _WRITE_ATTEMPTS = 3
@@ -115,6 +116,7 @@ def create(session: Session, owner_id: uuid.UUID, data: ContactCreate) -> Contac
             raise _external_id_taken(holder.id)
     contact = Contact(owner_id=owner_id, **data.model_dump())
     session.add(contact)
+    emit(session, owner_id, "contact.created", ContactPublic.model_validate(contact))
     try:
         session.commit()
     except IntegrityError as exc:  # a concurrent create took the external id first
@@ -188,6 +190,8 @@ def _write(
         try:
             written = _compare_and_set(session, contact, values)
             if written:
+                session.refresh(contact)  # the new values, for the event committed with them
+                emit(session, owner_id, "contact.updated", ContactPublic.model_validate(contact))
                 session.commit()
         except IntegrityError as exc:  # a concurrent write took the external id first
             session.rollback()
@@ -255,6 +259,7 @@ def upsert_by_external_id(
         fields = data.model_dump(exclude={"source", "external_id"})
         contact = Contact(owner_id=owner_id, source=source, external_id=external_id, **fields)
         session.add(contact)
+        emit(session, owner_id, "contact.created", ContactPublic.model_validate(contact))
         try:
             session.commit()
         except IntegrityError:  # created concurrently: go round again and update it

@@ -23,7 +23,7 @@ from app.letters import job_ask, rules
 from app.models.contact import Contact
 from app.models.enums import Decision, InterviewState, LetterKind, LetterStatus
 from app.models.interview import Interview
-from app.models.letter import Letter, LetterCreate, LetterUpdate
+from app.models.letter import Letter, LetterCreate, LetterPublic, LetterUpdate
 from app.models.referral import Referral
 from app.services.activity import refresh_last_contacted
 from app.services.common import (
@@ -33,6 +33,7 @@ from app.services.common import (
     owned,
     require_owned_ref,
 )
+from app.services.outbox import emit
 
 # How often a write is retried when another writer changed the letter between read and write.
 WRITE_ATTEMPTS = 3
@@ -171,6 +172,8 @@ def _write(
             continue
         if new_values.get("status") == LetterStatus.SENT.value:
             refresh_last_contacted(session, letter.recipient_id)
+            session.refresh(letter)  # as sent, for the event committed with it
+            emit(session, owner_id, "letter.sent", LetterPublic.model_validate(letter))
         try:
             session.commit()
         except IntegrityError as exc:  # a concurrent write took the external id first

@@ -19,7 +19,7 @@ from app.errors import Conflict, PreconditionFailed, Unprocessable
 from app.models.contact import Contact
 from app.models.enums import Relationship
 from app.models.interview import Interview
-from app.models.referral import Referral, ReferralCreate, ReferralUpdate
+from app.models.referral import Referral, ReferralCreate, ReferralPublic, ReferralUpdate
 from app.services.common import (
     check_if_match,
     get_owned,
@@ -27,6 +27,7 @@ from app.services.common import (
     owned,
     require_owned_ref,
 )
+from app.services.outbox import emit
 
 # How often a write re-reads and retries when another writer got in between (no If-Match).
 _WRITE_ATTEMPTS = 3
@@ -99,6 +100,7 @@ def create(session: Session, owner_id: uuid.UUID, data: ReferralCreate) -> Refer
         referred_on=data.referred_on,
     )
     session.add(referral)
+    emit(session, owner_id, "referral.created", ReferralPublic.model_validate(referral))
     try:
         session.commit()
     except IntegrityError as exc:  # the same pair was recorded concurrently

@@ -128,7 +128,7 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.timeout = settings.webhook_timeout_seconds
         self.lease = timedelta(seconds=self.timeout) + _LEASE_MARGIN
-        self._last_maintenance = 0.0
+        self._last_maintenance = float("-inf")
 
     # --- database steps (blocking) ---------------------------------------------------------
 
