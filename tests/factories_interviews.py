@@ -3,9 +3,8 @@
 - ``create_interview(client, user, **fields)`` — a new interview (a new contact unless
   ``contact_id`` is given); returns its JSON.
 - ``complete_checklist(client, user, interview_id)`` — tick every item, with an opening text.
-- ``send(client, user, kind, recipient_id, interview_id)`` — a sent letter. Through the letters
-  API when it is served; otherwise the sent row is written directly (the letters resource is
-  built by another part and may not exist yet).
+- ``send(client, user, kind, recipient_id, interview_id)`` — a letter drafted and sent through
+  the letters API.
 - ``transition(client, user, interview_id, to, **body)`` — the raw response of a move.
 - ``prepared_interview(client, user)`` — an interview already in ``prepared``, scheduled in the
   past so that it can be held at once.
@@ -13,25 +12,21 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
-from sqlmodel import Session
 
 from app.db import utcnow
-from app.models.letter import Letter
-from app.services.activity import refresh_last_contacted
 from tests.factories import User
-from tests.factories_letters import make_contact, make_referral
+from tests.factories_contacts import create_contact, create_referral
 
 __all__ = [
     "complete_checklist",
+    "create_contact",
     "create_interview",
-    "make_contact",
-    "make_referral",
+    "create_referral",
     "past",
     "prepared_interview",
     "send",
@@ -63,7 +58,7 @@ def future(hours: float = 24) -> str:
 def create_interview(client: TestClient, user: User, **fields: Any) -> dict[str, Any]:
     """Create an interview for ``user`` and return it; asserts 201."""
     if "contact_id" not in fields:
-        fields["contact_id"] = make_contact(client, user)["id"]
+        fields["contact_id"] = create_contact(client, user)["id"]
     r = client.post("/api/v1/interviews", json=fields, headers=user.headers)
     assert r.status_code == 201, r.text
     created: dict[str, Any] = r.json()
@@ -79,20 +74,6 @@ def complete_checklist(client: TestClient, user: User, interview_id: str) -> htt
     return r
 
 
-_LETTERS_API: list[bool] = []
-
-
-def letters_api(client: TestClient) -> bool:
-    """Whether the app under test serves the letters resource yet (checked once per run)."""
-    if not _LETTERS_API:
-        app: Any = client.app
-        paths = app.openapi()["paths"]
-        _LETTERS_API.append(
-            "/api/v1/letters" in paths and "/api/v1/letters/{letter_id}/send" in paths
-        )
-    return _LETTERS_API[0]
-
-
 def send(
     client: TestClient,
     user: User,
@@ -102,41 +83,23 @@ def send(
     body: str = "Thank you for your time and for the advice on where to start.",
 ) -> dict[str, Any]:
     """A letter of ``kind`` to ``recipient_id`` for ``interview_id``, sent now."""
-    if letters_api(client):
-        r = client.post(
-            "/api/v1/letters",
-            json={
-                "kind": kind,
-                "recipient_id": recipient_id,
-                "interview_id": interview_id,
-                "subject": f"{kind.replace('_', ' ').capitalize()}",
-                "body": body,
-                "channel": "email",
-            },
-            headers=user.headers,
-        )
-        assert r.status_code == 201, r.text
-        r = client.post(f"/api/v1/letters/{r.json()['id']}/send", headers=user.headers)
-        assert r.status_code == 200, r.text
-        sent: dict[str, Any] = r.json()
-        return sent
-    app: Any = client.app
-    with Session(app.state.engine) as session:
-        letter = Letter(
-            owner_id=uuid.UUID(user.id),
-            kind=kind,
-            recipient_id=uuid.UUID(recipient_id),
-            interview_id=uuid.UUID(interview_id),
-            subject=kind,
-            body=body,
-            status="sent",
-            sent_at=utcnow(),
-        )
-        session.add(letter)
-        session.flush()
-        refresh_last_contacted(session, letter.recipient_id)
-        session.commit()
-        return {"id": str(letter.id), "kind": kind, "status": "sent"}
+    r = client.post(
+        "/api/v1/letters",
+        json={
+            "kind": kind,
+            "recipient_id": recipient_id,
+            "interview_id": interview_id,
+            "subject": kind.replace("_", " ").capitalize(),
+            "body": body,
+            "channel": "email",
+        },
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/v1/letters/{r.json()['id']}/send", headers=user.headers)
+    assert r.status_code == 200, r.text
+    sent: dict[str, Any] = r.json()
+    return sent
 
 
 def transition(

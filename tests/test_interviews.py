@@ -14,10 +14,10 @@ from app.models.contact import Contact
 from app.models.interview import InterviewEvent, PrepChecklist
 from tests.factories import assert_problem, register
 from tests.factories_interviews import (
+    create_contact,
     create_interview,
+    create_referral,
     future,
-    make_contact,
-    make_referral,
     past,
     prepared_interview,
     send,
@@ -36,7 +36,7 @@ def _session(client: TestClient) -> Session:
 class TestCreate:
     def test_minimal(self, client: TestClient) -> None:
         user = register(client)
-        contact = make_contact(client, user)
+        contact = create_contact(client, user)
         r = client.post(API, json={"contact_id": contact["id"]}, headers=user.headers)
         assert r.status_code == 201, r.text
         body = r.json()
@@ -57,9 +57,9 @@ class TestCreate:
 
     def test_every_field(self, client: TestClient) -> None:
         user = register(client)
-        contact = make_contact(client, user)
-        referrer = make_contact(client, user)
-        referral = make_referral(client, user, referrer["id"], contact["id"])
+        contact = create_contact(client, user)
+        referrer = create_contact(client, user)
+        referral = create_referral(client, user, referrer["id"], contact["id"])
         fields = {
             "contact_id": contact["id"],
             "referral_id": referral["id"],
@@ -95,7 +95,7 @@ class TestCreate:
     def test_contact_must_be_mine(self, client: TestClient) -> None:
         user = register(client)
         other = register(client)
-        theirs = make_contact(client, other)
+        theirs = create_contact(client, other)
         for contact_id in (theirs["id"], str(uuid.uuid4())):
             r = client.post(API, json={"contact_id": contact_id}, headers=user.headers)
             body = assert_problem(r, 422, "invalid_reference")
@@ -104,8 +104,8 @@ class TestCreate:
 
     def test_referral_must_be_mine_and_lead_to_the_interviewee(self, client: TestClient) -> None:
         user = register(client)
-        a, b, c = (make_contact(client, user) for _ in range(3))
-        referral = make_referral(client, user, a["id"], b["id"])
+        a, b, c = (create_contact(client, user) for _ in range(3))
+        referral = create_referral(client, user, a["id"], b["id"])
         r = client.post(
             API, json={"contact_id": c["id"], "referral_id": referral["id"]}, headers=user.headers
         )
@@ -113,8 +113,8 @@ class TestCreate:
         assert body["errors"][0]["loc"] == ["body", "referral_id"]
 
         other = register(client)
-        x, y = make_contact(client, other), make_contact(client, other)
-        theirs = make_referral(client, other, x["id"], y["id"])
+        x, y = create_contact(client, other), create_contact(client, other)
+        theirs = create_referral(client, other, x["id"], y["id"])
         r = client.post(
             API, json={"contact_id": b["id"], "referral_id": theirs["id"]}, headers=user.headers
         )
@@ -122,7 +122,7 @@ class TestCreate:
 
     def test_bad_input(self, client: TestClient) -> None:
         user = register(client)
-        contact_id = make_contact(client, user)["id"]
+        contact_id = create_contact(client, user)["id"]
         bad: list[dict[str, Any]] = [
             {"scheduled_at": "2026-12-01T15:30:00"},  # no timezone
             {"scheduled_at": "next tuesday"},
@@ -150,14 +150,14 @@ class TestCreate:
 
     def test_external_id_unique_per_user_and_source(self, client: TestClient) -> None:
         user = register(client)
-        contact_id = make_contact(client, user)["id"]
+        contact_id = create_contact(client, user)["id"]
         ref = {"contact_id": contact_id, "external_id": "e-1", "source": "crm"}
         assert client.post(API, json=ref, headers=user.headers).status_code == 201
         assert_problem(client.post(API, json=ref, headers=user.headers), 409, "external_id_taken")
         other_source = {**ref, "source": "ats"}
         assert client.post(API, json=other_source, headers=user.headers).status_code == 201
         other = register(client)
-        theirs = {**ref, "contact_id": make_contact(client, other)["id"]}
+        theirs = {**ref, "contact_id": create_contact(client, other)["id"]}
         assert client.post(API, json=theirs, headers=other.headers).status_code == 201
 
 
@@ -185,7 +185,7 @@ class TestGet:
 class TestList:
     def test_pages_newest_first(self, client: TestClient) -> None:
         user = register(client)
-        contact_id = make_contact(client, user)["id"]
+        contact_id = create_contact(client, user)["id"]
         ids = [create_interview(client, user, contact_id=contact_id)["id"] for _ in range(5)]
         seen: list[str] = []
         cursor = None
@@ -203,8 +203,8 @@ class TestList:
 
     def test_filters(self, client: TestClient) -> None:
         user = register(client)
-        a = make_contact(client, user)["id"]
-        b = make_contact(client, user)["id"]
+        a = create_contact(client, user)["id"]
+        b = create_contact(client, user)["id"]
         soon = create_interview(client, user, contact_id=a, scheduled_at=future(24))
         later = create_interview(
             client, user, contact_id=b, scheduled_at=future(24 * 10), mode="phone"
@@ -301,7 +301,7 @@ class TestUpdate:
     def test_read_only_fields_refused(self, client: TestClient) -> None:
         user = register(client)
         iv = create_interview(client, user)
-        other_contact = make_contact(client, user)["id"]
+        other_contact = create_contact(client, user)["id"]
         for body in (
             {"state": "prepared"},
             {"contact_id": other_contact},
@@ -328,9 +328,9 @@ class TestUpdate:
     def test_referral_must_lead_to_the_interviewee(self, client: TestClient) -> None:
         user = register(client)
         iv = create_interview(client, user)
-        a, b = make_contact(client, user), make_contact(client, user)
-        wrong = make_referral(client, user, a["id"], b["id"])
-        right = make_referral(client, user, a["id"], iv["contact_id"])
+        a, b = create_contact(client, user), create_contact(client, user)
+        wrong = create_referral(client, user, a["id"], b["id"])
+        right = create_referral(client, user, a["id"], iv["contact_id"])
         r = client.patch(
             f"{API}/{iv['id']}", json={"referral_id": wrong["id"]}, headers=user.headers
         )

@@ -17,10 +17,10 @@ from app.models.contact import Contact
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
     complete_checklist,
+    create_contact,
     create_interview,
+    create_referral,
     future,
-    make_contact,
-    make_referral,
     past,
     prepared_interview,
     send,
@@ -68,11 +68,11 @@ def last_contacted(client: TestClient, contact_id: str) -> datetime | None:
 class TestWalk:
     def test_whole_workflow_with_two_referrers(self, client: TestClient) -> None:
         user = register(client)
-        interviewee = make_contact(client, user, full_name="Dana Auditor")
-        friend = make_contact(client, user, full_name="Friend")
-        professor = make_contact(client, user, full_name="Professor")
-        referral = make_referral(client, user, friend["id"], interviewee["id"])
-        make_referral(client, user, professor["id"], interviewee["id"])
+        interviewee = create_contact(client, user, full_name="Dana Auditor")
+        friend = create_contact(client, user, full_name="Friend")
+        professor = create_contact(client, user, full_name="Professor")
+        referral = create_referral(client, user, friend["id"], interviewee["id"])
+        create_referral(client, user, professor["id"], interviewee["id"])
         iv = create_interview(
             client, user, contact_id=interviewee["id"], referral_id=referral["id"]
         )
@@ -205,7 +205,7 @@ class TestWalk:
 class TestPreparedGuards:
     def test_request_letter_for_another_interview_does_not_count(self, client: TestClient) -> None:
         user = register(client)
-        contact = make_contact(client, user)
+        contact = create_contact(client, user)
         other = create_interview(client, user, contact_id=contact["id"])
         send(client, user, "request", contact["id"], other["id"])
         iv = create_interview(client, user, contact_id=contact["id"], scheduled_at=future())
