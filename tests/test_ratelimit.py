@@ -316,3 +316,11 @@ class TestRedisBackend:
             r = login_attempt(client, new_email())
             assert_problem(r, 401)
             assert "RateLimit" not in r.headers
+
+
+def test_the_auth_routes_declare_their_429_and_its_headers(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/auth/register", "/api/v1/auth/token", "/api/v1/auth/refresh"):
+        declared = paths[path]["post"]["responses"]["429"]
+        assert "application/problem+json" in declared["content"]
+        assert set(declared["headers"]) == {"Retry-After", "RateLimit-Policy", "RateLimit"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import Request, Response
 
@@ -25,6 +26,28 @@ from app.ratelimit import Hit, Policy, RateLimiter, Usage, hashed
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _MAX_EMAIL = 320
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+_OPENAPI_HEADERS = {
+    "Retry-After": {
+        "description": "Seconds until the exhausted window ends.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "RateLimit-Policy": {
+        "description": 'The policies that apply, e.g. `"auth-address";q=10;w=60`.',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'Where the caller stands in each, e.g. `"auth-address";r=0;t=37`.',
+        "schema": {"type": "string"},
+    },
+}
+
+
+def with_rate_limit_headers(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
+    """Document the rate-limit headers on the 429 of ``problem_responses(..., 429)``."""
+    responses[429] = {**responses[429], "headers": _OPENAPI_HEADERS}
+    return responses
 
 
 def rate_limit_headers(usages: Sequence[Usage]) -> dict[str, str]:

@@ -11,7 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
 from app.api.problems import problem_responses
-from app.api.ratelimits import limit_refresh, limit_register, limit_token
+from app.api.ratelimits import (
+    limit_refresh,
+    limit_register,
+    limit_token,
+    with_rate_limit_headers,
+)
 from app.models.user import UserCreate, UserPublic
 from app.services import auth as auth_service
 
@@ -46,7 +51,7 @@ def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
     operation_id="auth-register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=problem_responses(409, 422, 429),
+    responses=with_rate_limit_headers(problem_responses(409, 422, 429)),
     dependencies=[Depends(limit_register)],
 )
 async def register(
@@ -63,7 +68,7 @@ async def register(
     "/auth/token",
     operation_id="auth-token",
     response_model=TokenResponse,
-    responses=problem_responses(401, 422, 429),
+    responses=with_rate_limit_headers(problem_responses(401, 422, 429)),
     dependencies=[Depends(limit_token)],
 )
 async def token(
@@ -80,7 +85,7 @@ async def token(
     "/auth/refresh",
     operation_id="auth-refresh",
     response_model=TokenResponse,
-    responses=problem_responses(401, 422, 429),
+    responses=with_rate_limit_headers(problem_responses(401, 422, 429)),
     dependencies=[Depends(limit_refresh)],
 )
 async def refresh(
