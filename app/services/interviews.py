@@ -374,6 +374,8 @@ def transition_options(
 ) -> tuple[Interview, list[workflow.Option]]:
     """Each state the interview may move to next, with what still stands in the way."""
     interview = get(session, owner_id, interview_id)
+    if not workflow.next_states(InterviewState(interview.state)):
+        return interview, []  # the end of the road: nothing to look up
     return interview, workflow.options(load_facts(session, interview, now=utcnow()))
 
 
