@@ -1,4 +1,5 @@
-"""A real webhook receiver on 127.0.0.1 for the tests, and helpers to run ``infoview`` processes.
+"""A real webhook receiver on 127.0.0.1 for the tests, and helpers to run ``infoview`` processes
+that must be killed by hand (``tests.live_server`` runs a server that stops cleanly).
 
 ``Receiver`` is a threaded ``http.server`` that records every request and verifies its
 signature with the reference ``standardwebhooks`` library, as an integrator would. Its
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -24,16 +24,10 @@ from typing import Any
 import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.live_server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 INFOVIEW = ROOT / ".venv" / "bin" / "infoview"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -193,7 +187,7 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes
     port = free_port()
     process = start(["serve", "--port", str(port)], env, log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: a loaded CI machine starts Python slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"infoview serve exited: {log.read_text()}")
