@@ -40,16 +40,22 @@ class PoolCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         pool = self.engine.pool
-        # QueuePool has all three; other pool classes (StaticPool, NullPool) only some.
-        readings = (
-            ("db_pool_size", "Connections the pool keeps open.", "size"),
-            ("db_pool_checked_out", "Connections lent to requests right now.", "checkedout"),
-            ("db_pool_overflow", "Connections open beyond the pool size.", "overflow"),
+        # QueuePool has these; other pool classes (StaticPool, NullPool) report nothing.
+        size, checked_out, overflow = (
+            getattr(pool, name, None) for name in ("size", "checkedout", "overflow")
         )
-        for name, doc, method in readings:
-            read = getattr(pool, method, None)
-            if callable(read):
-                yield GaugeMetricFamily(name, doc, value=float(read()))
+        if not (callable(size) and callable(checked_out) and callable(overflow)):
+            return
+        # QueuePool's overflow counts up from -size: size + overflow connections are open.
+        opened = size() + overflow()
+        readings = (
+            ("db_pool_size", "Connections the pool keeps once opened.", size()),
+            ("db_pool_open_connections", "Connections open now, idle or lent.", opened),
+            ("db_pool_checked_out", "Connections lent to requests right now.", checked_out()),
+            ("db_pool_overflow", "Connections open beyond the pool size.", max(0, overflow())),
+        )
+        for name, doc, value in readings:
+            yield GaugeMetricFamily(name, doc, value=float(max(0, value)))
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class TableGauge:
     table: str
     sql: str
     label: str | None = None
+    # Label values reported as 0 when the query returns no row for them.
+    label_values: tuple[str, ...] = ()
 
 
 # Both queries run on indexed columns, so a scrape stays cheap however long the history grows.
@@ -82,6 +90,7 @@ TABLE_GAUGES = (
         "SELECT status, count(*) FROM webhook_delivery "
         "WHERE status IN ('pending', 'failed', 'dead') GROUP BY status",
         label="status",
+        label_values=("pending", "failed", "dead"),
     ),
 )
 
@@ -121,8 +130,10 @@ def _gauge(gauge: TableGauge, rows: Sequence[Sequence[Any]]) -> GaugeMetricFamil
     if gauge.label is None:
         return GaugeMetricFamily(gauge.name, gauge.doc, value=float(rows[0][0]))
     family = GaugeMetricFamily(gauge.name, gauge.doc, labels=[gauge.label])
-    for row in rows:
-        family.add_metric([str(row[0])], float(row[1]))
+    counts = dict.fromkeys(gauge.label_values, 0.0)
+    counts.update((str(row[0]), float(row[1])) for row in rows)
+    for label_value, count in counts.items():
+        family.add_metric([label_value], count)
     return family
 
 

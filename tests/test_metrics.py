@@ -79,9 +79,12 @@ class TestMetricsGet:
         assert requests_total(samples, "POST", UNMATCHED, 413) == 1
 
     def test_the_database_pool_is_reported(self, client: TestClient) -> None:
+        scrape(client)  # reads the tables through the pool, so a connection is open after it
         samples = scrape(client)
         assert samples[("db_pool_size", ())] >= 1
+        assert samples[("db_pool_open_connections", ())] >= 1
         assert samples[("db_pool_checked_out", ())] >= 0
+        assert samples[("db_pool_overflow", ())] >= 0
 
     def test_each_app_has_its_own_registry(self, client: TestClient) -> None:
         from app.main import create_app
@@ -157,3 +160,6 @@ class TestTableGauges:
         assert ("outbox_pending_events" in names) == ("outbox_event" in tables)
         if "outbox_event" in tables:
             assert samples[("outbox_pending_events", ())] == 0
+        if "webhook_delivery" in tables:
+            for status in ("pending", "failed", "dead"):
+                assert samples[("webhook_deliveries", (("status", status),))] == 0
