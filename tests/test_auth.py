@@ -52,18 +52,18 @@ class TestRegister:
         r = client.post(REGISTER, json={"email": "A@x.com", "password": "another password"})
         assert_problem(r, 409, "email_taken")
 
-    @pytest.mark.parametrize("length", [8, 128])
-    def test_password_of_8_to_128_characters_is_accepted(
-        self, client: TestClient, length: int
-    ) -> None:
-        r = client.post(REGISTER, json={"email": "ada@example.com", "password": "p" * length})
-        assert r.status_code == 201, r.text
+    def test_password_of_8_to_128_characters_is_accepted(self, client: TestClient) -> None:
+        for n, length in enumerate([8, 128]):
+            r = client.post(
+                REGISTER, json={"email": f"ada{n}@example.com", "password": "p" * length}
+            )
+            assert r.status_code == 201, r.text
 
-    @pytest.mark.parametrize("length", [0, 7, 129, 10_000])
-    def test_password_too_short_or_too_long_is_a_422(self, client: TestClient, length: int) -> None:
-        r = client.post(REGISTER, json={"email": "ada@example.com", "password": "p" * length})
-        body = assert_problem(r, 422, "validation_error")
-        assert [e["loc"] for e in body["errors"]] == [["body", "password"]]
+    def test_password_too_short_or_too_long_is_a_422(self, client: TestClient) -> None:
+        for length in (0, 7, 129, 10_000):
+            r = client.post(REGISTER, json={"email": "ada@example.com", "password": "p" * length})
+            body = assert_problem(r, 422, "validation_error")
+            assert [e["loc"] for e in body["errors"]] == [["body", "password"]], length
 
     def test_unknown_field_is_a_422_and_creates_nothing(self, client: TestClient) -> None:
         r = client.post(
@@ -76,18 +76,16 @@ class TestRegister:
         r = client.post(REGISTER, json={"email": "ada@example.com", "password": PASSWORD})
         assert r.status_code == 201, r.text
 
-    @pytest.mark.parametrize(
-        "payload",
-        [
+    def test_invalid_body_is_a_422(self, client: TestClient) -> None:
+        payloads: list[dict[str, Any]] = [
             {"email": "not-an-email", "password": PASSWORD},
             {"email": "ada@example.com"},
             {"password": PASSWORD},
             {"email": "ada@example.com", "password": PASSWORD, "full_name": "x" * 201},
             {"email": ["ada@example.com"], "password": PASSWORD},
-        ],
-    )
-    def test_invalid_body_is_a_422(self, client: TestClient, payload: dict[str, Any]) -> None:
-        assert_problem(client.post(REGISTER, json=payload), 422, "validation_error")
+        ]
+        for payload in payloads:
+            assert_problem(client.post(REGISTER, json=payload), 422, "validation_error")
 
 
 class TestToken:
@@ -208,12 +206,15 @@ class TestRefresh:
         forged = jwt.encode(claims, settings.secret_key, algorithm="HS256")
         assert_problem(client.post(REFRESH, json={"refresh_token": forged}), 401, "invalid_token")
 
-    @pytest.mark.parametrize(
-        "payload",
-        [{}, {"refresh_token": ""}, {"refresh_token": "x", "extra": 1}, {"refresh_token": 5}],
-    )
-    def test_bad_body_is_a_422(self, client: TestClient, payload: dict[str, Any]) -> None:
-        assert_problem(client.post(REFRESH, json=payload), 422, "validation_error")
+    def test_bad_body_is_a_422(self, client: TestClient) -> None:
+        payloads: list[dict[str, Any]] = [
+            {},
+            {"refresh_token": ""},
+            {"refresh_token": "x", "extra": 1},
+            {"refresh_token": 5},
+        ]
+        for payload in payloads:
+            assert_problem(client.post(REFRESH, json=payload), 422, "validation_error")
 
     def test_garbage_is_a_401(self, client: TestClient) -> None:
         r = client.post(REFRESH, json={"refresh_token": "not.a.token"})
