@@ -51,6 +51,8 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for name in ("uvicorn.access",):
         logging.getLogger(name).disabled = True
+    # Alembic announces each of its plugins at INFO when imported: start-up noise, not news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 async def _send_problem(send: Send, status: int, code: str, detail: str, request_id: str) -> None:
