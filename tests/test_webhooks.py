@@ -107,6 +107,28 @@ class TestCreate:
         assert_problem(r, 401)
 
 
+class TestScopes:
+    def test_personal_access_tokens_need_webhooks_manage(
+        self, client: TestClient, user: User
+    ) -> None:
+        def token(scopes: list[str]) -> dict[str, str]:
+            r = client.post(
+                "/api/v1/tokens", json={"name": "ci", "scopes": scopes}, headers=user.headers
+            )
+            assert r.status_code == 201, r.text
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+
+        reader = token(["contacts:read", "contacts:write"])
+        body = assert_problem(client.get(BASE, headers=reader), 403, "insufficient_scope")
+        assert "webhooks:manage" in body["detail"]
+        manager = token(["webhooks:manage"])
+        r = client.post(
+            BASE, json={"url": PUBLIC_URL, "event_types": ["contact.created"]}, headers=manager
+        )
+        assert r.status_code == 201, r.text
+        assert client.get(BASE, headers=manager).json()["data"][0]["id"] == r.json()["id"]
+
+
 class TestPrivateAddresses:
     """With private targets not allowed (production), internal addresses are refused."""
 

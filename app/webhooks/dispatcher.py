@@ -42,6 +42,7 @@ from standardwebhooks.webhooks import Webhook
 from app import __version__
 from app.config import Settings
 from app.db import get_engine, utcnow
+from app.errors import AppError
 from app.models.webhook import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
 from app.webhooks import urls
 
@@ -308,6 +309,16 @@ class Dispatcher:
                     .execution_options(synchronize_session=False)
                 )
             session.commit()
+        log.info(
+            "webhook attempt",
+            extra={
+                "delivery_id": str(claim.delivery_id),
+                "event_id": str(claim.event_id),
+                "attempt": claim.attempt,
+                "status_code": outcome.status_code,
+                "delivery_status": values["status"],
+            },
+        )
         return True
 
     def maintenance(self) -> None:
@@ -366,6 +377,8 @@ class Dispatcher:
                     snippet = await _read_snippet(response)
         except urls.UrlNotAllowed as exc:
             return Outcome(error=f"not sent: {exc}"), attempted_at
+        except AppError as exc:  # a stored URL that no longer parses
+            return Outcome(error=f"not sent: {exc.detail}"), attempted_at
         except TimeoutError:
             return Outcome(error=f"timed out after {self.timeout:g} s"), attempted_at
         except (httpx.HTTPError, OSError, ValueError) as exc:
@@ -401,6 +414,8 @@ class Dispatcher:
 
     async def run_forever(self, stop_event: StopEvent) -> None:
         """Poll and deliver until ``stop_event`` is set. Errors are logged, never fatal."""
+        # httpx logs every request URL at INFO; webhook URLs often carry tokens of their own.
+        logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").level, logging.WARNING))
         log.info("webhook dispatcher started")
         async with self.client() as client:
             while not stop_event.is_set():
@@ -422,7 +437,7 @@ class Dispatcher:
 async def _read_snippet(response: httpx.Response) -> bytes:
     """The start of the response body, for the delivery log; the rest is not read."""
     data = b""
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
         data += chunk
         if len(data) >= _SNIPPET_BYTES:
             break
