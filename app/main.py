@@ -14,7 +14,16 @@ from app.api import health, problems
 from app.api import metrics as metrics_api
 from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
-from app.api.v1 import auth, contacts, interviews, letters, referrals, tokens, webhooks
+from app.api.v1 import (
+    auth,
+    contacts,
+    interviews,
+    letters,
+    referrals,
+    templates,
+    tokens,
+    webhooks,
+)
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.metrics import Metrics, MetricsMiddleware
@@ -36,7 +45,16 @@ conditional.
 
 def _v1_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, tokens, contacts, referrals, interviews, letters, webhooks):
+    for module in (
+        auth,
+        tokens,
+        contacts,
+        referrals,
+        interviews,
+        letters,
+        templates,
+        webhooks,
+    ):
         router.include_router(module.router)
     return router
 

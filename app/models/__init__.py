@@ -6,6 +6,7 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.interview import Interview, InterviewEvent, PrepChecklist
 from app.models.letter import Letter
 from app.models.referral import Referral
+from app.models.template import LetterTemplate
 from app.models.user import RefreshToken, UserAccount
 from app.models.webhook import OutboxEvent, WebhookDelivery, WebhookSubscription
 
@@ -15,6 +16,7 @@ __all__ = [
     "Interview",
     "InterviewEvent",
     "Letter",
+    "LetterTemplate",
     "OutboxEvent",
     "PersonalAccessToken",
     "PrepChecklist",
