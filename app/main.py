@@ -17,6 +17,7 @@ from app.api.middleware import RequestContextMiddleware, configure_logging
 from app.api.v1 import (
     auth,
     contacts,
+    drafts,
     interviews,
     letters,
     referrals,
@@ -51,6 +52,7 @@ def _v1_router() -> APIRouter:
         contacts,
         referrals,
         interviews,
+        drafts,
         letters,
         templates,
         webhooks,

@@ -87,6 +87,15 @@ def create(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> Letter:
     return letter
 
 
+def check(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> None:
+    """Apply the letter rules to a letter not yet written, raising as ``create`` would.
+
+    Drafting asks first, so a letter the rules refuse is refused for that reason rather than
+    for a template that had, say, no interview to read from.
+    """
+    _check_letter(session, Letter(owner_id=owner_id, **data.model_dump()))
+
+
 def update_letter(
     session: Session,
     owner_id: uuid.UUID,
