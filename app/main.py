@@ -20,6 +20,7 @@ from app.api.v1 import (
     drafts,
     interviews,
     letters,
+    questions,
     referrals,
     templates,
     tokens,
@@ -55,6 +56,7 @@ def _v1_router() -> APIRouter:
         drafts,
         letters,
         templates,
+        questions,
         webhooks,
     ):
         router.include_router(module.router)
