@@ -16,6 +16,9 @@ from app.services.common import etag
 
 router = APIRouter(tags=["templates"])
 
+# {kind} is a closed set, so an unknown kind is a 422; 404 is declared anyway, as on every
+# path with a parameter, so clients handle all such paths alike.
+
 Kind = Annotated[LetterKind, Path(description="The kind of letter the template drafts.")]
 
 
@@ -34,7 +37,7 @@ def _public(view: service.TemplateView, response: Response) -> TemplatePublic:
     "/templates/{kind}",
     operation_id="templates-get",
     response_model=TemplatePublic,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 404, 422),
 )
 async def get_template(
     kind: Kind, session: SessionDep, user: CurrentUser, response: Response
@@ -49,7 +52,7 @@ async def get_template(
     response_model=TemplatePublic,
     responses={
         201: {"model": TemplatePublic, "description": "Created"},
-        **problem_responses(401, 409, 412, 422),
+        **problem_responses(401, 404, 409, 412, 422),
     },
 )
 async def put_template(
@@ -74,7 +77,7 @@ async def put_template(
     operation_id="templates-delete",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(401, 409, 412, 422),
+    responses=problem_responses(401, 404, 409, 412, 422),
 )
 async def delete_template(
     kind: Kind, session: SessionDep, user: CurrentUser, if_match: IfMatch = None
