@@ -15,6 +15,7 @@ from app.api import metrics as metrics_api
 from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
 from app.api.v1 import (
+    agenda,
     auth,
     contacts,
     drafts,
@@ -58,6 +59,7 @@ def _v1_router() -> APIRouter:
         templates,
         questions,
         webhooks,
+        agenda,
     ):
         router.include_router(module.router)
     return router

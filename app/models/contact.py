@@ -38,6 +38,16 @@ class Contact(SQLModel, table=True):
         Index("ix_contact_owner_id_id", "owner_id", "id"),
         Index("ix_contact_owner_id_email", "owner_id", "email"),
         Index("ix_contact_owner_id_keep_in_touch_days", "owner_id", "keep_in_touch_days"),
+        # The agenda's keep-in-touch scan reads only this index (20261126_agenda_indexes).
+        Index(
+            "ix_contact_keep_in_touch_due",
+            "owner_id",
+            "keep_in_touch_days",
+            "archived",
+            "last_contacted_at",
+            "created_at",
+            "id",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

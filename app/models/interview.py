@@ -27,6 +27,17 @@ class Interview(SQLModel, table=True):
         Index("ix_interview_owner_id_scheduled_at", "owner_id", "scheduled_at"),
         Index("ix_interview_owner_id_updated_at", "owner_id", "updated_at"),
         Index("ix_interview_referral_id", "referral_id"),
+        # The agenda's scans (migration 20261126_agenda_indexes):
+        Index("ix_interview_owner_id_state_held_at", "owner_id", "state", "held_at"),
+        Index("ix_interview_owner_id_state_thanked_at", "owner_id", "state", "thanked_at"),
+        Index(
+            "ix_interview_owner_id_state_scheduled_at_contact_id_id",
+            "owner_id",
+            "state",
+            "scheduled_at",
+            "contact_id",
+            "id",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

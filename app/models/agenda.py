@@ -1,0 +1,50 @@
+"""The agenda's shapes: one due action, and the list of them.
+
+Agenda items are computed, never stored: there is no table here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
+
+
+class AgendaKind(StrEnum):
+    """What is due, as PRODUCT.md lists it."""
+
+    FOLLOW_UP = "follow_up"
+    PREPARE = "prepare"
+    THANK = "thank"
+    REPORT_BACK = "report_back"
+    KEEP_IN_TOUCH = "keep_in_touch"
+
+
+class AgendaItem(BaseModel):
+    """One due action: what to do, for which interview and with whom, and by when."""
+
+    kind: AgendaKind
+    due_at: datetime = PydanticField(description="When the action falls due (UTC).")
+    overdue: bool = PydanticField(description="Whether due_at has already passed.")
+    interview_id: uuid.UUID | None = PydanticField(
+        description="The interview the action is about; null for keep_in_touch."
+    )
+    contact_id: uuid.UUID = PydanticField(
+        description="The person to act towards: the interviewee (follow_up, prepare, thank), "
+        "the referrer to write to (report_back: one item per referrer), or the contact "
+        "(keep_in_touch)."
+    )
+    title: str = PydanticField(description='What to do, for people: "Send a thank-you to …".')
+
+
+class AgendaList(BaseModel):
+    """The due actions, oldest due first."""
+
+    data: list[AgendaItem]
+    has_more: bool = PydanticField(
+        description="More actions fall due before due_before than limit let through."
+    )
+    due_before: datetime = PydanticField(description="The horizon the list was computed for.")
