@@ -16,6 +16,7 @@ PostgreSQL only (``INFOVIEW_TEST_POSTGRES_URL``); the rate-limit test also needs
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -51,10 +52,10 @@ from tests.live_server import private_postgres_database
 from tests.test_crash_safety import (
     STARTUP_TIMEOUT,
     Server,
+    kill,
     launch_server,
     logged_errors,
     spawn,
-    stop,
     wait_healthy,
 )
 from tests.webhook_receiver import Receiver, process_env
@@ -111,6 +112,15 @@ def wait_for_log(process: Any, log: Path, text: str, timeout: float = STARTUP_TI
     raise RuntimeError(f"{text!r} never appeared in {log}:\n{log.read_text(errors='replace')}")
 
 
+def reap(process: subprocess.Popen[bytes], grace: float = 20.0) -> int:
+    """Wait for a process that was asked to stop; SIGKILL it if it takes too long."""
+    try:
+        return process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        kill(process)
+        return process.wait()
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     if not POSTGRES_URL:
@@ -158,7 +168,10 @@ def cluster() -> Iterator[Cluster]:
             wait_for_log(worker, worker_log, "webhook dispatcher started")
             yield Cluster(a, b, worker_log, url, engine, receiver, redis_ok)
         finally:
-            codes = {name: stop(process) for name, process in processes.items()}
+            for process in processes.values():  # all at once: each takes a while to stop
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+            codes = {name: reap(process) for name, process in processes.items()}
             engine.dispose()
             if redis_ok:
                 limiter = RedisRateLimiter(REDIS_URL, prefix)
