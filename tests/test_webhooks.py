@@ -66,40 +66,31 @@ class TestCreate:
         assert [w["id"] for w in listed] == [body["id"]]
         assert "secret" not in listed[0]
 
-    @pytest.mark.parametrize(
-        "url",
-        [
-            "ftp://example.com/hook",
-            "example.com/hook",
+    def test_a_url_that_is_not_http_is_refused(self, client: TestClient, user: User) -> None:
+        for url in (
+            "ftp://x.test/hook",
+            "x.test/hook",
             "javascript:alert(1)",
             "http://",
             "http://a b",
-        ],
-    )
-    def test_a_url_that_is_not_http_is_refused(
-        self, client: TestClient, user: User, url: str
-    ) -> None:
-        r = client.post(
-            BASE, json={"url": url, "event_types": ["contact.created"]}, headers=user.headers
-        )
-        body = assert_problem(r, 422, "invalid_webhook_url")
-        assert body["errors"][0]["loc"] == ["body", "url"]
+        ):
+            r = client.post(
+                BASE, json={"url": url, "event_types": ["contact.created"]}, headers=user.headers
+            )
+            body = assert_problem(r, 422, "invalid_webhook_url")
+            assert body["errors"][0]["loc"] == ["body", "url"], url
         assert client.get(BASE, headers=user.headers).json()["data"] == []
 
-    @pytest.mark.parametrize(
-        "body",
-        [
+    def test_bad_bodies_are_422(self, client: TestClient, user: User) -> None:
+        for body in (
             {"url": PUBLIC_URL, "event_types": []},
             {"url": PUBLIC_URL, "event_types": ["contact.deleted"]},
             {"url": PUBLIC_URL},
             {"url": PUBLIC_URL, "event_types": ["contact.created"], "secret": "whsec_mine"},
             {"url": "http://x.test/" + "a" * 2048, "event_types": ["contact.created"]},
-        ],
-    )
-    def test_bad_bodies_are_422(
-        self, client: TestClient, user: User, body: dict[str, object]
-    ) -> None:
-        assert_problem(client.post(BASE, json=body, headers=user.headers), 422)
+            {"url": PUBLIC_URL, "event_types": ["contact.created"], "active": "yes"},
+        ):
+            assert_problem(client.post(BASE, json=body, headers=user.headers), 422)
         assert client.get(BASE, headers=user.headers).json()["data"] == []
 
     def test_requires_a_token(self, client: TestClient) -> None:
@@ -244,24 +235,19 @@ class TestUpdate:
         assert_problem(stale, 412, "etag_mismatch")
         assert client.get(url, headers=user.headers).json()["active"] is False
 
-    @pytest.mark.parametrize(
-        "body",
-        [
+    def test_bad_changes_are_422(self, client: TestClient, user: User) -> None:
+        webhook = create_webhook(client, user, PUBLIC_URL)
+        url = f"{BASE}/{webhook['id']}"
+        for body in (
             {"url": None},
             {"event_types": None},
             {"event_types": []},
             {"active": None},
             {"url": "gopher://x"},
             {"secret": "x"},
-        ],
-    )
-    def test_bad_changes_are_422(
-        self, client: TestClient, user: User, body: dict[str, object]
-    ) -> None:
-        webhook = create_webhook(client, user, PUBLIC_URL)
-        r = client.patch(f"{BASE}/{webhook['id']}", json=body, headers=user.headers)
-        assert_problem(r, 422)
-        assert client.get(f"{BASE}/{webhook['id']}", headers=user.headers).headers["etag"] == '"1"'
+        ):
+            assert_problem(client.patch(url, json=body, headers=user.headers), 422)
+        assert client.get(url, headers=user.headers).headers["etag"] == '"1"'
 
 
 class TestDelete:
