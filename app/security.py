@@ -26,8 +26,16 @@ REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud", "jti", "typ")
 TokenType = Literal["access", "refresh"]
 
 _password_hash = PasswordHash((Argon2Hasher(),))
-# Verified when the email is unknown, so both failures of a login take the same time.
-_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+# Verified when the email is unknown, so both failures of a login take the same time. Made on
+# first use rather than at import: a hash costs a second of start-up on a busy machine.
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _password_hash.hash(secrets.token_urlsafe(16))
+    return _dummy_hash
 
 
 def use_fast_password_hashing() -> None:
@@ -35,9 +43,9 @@ def use_fast_password_hashing() -> None:
 
     Hashes carry their own parameters, so existing hashes still verify afterwards.
     """
-    global _password_hash, _DUMMY_HASH
+    global _password_hash, _dummy_hash
     _password_hash = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    _DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+    _dummy_hash = None
 
 
 def hash_password(password: str) -> str:
@@ -48,7 +56,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, password_hash: str | None) -> bool:
     """Check a password; with no hash, burn the same time on a dummy one and fail."""
     if password_hash is None:
-        _password_hash.verify(password, _DUMMY_HASH)
+        _password_hash.verify(password, _dummy())
         return False
     try:
         return _password_hash.verify(password, password_hash)
