@@ -7,6 +7,7 @@ One handler per kind of failure, all producing the same shape:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -230,3 +231,35 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def _problem_content(document: dict[str, Any]) -> None:
+    """Give each problem response its schema under ``application/problem+json`` only.
+
+    FastAPI files a response ``model`` under the route's media type (``application/json``),
+    next to the ``application/problem+json`` entry ``problem_responses`` declares without a
+    schema; the body is really sent as the latter, so the schema moves there.
+    """
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                content = response.get("content") or {}
+                problem = content.get(PROBLEM_MEDIA_TYPE)
+                plain = content.get("application/json")
+                if problem is not None and not problem.get("schema") and plain is not None:
+                    content[PROBLEM_MEDIA_TYPE] = plain
+                    del content["application/json"]
+
+
+def declare_in_openapi(app: FastAPI) -> None:
+    """Wrap ``app.openapi`` so problem responses declare the media type they are sent with."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        _problem_content(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
