@@ -1,4 +1,4 @@
-"""The ``infoview`` command: serve, worker, migrate, openapi, create-user."""
+"""The ``infoview`` command: serve, worker, migrate, openapi, create-user, import-contacts."""
 
 from __future__ import annotations
 
@@ -155,6 +155,95 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_contacts(args: argparse.Namespace) -> int:
+    """Import contacts from a CSV or vCard file of any size, with a progress bar.
+
+    The same import as ``POST /api/v1/contacts/import`` (one transaction; see
+    ``app.imports.contacts``), reading the file in chunks rather than holding it in memory.
+    """
+    import io
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from sqlmodel import Session, col, select
+
+    from app.db import get_engine
+    from app.errors import AppError
+    from app.imports.contacts import ContactImporter, ImportFormat, OnError, chunks, parse
+    from app.models.user import UserAccount
+
+    path = Path(args.file)
+    fmt = args.format or {".csv": "csv", ".vcf": "vcard", ".vcard": "vcard"}.get(
+        path.suffix.lower()
+    )
+    if fmt is None:
+        print("infoview: cannot tell the file's format; pass --format csv|vcard", file=sys.stderr)
+        return 2
+    if not path.is_file():
+        print(f"infoview: no such file: {path}", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    engine = get_engine(_settings())
+    with Session(engine, expire_on_commit=False) as session:
+        user = session.exec(
+            select(UserAccount).where(col(UserAccount.email) == args.user.strip().lower())
+        ).first()
+        if user is None:
+            print(f"infoview: no user with email {args.user}", file=sys.stderr)
+            return 1
+        raw = path.open("rb")
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        progress = Progress(
+            TextColumn("importing {task.fields[rows]} rows"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        try:
+            with text, progress:
+                task = progress.add_task("import", total=path.stat().st_size or 1, rows=0)
+                importer = ContactImporter(
+                    session,
+                    user.id,
+                    fmt=ImportFormat(fmt),
+                    on_error=OnError(args.on_error),
+                    dry_run=args.dry_run,
+                    source=args.source,
+                )
+                for chunk in chunks(parse(ImportFormat(fmt), text)):
+                    importer.feed(chunk)
+                    progress.update(task, completed=raw.tell(), rows=importer.rows)
+                progress.update(task, completed=path.stat().st_size or 1, rows=importer.rows)
+                result = importer.finish()
+        except UnicodeDecodeError as exc:
+            session.rollback()
+            print(
+                f"infoview: {path} is not UTF-8 text ({exc.reason}); nothing imported",
+                file=sys.stderr,
+            )
+            return 1
+        except AppError as exc:
+            session.rollback()
+            for error in exc.errors or []:
+                print(f"line {error.get('line')}: {error.get('message')}", file=sys.stderr)
+            print(f"infoview: {exc.detail}", file=sys.stderr)
+            return 1
+    for skipped in result.errors:
+        print(f"line {skipped.line}: {skipped.message} (skipped)", file=sys.stderr)
+    if result.error_count > len(result.errors):
+        print(f"... and {result.error_count - len(result.errors)} more", file=sys.stderr)
+    counts = (
+        f"{result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged, {result.skipped} skipped"
+    )
+    if result.dry_run:
+        print(f"infoview: dry run, nothing written; would be {counts}")
+    else:
+        print(f"infoview: {counts}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infoview", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +274,27 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--batch-size", type=int, default=50, help="deliveries claimed per pass")
     worker.add_argument("--poll-interval", type=float, default=0.5, help="seconds between polls")
     worker.set_defaults(func=cmd_worker)
+    import_contacts = sub.add_parser(
+        "import-contacts", help="import contacts from a CSV or vCard file"
+    )
+    import_contacts.add_argument("file", help="the CSV or vCard file")
+    import_contacts.add_argument("--user", required=True, help="the email of the account")
+    import_contacts.add_argument(
+        "--format", choices=["csv", "vcard"], default=None, help="default: by file extension"
+    )
+    import_contacts.add_argument(
+        "--dry-run", action="store_true", help="say what would happen; write nothing"
+    )
+    import_contacts.add_argument(
+        "--on-error",
+        choices=["abort", "skip"],
+        default="abort",
+        help="abort: a bad row stops the import (default); skip: leave bad rows out",
+    )
+    import_contacts.add_argument(
+        "--source", default=None, help="source of rows with an external_id but no source"
+    )
+    import_contacts.set_defaults(func=cmd_import_contacts)
     return parser
 
 

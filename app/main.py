@@ -10,13 +10,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from app import __version__
-from app.api import deps, health, links, problems
+from app.api import health, problems
 from app.api import metrics as metrics_api
 from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
 from app.api.v1 import (
     agenda,
     auth,
+    contact_imports,
     contacts,
     drafts,
     interviews,
@@ -51,6 +52,7 @@ def _v1_router() -> APIRouter:
     for module in (
         auth,
         tokens,
+        contact_imports,
         contacts,
         referrals,
         interviews,
@@ -104,9 +106,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: it also counts the 413s the middleware above answers.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     declare_in_openapi(app)
-    problems.declare_in_openapi(app)
-    deps.declare_in_openapi(app)
-    links.declare_in_openapi(app)
     _check_operation_ids(app)
     return app
 
