@@ -11,12 +11,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
 from app.db import JSONType, UTCDateTime, new_id, utcnow
+from app.models.common import Timestamp
 
 
 class Scope(StrEnum):
@@ -74,7 +75,7 @@ class TokenCreate(BaseModel):
 
     name: TokenName = PydanticField(description="What the token is for, e.g. the integration.")
     scopes: Scopes = PydanticField(description="What the token may do.")
-    expires_at: AwareDatetime | None = PydanticField(
+    expires_at: Timestamp | None = PydanticField(
         default=None, description="When the token stops working; never if null. In the future."
     )
 

@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydField
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import JSONType, UTCDateTime, new_id, utcnow
+from app.models.common import Timestamp
 from app.models.enums import Decision, InterviewMode, InterviewState
 
 
@@ -141,7 +142,7 @@ class InterviewCreate(BaseModel):
     contact_id: uuid.UUID
     referral_id: uuid.UUID | None = None
     mode: InterviewMode = InterviewMode.IN_PERSON
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: Timestamp | None = None
     duration_minutes: int | None = PydField(default=None, ge=1, le=1440)
     location: str | None = PydField(default=None, max_length=2048)
     career_field: str | None = PydField(default=None, max_length=100)
@@ -171,7 +172,7 @@ class InterviewUpdate(BaseModel):
 
     referral_id: uuid.UUID | None = None
     mode: InterviewMode | None = None
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: Timestamp | None = None
     duration_minutes: int | None = PydField(default=None, ge=1, le=1440)
     location: str | None = PydField(default=None, max_length=2048)
     career_field: str | None = PydField(default=None, max_length=100)
@@ -302,7 +303,7 @@ class TransitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: InterviewState
-    held_at: AwareDatetime | None = PydField(
+    held_at: Timestamp | None = PydField(
         default=None, description="When the interview took place (default now); only for held."
     )
     reason: str | None = PydField(default=None, max_length=2000)

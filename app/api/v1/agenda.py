@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from app import agenda as agenda_service
 from app.api.deps import CurrentUser, SessionDep
 from app.api.problems import problem_responses
 from app.models.agenda import AgendaList
+from app.models.common import Timestamp
 
 router = APIRouter(tags=["agenda"])
 
@@ -25,7 +25,7 @@ async def list_agenda(
     session: SessionDep,
     user: CurrentUser,
     due_before: Annotated[
-        AwareDatetime | None,
+        Timestamp | None,
         Query(description="Only actions due before this time; default: 7 days from now."),
     ] = None,
     limit: Annotated[

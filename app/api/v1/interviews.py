@@ -6,11 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 
 from app.api.deps import CurrentUser, IfMatch, SessionDep
 from app.api.problems import problem_responses
-from app.models.common import Page
+from app.models.common import Page, Timestamp
 from app.models.enums import InterviewMode, InterviewState
 from app.models.interview import (
     ChecklistPublic,
@@ -69,13 +68,13 @@ async def list_interviews(
     contact_id: uuid.UUID | None = None,
     mode: InterviewMode | None = None,
     scheduled_after: Annotated[
-        AwareDatetime | None, Query(description="Scheduled at or after this time.")
+        Timestamp | None, Query(description="Scheduled at or after this time.")
     ] = None,
     scheduled_before: Annotated[
-        AwareDatetime | None, Query(description="Scheduled before this time.")
+        Timestamp | None, Query(description="Scheduled before this time.")
     ] = None,
     updated_since: Annotated[
-        AwareDatetime | None, Query(description="Changed at or after this time.")
+        Timestamp | None, Query(description="Changed at or after this time.")
     ] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
     external_id: Annotated[str | None, Query(max_length=255)] = None,
