@@ -17,7 +17,7 @@ from app.api.middleware import RequestContextMiddleware, configure_logging
 from app.api.v1 import (
     agenda,
     auth,
-    contact_imports,
+    calendar,
     contacts,
     drafts,
     interviews,
@@ -52,7 +52,6 @@ def _v1_router() -> APIRouter:
     for module in (
         auth,
         tokens,
-        contact_imports,
         contacts,
         referrals,
         interviews,
@@ -62,6 +61,7 @@ def _v1_router() -> APIRouter:
         questions,
         webhooks,
         agenda,
+        calendar,
     ):
         router.include_router(module.router)
     return router
