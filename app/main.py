@@ -18,6 +18,7 @@ from app.api.v1 import (
     agenda,
     auth,
     calendar,
+    contact_imports,
     contacts,
     drafts,
     interviews,
@@ -52,6 +53,7 @@ def _v1_router() -> APIRouter:
     for module in (
         auth,
         tokens,
+        contact_imports,
         contacts,
         referrals,
         interviews,
