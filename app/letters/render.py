@@ -583,6 +583,10 @@ def parse(source: str) -> nodes.Template:
         return ENVIRONMENT.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateSyntaxProblem(exc.message or str(exc), exc.lineno) from None
+    except TemplateProblem:
+        raise
+    except Exception as exc:  # the parser trips on something else: still the template's fault
+        raise TemplateSyntaxProblem(str(exc)) from None
 
 
 @lru_cache(maxsize=256)
