@@ -264,6 +264,7 @@ FOLLOW_UP_QUERY = (
         LT,
         and_(
             LT.interview_id == IV.id,
+            LT.owner_id == _OWNER,
             LT.kind.in_([LetterKind.REQUEST.value, LetterKind.FOLLOW_UP.value]),
             LT.status == LetterStatus.SENT.value,
             LT.recipient_id == IV.contact_id,

@@ -17,7 +17,7 @@ What goes in, and how:
   keep-in-touch date after a new letter) moves in the calendar too.
 
 The feed is bounded: interviews scheduled from 90 days ago to 365 days ahead, at most 1,000
-of them — the upcoming ones first, then the most recent past ones — and at most 500 agenda
+of them — the upcoming ones first, then the most recent past ones — and at most 200 agenda
 items. Both come from indexed queries on the owner's rows.
 """
 
@@ -45,7 +45,7 @@ PAST_WINDOW = timedelta(days=90)
 FUTURE_WINDOW = timedelta(days=365)
 MAX_INTERVIEWS = 1000
 AGENDA_HORIZON = timedelta(days=30)
-MAX_AGENDA_ITEMS = 500
+MAX_AGENDA_ITEMS = 200
 DEFAULT_DURATION = timedelta(minutes=30)
 # Notes are the user's own words and can be long; a calendar entry shows the start of them.
 MAX_NOTES_CHARS = 2000
@@ -76,7 +76,6 @@ class _Scheduled:
     organization: str | None
     notes: str | None
     version: int
-    updated_at: datetime
     contact_name: str
     contact_title: str | None
     contact_organization: str | None
@@ -120,7 +119,6 @@ def scheduled_interviews(
             IV.organization,
             IV.notes,
             IV.version,
-            IV.updated_at,
             CT.full_name.label("contact_name"),
             CT.title.label("contact_title"),
             CT.organization.label("contact_organization"),
@@ -157,7 +155,6 @@ def _interview_event(interview: _Scheduled, now: datetime) -> Event:
         summary += f" ({organization})"
     event.add("uid", f"{interview.id}@{UID_DOMAIN}")
     event.add("dtstamp", now)
-    event.add("last-modified", interview.updated_at.astimezone(UTC))
     event.add("sequence", interview.version)
     event.add("dtstart", start)
     event.add("dtend", start + duration)
@@ -170,7 +167,6 @@ def _interview_event(interview: _Scheduled, now: datetime) -> Event:
     event.add(
         "status", "TENTATIVE" if interview.state == InterviewState.REQUEST.value else "CONFIRMED"
     )
-    event.add("categories", ["INFOVIEW-INTERVIEW"])
     return event
 
 

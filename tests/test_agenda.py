@@ -490,6 +490,7 @@ class TestBadRequests:
         [
             {"due_before": "2026-12-01T00:00:00"},  # no offset
             {"due_before": "tomorrow"},
+            {"due_before": "1796000000"},  # seconds since 1970 are not a timestamp
             {"limit": 0},
             {"limit": 101},
             {"limit": "ten"},
