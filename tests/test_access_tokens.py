@@ -322,6 +322,10 @@ class TestUse:
         ("tokens", "GET", None),
         ("tokens", "POST", None),
         ("calendar", "GET", None),
+        ("templates", "GET", "letters:read"),
+        ("templates", "PUT", "letters:write"),
+        ("agenda", "GET", "interviews:read"),
+        ("questions", "GET", ANY_TOKEN),
         (None, "GET", None),
     ],
 )

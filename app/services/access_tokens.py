@@ -114,7 +114,11 @@ def required_scope(tag: str | None, method: str) -> str | None:
         return Scope.WEBHOOKS_MANAGE.value
     if tag == "export":
         return Scope.EXPORT.value
-    if tag == "auth" and method in _READ_METHODS:
+    if tag == "templates":  # letter templates belong with the letters they fill
+        return "letters:read" if method in _READ_METHODS else "letters:write"
+    if tag == "agenda" and method in _READ_METHODS:  # computed from interviews and contacts
+        return "interviews:read"
+    if tag in {"auth", "questions"} and method in _READ_METHODS:
         return ANY_TOKEN
     return None
 
