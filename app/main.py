@@ -21,6 +21,7 @@ from app.api.v1 import (
     contact_imports,
     contacts,
     drafts,
+    exports,
     interviews,
     letters,
     questions,
@@ -64,6 +65,7 @@ def _v1_router() -> APIRouter:
         webhooks,
         agenda,
         calendar,
+        exports,
     ):
         router.include_router(module.router)
     return router

@@ -502,8 +502,10 @@ class TestRequest:
         assert imported(client, user, "full_name\nAda\n")["created"] == 1
         r = client.post(f"/api/v1/contacts/{uuid.uuid4()}", headers=user.headers)
         assert_problem(r, 405)
-        r = client.get("/api/v1/contacts/import", headers=user.headers)
-        assert_problem(r, 422)
+        for method in ("GET", "PUT", "PATCH", "DELETE"):
+            r = client.request(method, "/api/v1/contacts/import", headers=user.headers)
+            assert_problem(r, 405, "method_not_allowed")
+            assert r.headers["allow"] == "POST"
 
 
 # --- the command line -------------------------------------------------------------------------

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import CurrentUser, SessionDep
-from app.api.problems import problem_responses
+from app.api.problems import problem_response, problem_responses
 from app.errors import AppError, Unprocessable
 from app.imports import contacts as importer
 from app.imports.contacts import ContactImportResult, ImportFormat, OnError
@@ -119,4 +119,23 @@ async def import_contacts(
         on_error=on_error,
         dry_run=dry_run,
         source=source,
+    )
+
+
+@router.api_route(
+    "/contacts/import",
+    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    operation_id="contacts-import-other-methods",
+    include_in_schema=False,
+)
+async def import_contacts_other_methods(request: Request) -> Response:
+    """Only POST imports: a 405 rather than ``/contacts/{contact_id}`` refusing "import"."""
+    # Without this route the path would reach /contacts/{contact_id}, whose GET/PATCH/DELETE
+    # would answer 422 (not a UUID) instead of saying the method is wrong.
+    return problem_response(
+        request,
+        405,
+        "method_not_allowed",
+        f"{request.method} is not allowed on {request.url.path}; use POST.",
+        headers={"Allow": "POST"},
     )
