@@ -40,7 +40,7 @@ log = logging.getLogger("infoview.idempotency")
 HEADER = "Idempotency-Key"
 _HEADER_BYTES = HEADER.lower().encode()
 API_PREFIX = "/api/v1/"
-EXEMPT_PREFIXES = ("/api/v1/auth/", "/api/v1/tokens")
+EXEMPT_PREFIXES = ("/api/v1/auth/", "/api/v1/tokens", "/api/v1/calendar/token")
 STORED_HEADERS = ("content-type", "etag", "location")
 # Larger responses are passed through unstored (and the key released): POST answers are small.
 MAX_STORED_BODY = 1024 * 1024
