@@ -73,6 +73,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # 32 MB of page cache per connection (the default is 2 MB): index pages of big tables stay hot.
+    cursor.execute("PRAGMA cache_size=-32000")
     cursor.close()
 
 
