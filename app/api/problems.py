@@ -117,14 +117,20 @@ def _is_json(request: Request) -> bool:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route accepts on the request's path."""
+    """Every method the request's path accepts, judged by its most specific route template.
+
+    ``/letters/draft`` also matches ``/letters/{letter_id}``, but what it allows is what
+    ``/letters/draft`` itself does: templates with fewer parameters win, as in routing tables
+    that rank a fixed segment over a variable one.
+    """
     path = request.scope.get("path", "")
-    methods: set[str] = set()
+    by_specificity: dict[int, set[str]] = {}
     for context in iter_route_contexts(request.app.routes):
         regex = getattr(context, "path_regex", None)
         if regex is not None and context.methods and regex.match(path):
-            methods |= context.methods
-    return sorted(methods)
+            parameters = str(getattr(context, "path", "")).count("{")
+            by_specificity.setdefault(parameters, set()).update(context.methods)
+    return sorted(by_specificity[min(by_specificity)]) if by_specificity else []
 
 
 def _validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
