@@ -1,0 +1,264 @@
+"""Schemathesis against the app: every operation, positive and negative data, stateful runs.
+
+The schema is the app's own ``/openapi.json``, read in process over ASGI when this module is
+imported, so whatever routes exist at test time are the ones tested. Requests go to an app
+built on a clean migrated database of each backend (SQLite always, PostgreSQL when
+configured), with the rate limits out of the way and a registered user's bearer token.
+
+What runs, in ``make test`` (a modest number of examples) and in ``make fuzz`` (``-m fuzz``,
+``INFOVIEW_FUZZ_EXAMPLES`` examples per operation, 500 by default there):
+
+- ``test_api``: one test per operation through the examples, coverage (boundary and
+  constraint-breaking values for every parameter and body field) and fuzzing phases, in
+  positive and negative generation modes;
+- ``test_stateful``: scenarios that follow the OpenAPI links the app declares
+  (``app/api/links.py``): create a contact, then read, change, delete it, interview it, write
+  to it; move interviews, send letters, rotate webhook secrets.
+
+Every check Schemathesis has must pass, notably ``not_a_server_error``,
+``status_code_conformance``, ``content_type_conformance``, ``response_schema_conformance``,
+``negative_data_rejection``, ``ignored_auth`` and ``use_after_free``. Two are tuned, in
+``_config``: ``positive_data_acceptance`` is off, because schema-valid data can still break a
+business rule the schema cannot state (a reference to a contact that does not exist, an expiry
+in the past, a letter asking for a job) and a 422 is then the right answer; and
+``unsupported_method`` is off on ``/contacts/import`` and ``/letters/draft``, whose fixed
+segment also matches ``/contacts/{contact_id}`` and ``/letters/{letter_id}``, so a PATCH there
+is answered as a PATCH on an id that is not a UUID (422), not as a 405.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlmodel import SQLModel
+
+from app.api.links import add_links
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import TEST_SECRET
+
+QUICK_EXAMPLES = 3
+LONG_EXAMPLES = int(os.environ.get("INFOVIEW_FUZZ_EXAMPLES") or 100)
+PASSWORD = "correct horse battery"
+# Operations whose fixed path segment is also a match for a sibling's `{id}`.
+SHADOWED_PATHS = ["/api/v1/contacts/import", "/api/v1/letters/draft"]
+# Operations that end the caller's account get a fresh one each time.
+ACCOUNT_ENDING = {"DELETE /api/v1/me"}
+HYPOTHESIS = {
+    "deadline": None,
+    "suppress_health_check": list(hypothesis.HealthCheck),
+    "database": None,
+}
+
+
+def _config(*, examples: int, import_coverage: bool) -> schemathesis.Config:
+    operations: list[dict[str, Any]] = [
+        {"include-path": path, "checks": {"unsupported_method": {"enabled": False}}}
+        for path in SHADOWED_PATHS
+    ]
+    if not import_coverage:
+        # The account import's document has a thousand constraint-breaking variants; the
+        # coverage phase sends them all. The quick run fuzzes it; the long run covers it.
+        operations.append(
+            {"include-operation-id": "import-account", "phases": {"coverage": {"enabled": False}}}
+        )
+    return schemathesis.Config.from_dict(
+        {
+            "generation": {"max-examples": examples, "mode": "all"},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": True},
+            },
+            "checks": {"positive_data_acceptance": {"enabled": False}},
+            "operations": operations,
+        }
+    )
+
+
+def _document_app() -> FastAPI:
+    # Serves the document only; its engine never connects.
+    return create_app(
+        Settings(
+            env="test",
+            database_url="sqlite:///unused-fuzz.db",
+            secret_key=TEST_SECRET,
+            run_dispatcher=False,
+        )
+    )
+
+
+_DOCUMENT_APP = _document_app()
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", _DOCUMENT_APP, config=_config(examples=QUICK_EXAMPLES, import_coverage=False)
+)
+long_schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", _DOCUMENT_APP, config=_config(examples=LONG_EXAMPLES, import_coverage=True)
+)
+
+
+@dataclass
+class Target:
+    """The app under test, the token every request carries, and what the run saw."""
+
+    app: FastAPI
+    token: str
+    seen: collections.Counter[tuple[str, int]] = field(default_factory=collections.Counter)
+
+    def headers_for(self, label: str) -> dict[str, str]:
+        token = _token(self.app) if label in ACCOUNT_ENDING else self.token
+        return {"Authorization": f"Bearer {token}"}
+
+
+def _token(app: FastAPI) -> str:
+    """Register a new account and log in; the access token."""
+    email = f"fuzz-{uuid.uuid4().hex[:12]}@example.com"
+    client = TestClient(app)
+    r = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token
+
+
+def _truncate(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
+    """The app on a clean migrated database, shared by this module's tests on that backend.
+
+    One app per backend rather than per operation: building one takes a second or two, and the
+    operations do not get in each other's way (each scenario creates what it uses).
+    """
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path_factory.mktemp("fuzz") / "infoview.db"
+        shutil.copyfile(template, path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+        _truncate(url)
+    settings = Settings(
+        env="test",
+        database_url=url,
+        secret_key=TEST_SECRET,
+        run_dispatcher=False,
+        webhook_allow_private=True,
+        rate_limit_writes_per_minute=10**6,
+        rate_limit_auth_per_minute=10**6,
+        access_token_minutes=24 * 60,
+    )
+    app = create_app(settings)
+    yield Target(app, _token(app))
+    app.state.engine.dispose()
+
+
+def _call_and_validate(case: Any, target: Target) -> None:
+    response = case.call_and_validate(
+        app=target.app, headers=target.headers_for(case.operation.label)
+    )
+    target.seen[(case.operation.label, response.status_code)] += 1
+
+
+@schema.parametrize()
+@hypothesis.settings(**HYPOTHESIS)
+def test_api(case: Any, target: Target) -> None:
+    _call_and_validate(case, target)
+
+
+@pytest.mark.fuzz
+@long_schema.parametrize()
+@hypothesis.settings(**HYPOTHESIS)
+def test_api_long(case: Any, target: Target) -> None:
+    _call_and_validate(case, target)
+
+
+def _run_stateful(api_schema: Any, target: Target, *, scenarios: int, steps: int) -> None:
+    """Run the links-driven state machine against ``target``, with its token on every call."""
+    base = api_schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"app": target.app, "headers": target.headers_for(case.operation.label)}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            super().after_call(response, case)
+            target.seen[(case.operation.label, response.status_code)] += 1
+
+        def validate_response(
+            self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            # As the base class, but the token counts as credentials the caller chose, so
+            # `ignored_auth` retries without it (and with a wrong one) and expects a 401.
+            case.validate_response(
+                response,
+                headers=kwargs.get("headers"),
+                additional_checks=additional_checks,
+                transport_kwargs=kwargs,
+                recorder=self.recorder,
+            )
+
+    Machine.run(
+        settings=hypothesis.settings(
+            max_examples=scenarios, stateful_step_count=steps, **HYPOTHESIS
+        )
+    )
+
+
+def _reached_through_links(target: Target) -> set[str]:
+    """Operations on an existing resource (a path id) that answered with success."""
+    return {label for (label, status), _ in target.seen.items() if "{" in label and status < 300}
+
+
+def test_stateful(target: Target) -> None:
+    target.seen.clear()
+    _run_stateful(schema, target, scenarios=20, steps=8)
+    assert _reached_through_links(target), target.seen
+
+
+@pytest.mark.fuzz
+def test_stateful_long(target: Target) -> None:
+    target.seen.clear()
+    _run_stateful(long_schema, target, scenarios=LONG_EXAMPLES, steps=20)
+    assert _reached_through_links(target), target.seen
+
+
+def test_every_link_resolves() -> None:
+    """Each link in app/api/links.py names operations, statuses and fields that exist."""
+    document = copy.deepcopy(_DOCUMENT_APP.openapi())
+    assert add_links(document) == []
+    operations = {
+        op["operationId"]: op for item in document["paths"].values() for op in item.values()
+    }
+    for operation in operations.values():
+        for response in operation["responses"].values():
+            for name, link in response.get("links", {}).items():
+                target = operations[link["operationId"]]
+                params = {p["name"] for p in target.get("parameters", [])}
+                for key in link.get("parameters", {}):
+                    assert key.split(".", 1)[-1] in params, (operation["operationId"], name)
+    assert schema.as_state_machine().schema.statistic.transitions.total > 0
