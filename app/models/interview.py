@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, model_validator
 from pydantic import Field as PydField
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -143,7 +143,7 @@ class InterviewCreate(BaseModel):
     referral_id: uuid.UUID | None = None
     mode: InterviewMode = InterviewMode.IN_PERSON
     scheduled_at: Timestamp | None = None
-    duration_minutes: int | None = PydField(default=None, ge=1, le=1440)
+    duration_minutes: StrictInt | None = PydField(default=None, ge=1, le=1440)
     location: str | None = PydField(default=None, max_length=2048)
     career_field: str | None = PydField(default=None, max_length=100)
     organization: str | None = PydField(default=None, max_length=200)
@@ -173,7 +173,7 @@ class InterviewUpdate(BaseModel):
     referral_id: uuid.UUID | None = None
     mode: InterviewMode | None = None
     scheduled_at: Timestamp | None = None
-    duration_minutes: int | None = PydField(default=None, ge=1, le=1440)
+    duration_minutes: StrictInt | None = PydField(default=None, ge=1, le=1440)
     location: str | None = PydField(default=None, max_length=2048)
     career_field: str | None = PydField(default=None, max_length=100)
     organization: str | None = PydField(default=None, max_length=200)
@@ -261,7 +261,8 @@ class ChecklistItemUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    done: bool | None = None
+    # Not nullable, and a JSON boolean only ("true" or 1 is a 422): absent leaves it alone.
+    done: StrictBool = PydField(default=None)  # type: ignore[assignment]
     note: str | None = PydField(default=None, max_length=2000)
 
     @model_validator(mode="after")
