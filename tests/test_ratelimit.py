@@ -162,8 +162,9 @@ class TestTokenLimits:
     """``POST /api/v1/auth/token``: per address and per email."""
 
     def test_the_eleventh_attempt_in_a_minute_from_one_address_is_refused(
-        self, client: TestClient
+        self, make_client: MakeClient
     ) -> None:
+        client = make_client(rate_limit_auth_per_minute=10)  # the default of production
         for _ in range(10):
             r = login_attempt(client, new_email())
             assert_problem(r, 401, "invalid_credentials")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -30,6 +29,19 @@ class TokenResponse(BaseModel):
     refresh_token: str
     token_type: str = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class TokenForm(BaseModel):
+    """The OAuth2 password grant as /docs "Authorize" sends it, with every field bounded."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: str | None = Field(default=None, pattern="^password$", max_length=20)
+    username: str = Field(min_length=1, max_length=320, description="The account's email.")
+    password: str = Field(min_length=1, max_length=1024)
+    scope: str = Field(default="", max_length=1000)
+    client_id: str | None = Field(default=None, max_length=255)
+    client_secret: str | None = Field(default=None, max_length=255)
 
 
 class RefreshRequest(BaseModel):
@@ -72,11 +84,11 @@ async def register(
     dependencies=[Depends(limit_token)],
 )
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[TokenForm, Form()],
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenResponse:
-    """Log in with email (as ``username``) and password; get an access and a refresh token."""
+    """Log in (OAuth2 password form, the email as username); get access and refresh tokens."""
     user = await run_in_threadpool(auth_service.authenticate, session, form.username, form.password)
     return _tokens(auth_service.login(session, settings, user))
 
