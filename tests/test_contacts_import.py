@@ -138,24 +138,19 @@ class TestCsv:
         assert body["errors"] == [{"line": 1, "message": "Unknown column 'emial' in the header."}]
         assert contacts(client, user) == []
 
-    @pytest.mark.parametrize(
-        ("header", "code"),
-        [
+    def test_a_header_without_full_name_or_with_a_repeated_or_unnamed_column_is_refused(
+        self, client: TestClient, user: User
+    ) -> None:
+        for header, code in (
             ("email,phone", "missing_column"),
             ("full_name,email,Email", "duplicate_column"),
             ("full_name,,email", "unnamed_column"),
-        ],
-    )
-    def test_a_header_without_full_name_or_with_a_repeated_or_unnamed_column_is_refused(
-        self, client: TestClient, user: User, header: str, code: str
-    ) -> None:
-        r = post_import(client, user, f"{header}\nBo Chen,bo@example.com,x\n")
-        assert_problem(r, 422, code)
+        ):
+            r = post_import(client, user, f"{header}\nBo Chen,bo@example.com,x\n")
+            assert_problem(r, 422, code)
+        for body in ("", "  \n"):
+            assert_problem(post_import(client, user, body), 422, "empty_file")
         assert contacts(client, user) == []
-
-    @pytest.mark.parametrize("body", ["", "  \n"])
-    def test_an_empty_file_is_refused(self, client: TestClient, user: User, body: str) -> None:
-        assert_problem(post_import(client, user, body), 422, "empty_file")
 
     MALFORMED = (
         "full_name,email,notes\n"
@@ -185,28 +180,34 @@ class TestCsv:
         assert [e["line"] for e in result["errors"]] == [5]
         assert set(by_name(client, user)) == {"Ada Lovelace", "Bo Chen", "Di Prince"}
 
-    @pytest.mark.parametrize(
-        ("row", "message"),
-        [
-            (",x@example.com,,,", "full_name:"),
-            ("Bo,,,,,,,,,,,,extra", "has 13 cells; the header names 12"),
-            ("Bo,,,,,,,,,soon,,", "keep_in_touch_days: 'soon' is not a whole number"),
-            ("Bo,,,,,,,,,0,,", "keep_in_touch_days:"),
-            ("Bo,,,,,,not a url,,,,,", "profile_url:"),
-            ("Bo,,,,,,,,,,,crm", "external_id and source must be given together"),
-            ("Bo,,,,,,,,,,bad\x01id,crm", "external_id:"),
-            ("B" * 201 + ",,,,,,,,,,,", "full_name:"),
-            ("Bo,,,,,,,," + ";".join(f"t{i}" for i in range(51)) + ",,,", "tags:"),
-        ],
+    BAD_ROWS = (
+        (",x@example.com,,,", "full_name:"),
+        ("Bo,,,,,,,,,,,,extra", "has 13 cells; the header names 12"),
+        ("Bo,,,,,,,,,soon,,", "keep_in_touch_days: 'soon' is not a whole number"),
+        ("Bo,,,,,,,,,0,,", "keep_in_touch_days:"),
+        ("Bo,,,,,,not a url,,,,,", "profile_url:"),
+        ("Bo,,,,,,,,,,,crm", "external_id and source must be given together"),
+        ("Bo,,,,,,,,,,bad\x01id,crm", "external_id:"),
+        ("B" * 201 + ",,,,,,,,,,,", "full_name:"),
+        ("Bo,,,,,,,," + ";".join(f"t{i}" for i in range(51)) + ",,,", "tags:"),
+        ("Bo,bo@,,,,,,,,,,", "email:"),
     )
+
     def test_each_kind_of_bad_row_is_reported_with_its_line(
-        self, client: TestClient, user: User, row: str, message: str
+        self, client: TestClient, user: User
     ) -> None:
-        body = f"{HEADER}\nAda Lovelace,,,,,,,,,,,\n{row}\n"
-        r = post_import(client, user, body)
-        [error] = assert_problem(r, 422, "invalid_rows")["errors"]
-        assert error["line"] == 3
-        assert message in error["message"]
+        lines = [HEADER, "Ada Lovelace,,,,,,,,,,,"]
+        for row, _ in self.BAD_ROWS:
+            lines += [row, "Good Row,,,,,,,,,,,"]
+        r = post_import(client, user, "\n".join(lines) + "\n")
+        body = assert_problem(r, 422, "invalid_rows")
+        assert body["error_count"] == len(self.BAD_ROWS)
+        for error, (row, message), line in zip(
+            body["errors"], self.BAD_ROWS, range(3, 3 + 2 * len(self.BAD_ROWS), 2), strict=True
+        ):
+            assert error["line"] == line, row
+            assert message in error["message"], (row, error)
+        assert contacts(client, user) == []
 
     def test_blank_lines_are_skipped_and_short_rows_padded(
         self, client: TestClient, user: User
@@ -359,9 +360,7 @@ class TestDuplicates:
         assert count(client, OutboxEvent, user, type="contact.created") == 2  # one by the API
         assert count(client, OutboxEvent, user, type="contact.updated") == 1
 
-    def test_ten_thousand_rows_import_and_a_second_run_finds_them_all(
-        self, client: TestClient, user: User
-    ) -> None:
+    def test_ten_thousand_rows_import_in_one_request(self, client: TestClient, user: User) -> None:
         rows = [
             f"Person {i:05d},p{i:05d}@example.com,Org {i % 97},alumni;cohort-{i % 7},x{i:05d}"
             for i in range(10_000)
@@ -370,11 +369,6 @@ class TestDuplicates:
         assert len(body.encode()) < 1024 * 1024
         result = imported(client, user, body)
         assert (result["created"], result["error_count"]) == (10_000, 0)
-        assert count(client, Contact, user) == 10_000
-        again = imported(client, user, body.replace("Org 1,", "Org one,"))
-        assert again["created"] == 0
-        assert again["updated"] == sum(1 for i in range(10_000) if i % 97 == 1)
-        assert again["unchanged"] == 10_000 - again["updated"]
         assert count(client, Contact, user) == 10_000
 
 
@@ -415,23 +409,19 @@ class TestVcard:
         result = imported(client, user, body, content_type="text/vcard", on_error="skip")
         assert (result["created"], result["skipped"]) == (2, 1)
 
-    @pytest.mark.parametrize(
-        ("body", "line", "message"),
-        [
-            ("BEGIN:VCARD\nVERSION:3.0\nFN Ada\nEND:VCARD\n", 1, "cannot be read"),
-            ("FN:Ada\n", 1, "outside a BEGIN:VCARD"),
-            ("BEGIN:VCARD\nVERSION:3.0\nFN:Ada\n", 1, "no END:VCARD"),
-            ("BEGIN:VCARD\nFN:Ada\nEMAIL:nope\nEND:VCARD\n", 1, "email:"),
-        ],
-    )
-    def test_a_malformed_card_is_a_bad_row(
-        self, client: TestClient, user: User, body: str, line: int, message: str
-    ) -> None:
-        body = "BEGIN:VCARD\nVERSION:3.0\nFN:Zed\nEND:VCARD\n" + body
-        r = post_import(client, user, body, content_type="text/vcard")
-        [error] = assert_problem(r, 422, "invalid_rows")["errors"]
-        assert error["line"] == line + 4
-        assert message in error["message"]
+    def test_a_malformed_card_is_a_bad_row(self, client: TestClient, user: User) -> None:
+        zed = "BEGIN:VCARD\nVERSION:3.0\nFN:Zed\nEND:VCARD\n"
+        for body, message in (
+            ("BEGIN:VCARD\nVERSION:3.0\nFN Ada\nEND:VCARD\n", "cannot be read"),
+            ("FN:Ada\n", "outside a BEGIN:VCARD"),
+            ("BEGIN:VCARD\nFN:Ada\nEMAIL:nope\nEND:VCARD\n", "email:"),
+            ("BEGIN:VCARD\nVERSION:3.0\nFN:Ada\n", "no END:VCARD"),
+        ):
+            r = post_import(client, user, zed + body, content_type="text/vcard")
+            [error] = assert_problem(r, 422, "invalid_rows")["errors"]
+            assert error["line"] == 5  # the line after Zed's card
+            assert message in error["message"]
+        assert contacts(client, user) == []
 
     def test_a_card_imported_again_is_found_by_its_uid(
         self, client: TestClient, user: User
@@ -574,21 +564,21 @@ class TestCommandLine:
     def test_it_imports_a_file_in_chunks_with_a_progress_bar(
         self, cli: CommandLine, tmp_path: Path
     ) -> None:
-        rows = "".join(f"Person {i:05d},p{i:05d}@example.com\n" for i in range(7_000))
+        rows = "".join(f"Person {i:05d},p{i:05d}@example.com\n" for i in range(5_100))
         big = tmp_path / "big.csv"
         big.write_text("full_name,email\n" + rows)
         done = cli("import-contacts", str(big), "--user", "ADA@example.com", "--dry-run")
         assert done.returncode == 0, done.stderr
-        assert "dry run, nothing written; would be 7000 created" in done.stdout
+        assert "dry run, nothing written; would be 5100 created" in done.stdout
         assert cli.names("ada@example.com") == []
         done = cli("import-contacts", str(big), "--user", "ada@example.com")
         assert done.returncode == 0, done.stderr
-        assert "7000 created, 0 updated, 0 unchanged, 0 skipped" in done.stdout
-        assert "importing 7000 rows" in done.stderr  # the progress bar's last state
-        assert len(cli.names("ada@example.com")) == 7_000
+        assert "5100 created, 0 updated, 0 unchanged, 0 skipped" in done.stdout
+        assert "importing 5100 rows" in done.stderr  # the progress bar's last state
+        assert len(cli.names("ada@example.com")) == 5_100
         # The second chunk's rows are found as well as the first's.
         again = cli("import-contacts", str(big), "--user", "ada@example.com")
-        assert "0 created, 0 updated, 7000 unchanged" in again.stdout
+        assert "0 created, 0 updated, 5100 unchanged" in again.stdout
 
     def test_vcards_by_extension(self, cli: CommandLine) -> None:
         cli.add_user("vcf@example.com")

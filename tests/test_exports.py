@@ -31,7 +31,7 @@ def export_interview(client: TestClient, user: User, interview_id: str, **params
 
 
 class TestInterviewExport:
-    def test_markdown_by_default_with_everything_the_user_takes_away(
+    def test_markdown_by_default_and_json_with_everything_the_user_takes_away(
         self, client: TestClient, user: User
     ) -> None:
         built = rich_account(client, user)
@@ -77,9 +77,7 @@ class TestInterviewExport:
             assert f"- **{label}:** {when} UTC" in text, label
         assert "Cancelled" not in text
 
-    def test_json_has_the_same_take_aways_as_data(self, client: TestClient, user: User) -> None:
-        built = rich_account(client, user)
-        interview = built["interview"]
+        # The same take-aways as data.
         r = export_interview(client, user, interview["id"], format="json")
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "application/json"

@@ -13,7 +13,11 @@ transaction on PostgreSQL, one read transaction on SQLite. The document::
 
 Records carry their ids, so the references between them (``contact_id``, ``referrer_id``,
 ``interview_id`` …) can be followed; ``templates`` is present only when the server keeps letter
-templates (a ``letter_template`` table).
+templates (a ``letter_template`` table). Credentials are not part of an export: personal access
+tokens, webhook subscriptions and their secrets, the calendar feed token.
+
+A failure after the first chunk has gone out can only cut the stream short: the client then
+holds JSON that does not parse, never a document that looks whole but is not.
 
 **Import.** ``import_document`` loads such a document into an account that has none of these
 records yet (otherwise 409 ``account_not_empty``). It is a restore, not a replay: it bypasses
