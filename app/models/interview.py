@@ -283,11 +283,12 @@ class ChecklistUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    research: ChecklistItemUpdate | None = None
-    website: ChecklistItemUpdate | None = None
-    self_assessment: ChecklistItemUpdate | None = None
-    opening_statement: OpeningStatementUpdate | None = None
-    attire: ChecklistItemUpdate | None = None
+    # Not nullable: an item is an object of changes, or absent.
+    research: ChecklistItemUpdate = PydField(default=None)  # type: ignore[assignment]
+    website: ChecklistItemUpdate = PydField(default=None)  # type: ignore[assignment]
+    self_assessment: ChecklistItemUpdate = PydField(default=None)  # type: ignore[assignment]
+    opening_statement: OpeningStatementUpdate = PydField(default=None)  # type: ignore[assignment]
+    attire: ChecklistItemUpdate = PydField(default=None)  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _items_not_null(self) -> ChecklistUpdate:
