@@ -39,6 +39,7 @@ class TestInterviewExport:
         r = export_interview(client, user, interview["id"])
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "text/markdown; charset=utf-8"
+        assert r.headers["cache-control"] == "no-store"
         day = interview["held_at"][:10]
         assert r.headers["content-disposition"] == (
             f'attachment; filename="interview-{day}-jane-doe.md"'
@@ -166,6 +167,7 @@ class TestAccountExport:
         r = client.get("/api/v1/export", headers=user.headers)
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/json"
+        assert r.headers["cache-control"] == "no-store"
         assert r.headers["content-disposition"].startswith('attachment; filename="infoview-export-')
         doc = r.json()
         assert (doc["format"], doc["version"]) == ("infoview-export", 1)

@@ -26,6 +26,11 @@ router = APIRouter(tags=["export"])
 _MARKDOWN = "text/markdown; charset=utf-8"
 
 
+def _download_headers(filename: str) -> dict[str, str]:
+    """Save as ``filename``; personal data, so no cache may keep a copy."""
+    return {"Content-Disposition": attachment(filename), "Cache-Control": "no-store"}
+
+
 @router.get(
     "/interviews/{interview_id}/export",
     operation_id="interviews-export",
@@ -53,9 +58,7 @@ async def export_interview(
     else:
         body, media_type, extension = interview_export.to_markdown(export), _MARKDOWN, "md"
     filename = interview_export.filename(export, extension)
-    return Response(
-        body, media_type=media_type, headers={"Content-Disposition": attachment(filename)}
-    )
+    return Response(body, media_type=media_type, headers=_download_headers(filename))
 
 
 @router.get(
@@ -81,7 +84,7 @@ async def export_account(request: Request, user: CurrentUser) -> StreamingRespon
     return StreamingResponse(
         chunks(),
         media_type="application/json",
-        headers={"Content-Disposition": attachment(filename)},
+        headers=_download_headers(filename),
     )
 
 
