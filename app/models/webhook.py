@@ -130,7 +130,10 @@ WebhookUrl = Annotated[
     str,
     StringConstraints(min_length=1, max_length=2048),
     PydanticField(
-        description="Where events are POSTed: an http(s) URL whose host is publicly routable."
+        description="Where events are POSTed: an http(s) URL whose host is publicly routable.",
+        # Documents the scheme for clients and generators; the service checks the whole URL
+        # (and answers invalid_webhook_url rather than a pattern mismatch).
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
     ),
 ]
 EventTypes = Annotated[list[EventType], PydanticField(min_length=1, max_length=len(EventType))]
