@@ -43,6 +43,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from schemathesis.core.parameters import ParameterLocation
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
@@ -110,6 +111,26 @@ schema = schemathesis.openapi.from_asgi(
 long_schema = schemathesis.openapi.from_asgi(
     "/openapi.json", _DOCUMENT_APP, config=_config(examples=LONG_EXAMPLES, import_coverage=True)
 )
+
+
+# Raw text bodies: whatever Schemathesis generates is sent as text, so a "not a string" body
+# (an integer, say) reaches the server as a perfectly good file; Schemathesis only knows this of
+# text/plain, and would call the import's answer to such a file "negative data accepted".
+RAW_TEXT_BODIES = {"text/csv", "text/vcard", "text/x-vcard"}
+
+
+def filter_case(context: Any, case: Any) -> bool:
+    """Drop cases whose only "invalid" part is a raw text body that was not a string."""
+    return not (
+        case.media_type in RAW_TEXT_BODIES
+        and case.meta is not None
+        and case.meta.is_negative_at(ParameterLocation.BODY)
+        and not isinstance(case.body, str | bytes)
+    )
+
+
+for _schema in (schema, long_schema):
+    _schema.hook(filter_case)
 
 
 @dataclass
