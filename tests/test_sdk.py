@@ -20,6 +20,7 @@ import json
 import shutil
 import subprocess
 import sys
+import typing
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -165,7 +166,6 @@ def test_whole_workflow_through_the_generated_client(sdk: ModuleType, base_url: 
     from infoview_sdk.api.letters import letters_create, letters_send
     from infoview_sdk.api.referrals import referrals_create
     from infoview_sdk.models import (
-        BodyAuthToken,
         ChecklistItemUpdate,
         ChecklistUpdate,
         ContactCreate,
@@ -190,9 +190,11 @@ def test_whole_workflow_through_the_generated_client(sdk: ModuleType, base_url: 
         ),
         201,
     )
+    # The OAuth2 password form's model, whatever the document names it.
+    login_form = typing.get_type_hints(auth_token.sync_detailed)["body"]
     tokens = _ok(
         auth_token.sync_detailed(
-            client=anonymous, body=BodyAuthToken(username=email, password=PASSWORD)
+            client=anonymous, body=login_form(username=email, password=PASSWORD)
         ),
         200,
     )
