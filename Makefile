@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# One pytest process per core; every process gets its own databases.
+PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev run test lint fmt typecheck pytest openapi migrate fuzz bench clean
@@ -48,7 +50,7 @@ typecheck: dev ## mypy --strict on app/
 	$(BIN)/mypy app
 
 pytest: dev ## the test suite (SQLite, and PostgreSQL when INFOVIEW_TEST_POSTGRES_URL is set)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## everything CI runs
 
