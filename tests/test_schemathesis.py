@@ -283,3 +283,21 @@ def test_every_link_resolves() -> None:
                 for key in link.get("parameters", {}):
                     assert key.split(".", 1)[-1] in params, (operation["operationId"], name)
     assert schema.as_state_machine().schema.statistic.transitions.total > 0
+
+
+def test_every_authenticated_operation_declares_a_bearer_scheme() -> None:
+    """``ignored_auth`` can only probe schemes it understands (http, apiKey), not OAuth2 flows."""
+    document = _DOCUMENT_APP.openapi()
+    schemes = document["components"]["securitySchemes"]
+    bearer = [
+        name for name, s in schemes.items() if (s["type"], s.get("scheme")) == ("http", "bearer")
+    ]
+    assert bearer
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            security = operation.get("security")
+            if security:
+                assert any(b in requirement for b in bearer for requirement in security), (
+                    method,
+                    path,
+                )
