@@ -441,7 +441,9 @@ class TestVcard:
 
 
 class TestRequest:
-    def test_a_body_of_another_media_type_is_a_415(self, client: TestClient, user: User) -> None:
+    def test_a_request_the_import_cannot_read_is_refused_and_writes_nothing(
+        self, client: TestClient, user: User
+    ) -> None:
         for content_type in ("application/json", "application/octet-stream"):
             r = post_import(client, user, "full_name\nAda\n", content_type=content_type)
             body = assert_problem(r, 415, "unsupported_media_type")
@@ -450,6 +452,22 @@ class TestRequest:
             "/api/v1/contacts/import", content=b"full_name\nAda\n", headers=user.headers
         )
         assert_problem(r, 415, "unsupported_media_type")
+        r = post_import(client, user, "full_name\nRenée\n".encode("latin-1"))  # not UTF-8
+        assert_problem(r, 422, "invalid_encoding")
+        r = post_import(client, user, b"full_name\nx\n", content_type="text/csv; charset=klingon")
+        assert_problem(r, 422, "invalid_encoding")
+        assert_problem(post_import(client, user, "full_name\nA\n", on_error="ignore"), 422)
+        assert_problem(post_import(client, user, "full_name\nA\n", dry_run="maybe"), 422)
+        assert_problem(post_import(client, user, "full_name\nA\n", source="a\nb"), 422)
+        body = "full_name\n" + "Ada Lovelace\n" * 100_000
+        assert_problem(post_import(client, user, body), 413, "payload_too_large")
+        r = client.post(
+            "/api/v1/contacts/import",
+            content=b"full_name\nA\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        assert_problem(r, 401)
+        assert contacts(client, user) == []
 
     def test_utf8_with_a_byte_order_mark_and_other_charsets_are_read(
         self, client: TestClient, user: User
@@ -462,29 +480,6 @@ class TestRequest:
             content_type="text/csv; charset=ISO-8859-1",
         )
         assert set(by_name(client, user)) == {"Jürgen", "Renée"}
-
-    def test_text_that_is_not_utf8_is_a_422(self, client: TestClient, user: User) -> None:
-        r = post_import(client, user, "full_name\nRenée\n".encode("latin-1"))
-        assert_problem(r, 422, "invalid_encoding")
-        r = post_import(client, user, b"full_name\nx\n", content_type="text/csv; charset=klingon")
-        assert_problem(r, 422, "invalid_encoding")
-
-    def test_bad_query_parameters_are_422(self, client: TestClient, user: User) -> None:
-        assert_problem(post_import(client, user, "full_name\nA\n", on_error="ignore"), 422)
-        assert_problem(post_import(client, user, "full_name\nA\n", dry_run="maybe"), 422)
-        assert_problem(post_import(client, user, "full_name\nA\n", source="a\nb"), 422)
-
-    def test_a_body_over_the_limit_is_a_413(self, client: TestClient, user: User) -> None:
-        body = "full_name\n" + "Ada Lovelace\n" * 100_000
-        assert_problem(post_import(client, user, body), 413, "payload_too_large")
-
-    def test_it_needs_a_bearer_token(self, client: TestClient) -> None:
-        r = client.post(
-            "/api/v1/contacts/import",
-            content=b"full_name\nA\n",
-            headers={"Content-Type": "text/csv"},
-        )
-        assert_problem(r, 401)
 
     def test_the_route_is_not_mistaken_for_a_contact_id(
         self, client: TestClient, user: User
