@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.config import Settings
 from app.db import utcnow
+from app.models.access_token import Scope
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
     complete_checklist,
@@ -505,6 +506,30 @@ class TestPathIds:
         # Nothing B did changed anything of A's, or of B's own.
         assert owner_view(client, a) == before
         assert pages(client, b) == b_pages
+
+    def test_with_a_personal_access_token_the_answer_is_the_one_for_no_row(
+        self, client: TestClient, settings: Settings
+    ) -> None:
+        # A token resolves its user on another path than a session does. Every scope: the
+        # token routes still refuse any token (403), but the same way for every id.
+        a, b = build_worlds(client, settings)
+        scopes = [scope.value for scope in Scope]
+        r = client.post(f"{API}/tokens", json={"name": "all", "scopes": scopes}, headers=b.headers)
+        pat = {"Authorization": f"Bearer {_ok(r, 201)['token']}"}
+        before = owner_view(client, a)
+        for endpoint in endpoints(client):
+            if not any(p in PATH_IDS for p in endpoint.params):
+                continue
+            body = sweep_body(endpoint)
+            for values in owner_values(endpoint, a):
+                url = endpoint.url(values)
+                r = client.request(endpoint.method, url, json=body, headers=pat)
+                ghost = {p: str(uuid.uuid4()) if p in PATH_IDS else v for p, v in values.items()}
+                g = client.request(endpoint.method, endpoint.url(ghost), json=body, headers=pat)
+                assert r.status_code in (403, 404), f"{endpoint.method} {url}: {r.text}"
+                answer = (r.status_code, assert_problem(r, r.status_code)["code"])
+                assert answer == (g.status_code, g.json()["code"]), (endpoint, r.text, g.text)
+        assert owner_view(client, a) == before
 
     @staticmethod
     def _assert_not_found(
