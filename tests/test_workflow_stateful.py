@@ -510,9 +510,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.check_events(row)
 
 
-# Shrinking a failure replays many slow runs; Hypothesis gives up after five minutes and
-# then reports, so leave it the time to (only a failing run takes that long).
-@pytest.mark.timeout(900)
+# A run takes up to a few seconds, and shrinking a failure replays many of them (Hypothesis
+# gives up shrinking after five minutes, then reports): leave the time for both.
+@pytest.mark.timeout(600 + 10 * EXAMPLES)
 def test_random_walks_through_the_workflow(settings: Settings) -> None:
     # Every run registers a user: lift the per-address limit on auth calls for this app.
     app = create_app(settings.model_copy(update={"rate_limit_auth_per_minute": 100_000}))
