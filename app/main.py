@@ -13,6 +13,7 @@ from app.api import deps, health, links, problems
 from app.api import metrics as metrics_api
 from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
+from app.api.nul_guard import NulGuardMiddleware
 from app.api.ratelimits import with_rate_limit_headers
 from app.api.v1 import (
     agenda,
@@ -138,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_v1_router())
     # Inside the request-context middleware: it sees a request id and a body already bounded.
     app.add_middleware(IdempotencyMiddleware, settings=settings, engine=engine)
+    # Between the two: the body is already read and bounded; no NUL reaches the database.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     # Added last, so outermost: it also counts the 413s the middleware above answers.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
