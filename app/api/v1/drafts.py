@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from app.api.deps import CurrentUser, SessionDep
-from app.api.problems import problem_responses
+from app.api.problems import problem_response, problem_responses
 from app.models.letter import LetterPublic
 from app.models.template import LetterDraftCreate
 from app.services import drafts as service
@@ -29,3 +29,22 @@ async def draft_letter(
     response.headers["Location"] = f"/api/v1/letters/{letter.id}"
     response.headers["ETag"] = etag(letter.version)
     return LetterPublic.model_validate(letter, from_attributes=True)
+
+
+@router.api_route(
+    "/letters/draft",
+    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    operation_id="letters-draft-other-methods",
+    include_in_schema=False,
+)
+async def draft_other_methods(request: Request) -> Response:
+    """Only POST drafts: a 405 rather than ``/letters/{letter_id}`` refusing "draft"."""
+    # Without this route the path would reach /letters/{letter_id}, whose GET/PATCH/DELETE
+    # would answer 422 (not a UUID) instead of saying the method is wrong.
+    return problem_response(
+        request,
+        405,
+        "method_not_allowed",
+        f"{request.method} is not allowed on {request.url.path}; use POST.",
+        headers={"Allow": "POST"},
+    )
