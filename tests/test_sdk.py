@@ -9,8 +9,10 @@ contacts, a referral, an interview, its checklist, the request letter, every tra
 ``reported-back`` with the letters each one needs, the history, and the account export.
 
 The only generator setting is ``content_type_overrides`` for the contact import's raw
-``text/csv`` and ``text/vcard`` bodies, a kind of body the generator cannot express on its own;
-``post_hooks`` is emptied so that generation does not depend on a formatter being installed.
+``text/csv`` and ``text/vcard`` bodies, a kind of body the generator cannot express on its own
+(without it the import method is left out, with a warning; with it the method exists but cannot
+choose between CSV and vCard, so the workflow here does not use it); ``post_hooks`` is emptied
+so that generation does not depend on a formatter being installed.
 """
 
 from __future__ import annotations
