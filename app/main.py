@@ -15,6 +15,7 @@ from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
 from app.api.nul_guard import NulGuardMiddleware
 from app.api.ratelimits import with_rate_limit_headers
+from app.api.routing import include_flat, install_indexed_dispatch
 from app.api.v1 import (
     agenda,
     auth,
@@ -50,27 +51,22 @@ conditional.
 """
 
 
-def _v1_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
-    for module in (
-        auth,
-        tokens,
-        contact_imports,
-        contacts,
-        referrals,
-        interviews,
-        drafts,
-        letters,
-        templates,
-        questions,
-        webhooks,
-        agenda,
-        calendar,
-        exports,
-    ):
-        _document(module.router)
-        router.include_router(module.router)
-    return router
+_V1_MODULES = (
+    auth,
+    tokens,
+    contact_imports,
+    contacts,
+    referrals,
+    interviews,
+    drafts,
+    letters,
+    templates,
+    questions,
+    webhooks,
+    agenda,
+    calendar,
+    exports,
+)
 
 
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -135,8 +131,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for router in (health.router, metrics_api.router):
         _document(router)
-        app.include_router(router)
-    app.include_router(_v1_router())
+        include_flat(app, router)
+    for module in _V1_MODULES:
+        _document(module.router)
+        include_flat(app, module.router, API_PREFIX)
+    install_indexed_dispatch(app)
     # Inside the request-context middleware: it sees a request id and a body already bounded.
     app.add_middleware(IdempotencyMiddleware, settings=settings, engine=engine)
     # Between the two: the body is already read and bounded; no NUL reaches the database.
