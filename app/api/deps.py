@@ -56,30 +56,39 @@ async def current_user(
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> UserAccount:
-    """The user the bearer token (a JWT or a personal access token) speaks for.
+) -> Principal:
+    """Who the bearer token (a JWT or a personal access token) speaks for.
 
     Every token failure is a 401 with WWW-Authenticate; a personal access token used outside
-    its scopes is a 403 ``insufficient_scope``.
+    its scopes is a 403 ``insufficient_scope``. The principal's ``id`` is the user's id; the
+    account itself is read only by the operations that need it (:data:`CurrentAccount`).
     """
     if not token:
         raise Unauthorized("A bearer token is required.", code="missing_token")
     principal = request.scope.get("state", {}).get("principal")
-    if isinstance(principal, Principal):  # already resolved by the Idempotency-Key middleware
-        user = session.merge(principal.user, load=False)
-    else:
+    if not isinstance(principal, Principal):  # else resolved by the Idempotency-Key middleware
         principal = access_tokens.resolve_principal(session, settings, token)
-        user = principal.user
     # Personal access tokens are held to their scopes here, once for every route.
     access_tokens.authorize(
         principal, getattr(request.scope.get("route"), "tags", ()), request.method
     )
-    request.scope.setdefault("state", {})["user_id"] = str(user.id)
-    limit_writes(request, response, user.id)
-    return user
+    request.scope.setdefault("state", {})["user_id"] = str(principal.id)
+    limit_writes(request, response, principal.id)
+    return principal
 
 
-CurrentUser = Annotated[UserAccount, Depends(current_user)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def current_account(principal: CurrentUser, session: SessionDep) -> UserAccount:
+    """The caller's account row, for the operations that show or change the account itself."""
+    account = session.get(UserAccount, principal.id)
+    if account is None:  # deleted since the token was checked, a moment ago
+        raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
+    return account
+
+
+CurrentAccount = Annotated[UserAccount, Depends(current_account)]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -115,6 +124,7 @@ def declare_in_openapi(app: FastAPI) -> None:
 
 
 __all__ = [
+    "CurrentAccount",
     "CurrentUser",
     "IfMatch",
     "SessionDep",

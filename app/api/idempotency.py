@@ -125,7 +125,7 @@ class IdempotencyMiddleware:
                 self._maybe_purge(session)
                 outcome = service.claim(
                     session,
-                    principal.user.id,
+                    principal.id,
                     key,
                     method=scope["method"],
                     path=scope["path"],

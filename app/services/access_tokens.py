@@ -43,9 +43,12 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the user, and the personal access token used (None for a session JWT)."""
+    """Who is calling: the user's id, and the personal access token used (None for a JWT).
 
-    user: UserAccount
+    ``id`` is the user's id, so a principal reads like the user wherever only that is needed.
+    """
+
+    id: uuid.UUID
     token_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
 
@@ -62,7 +65,7 @@ def is_personal_token(token: str) -> bool:
 def resolve_principal(session: Session, settings: Settings, token: str) -> Principal:
     """The principal a bearer token speaks for; anything wrong is a 401."""
     if not is_personal_token(token):
-        return Principal(user=auth_service.user_from_access_token(session, settings, token))
+        return Principal(id=auth_service.user_id_from_access_token(session, settings, token))
     row = session.exec(
         select(PersonalAccessToken, UserAccount)
         .join(UserAccount, col(UserAccount.id) == PersonalAccessToken.owner_id)
@@ -78,7 +81,7 @@ def resolve_principal(session: Session, settings: Settings, token: str) -> Princ
         raise Unauthorized("This personal access token has expired.", code="token_expired")
     if pat.last_used_at is None or pat.last_used_at <= now - TOUCH_INTERVAL:
         _touch(session, pat.id, now)
-    return Principal(user=user, token_id=pat.id, scopes=frozenset(pat.scopes))
+    return Principal(id=user.id, token_id=pat.id, scopes=frozenset(pat.scopes))
 
 
 def _touch(session: Session, token_id: uuid.UUID, now: datetime) -> None:

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -17,6 +17,7 @@ from app.models.user import RefreshToken, UserAccount, UserCreate
 from app.security import (
     InvalidToken,
     create_token,
+    decode_access_token,
     decode_token,
     hash_password,
     sha256_hex,
@@ -152,16 +153,22 @@ def _revoke_family(session: Session, family_id: uuid.UUID) -> None:
     )
 
 
-def user_from_access_token(session: Session, settings: Settings, token: str) -> UserAccount:
-    """The live user an access token speaks for; anything wrong is a 401."""
+_LIVE_USER = select(UserAccount.id).where(UserAccount.id == bindparam("user_id"))
+
+
+def user_id_from_access_token(session: Session, settings: Settings, token: str) -> uuid.UUID:
+    """The id of the live user an access token speaks for; anything wrong is a 401.
+
+    Only the id is read: most operations need nothing else about the caller, and a
+    one-column primary-key lookup is the cheapest proof that the account still exists.
+    """
     try:
-        claims = decode_token(settings, token, expected_type="access")
+        claims = decode_access_token(settings, token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token") from exc
-    user = session.get(UserAccount, claims.subject)
-    if user is None:
+    if session.execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
-    return user
+    return claims.subject
 
 
 def delete_account(session: Session, user: UserAccount) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import CurrentAccount, SessionDep, SettingsDep
 from app.api.problems import problem_responses
 from app.api.ratelimits import (
     limit_refresh,
@@ -122,7 +122,7 @@ async def logout(data: RefreshRequest, session: SessionDep, settings: SettingsDe
 @router.get(
     "/me", operation_id="me-get", response_model=UserPublic, responses=problem_responses(401)
 )
-async def me(user: CurrentUser) -> UserPublic:
+async def me(user: CurrentAccount) -> UserPublic:
     """The account the token belongs to."""
     return UserPublic.model_validate(user, from_attributes=True)
 
@@ -133,7 +133,7 @@ async def me(user: CurrentUser) -> UserPublic:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401),
 )
-async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
+async def delete_me(user: CurrentAccount, session: SessionDep) -> Response:
     """Delete the account and everything it owns. Its tokens stop working at once."""
     auth_service.delete_account(session, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
