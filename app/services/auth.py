@@ -153,7 +153,10 @@ def _revoke_family(session: Session, family_id: uuid.UUID) -> None:
     )
 
 
-_LIVE_USER = select(UserAccount.id).where(UserAccount.id == bindparam("user_id"))
+_USERS = UserAccount.__table__  # type: ignore[attr-defined]
+_LIVE_USER = (
+    _USERS.select().with_only_columns(_USERS.c.id).where(_USERS.c.id == bindparam("user_id"))
+)
 
 
 def user_id_from_access_token(session: Session, settings: Settings, token: str) -> uuid.UUID:
@@ -166,7 +169,7 @@ def user_id_from_access_token(session: Session, settings: Settings, token: str) 
         claims = decode_access_token(settings, token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token") from exc
-    if session.execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
+    if session.connection().execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
     return claims.subject
 

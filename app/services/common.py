@@ -11,8 +11,10 @@ import base64
 import binascii
 import uuid
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, TypeVar
 
+from sqlalchemy import RowMapping, Select, Table, bindparam
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -38,6 +40,59 @@ def get_owned(
             f"No {what} with id {object_id}.", code=f"{what.replace(' ', '_')}_not_found"
         )
     return row
+
+
+@cache
+def _owned_row_statement(table: Table) -> Select[Any]:
+    c = table.c
+    return table.select().where(c.id == bindparam("object_id"), c.owner_id == bindparam("owner_id"))
+
+
+def get_owned_row(
+    session: Session, model: type[SQLModel], object_id: uuid.UUID, owner_id: uuid.UUID, *, what: str
+) -> RowMapping:
+    """Like :func:`get_owned`, for reads only: the row's columns, without an ORM object.
+
+    One prepared Core statement on the session's connection; building, tracking and expiring
+    an ORM object costs several times the query itself, and a read needs none of it.
+    """
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    row = (
+        session.connection()
+        .execute(_owned_row_statement(table), {"object_id": object_id, "owner_id": owner_id})
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"No {what} with id {object_id}.", code=f"{what.replace(' ', '_')}_not_found"
+        )
+    return row
+
+
+def owned_rows(model: type[SQLModel], owner_id: uuid.UUID) -> Select[Any]:
+    """``SELECT * FROM model's table WHERE owner_id = :owner`` as Core: rows, not ORM objects."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table.select().where(table.c.owner_id == owner_id)
+
+
+def keyset_rows(
+    session: Session,
+    statement: Select[Any],
+    id_column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[RowMapping], bool, str | None]:
+    """:func:`keyset_page` for a Core statement: one page of row mappings, newest first."""
+    if cursor is not None:
+        statement = statement.where(id_column < decode_cursor(cursor))
+    result = session.connection().execute(statement.order_by(id_column.desc()).limit(limit + 1))
+    rows = result.mappings().all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None
+    return rows, has_more, next_cursor
 
 
 def encode_cursor(last_id: uuid.UUID) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import RowMapping, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -38,8 +38,10 @@ from app.services.common import (
     decode_cursor,
     encode_cursor,
     get_owned,
-    keyset_page,
+    get_owned_row,
+    keyset_rows,
     owned,
+    owned_rows,
     require_owned_ref,
 )
 from app.services.outbox import emit
@@ -58,6 +60,11 @@ ENTERED_AT: dict[InterviewState, str] = {
 def get(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Interview:
     """The caller's interview, or a 404."""
     return get_owned(session, Interview, interview_id, owner_id, what="interview")
+
+
+def get_row(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> RowMapping:
+    """The caller's interview as a row (for reads), or a 404."""
+    return get_owned_row(session, Interview, interview_id, owner_id, what="interview")
 
 
 @dataclass(frozen=True)
@@ -81,27 +88,27 @@ def list_(
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[Sequence[Interview], bool, str | None]:
-    """One page of the caller's interviews, newest first."""
-    stmt = owned(Interview, owner_id)
-    col: Any = Interview
+) -> tuple[Sequence[RowMapping], bool, str | None]:
+    """One page of the caller's interviews (as rows), newest first."""
+    stmt = owned_rows(Interview, owner_id)
+    c = Interview.__table__.c  # type: ignore[attr-defined]
     if filters.state is not None:
-        stmt = stmt.where(col.state == filters.state.value)
+        stmt = stmt.where(c.state == filters.state.value)
     if filters.contact_id is not None:
-        stmt = stmt.where(col.contact_id == filters.contact_id)
+        stmt = stmt.where(c.contact_id == filters.contact_id)
     if filters.mode is not None:
-        stmt = stmt.where(col.mode == filters.mode.value)
+        stmt = stmt.where(c.mode == filters.mode.value)
     if filters.scheduled_after is not None:
-        stmt = stmt.where(col.scheduled_at >= filters.scheduled_after)
+        stmt = stmt.where(c.scheduled_at >= filters.scheduled_after)
     if filters.scheduled_before is not None:
-        stmt = stmt.where(col.scheduled_at < filters.scheduled_before)
+        stmt = stmt.where(c.scheduled_at < filters.scheduled_before)
     if filters.updated_since is not None:
-        stmt = stmt.where(col.updated_at >= filters.updated_since)
+        stmt = stmt.where(c.updated_at >= filters.updated_since)
     if filters.source is not None:
-        stmt = stmt.where(col.source == filters.source)
+        stmt = stmt.where(c.source == filters.source)
     if filters.external_id is not None:
-        stmt = stmt.where(col.external_id == filters.external_id)
-    return keyset_page(session, stmt, col.id, limit=limit, cursor=cursor)
+        stmt = stmt.where(c.external_id == filters.external_id)
+    return keyset_rows(session, stmt, c.id, limit=limit, cursor=cursor)
 
 
 def _check_referral(

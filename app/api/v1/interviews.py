@@ -96,7 +96,9 @@ async def list_interviews(
         session, user.id, filters, limit=limit, cursor=cursor
     )
     return Page[InterviewPublic](
-        data=[_public(r) for r in rows], has_more=has_more, next_cursor=next_cursor
+        data=[InterviewPublic.model_validate(dict(r)) for r in rows],
+        has_more=has_more,
+        next_cursor=next_cursor,
     )
 
 
@@ -110,9 +112,9 @@ async def get_interview(
     interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
 ) -> InterviewPublic:
     """Get one interview."""
-    interview = service.get(session, user.id, interview_id)
-    response.headers["ETag"] = etag(interview.version)
-    return _public(interview)
+    row = service.get_row(session, user.id, interview_id)
+    response.headers["ETag"] = etag(row["version"])
+    return InterviewPublic.model_validate(dict(row))
 
 
 @router.patch(
