@@ -70,6 +70,29 @@ def get_owned_row(
     return row
 
 
+def new_row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
+    """A new row's values: those given, and the model's defaults for the rest."""
+    for name, info in model.model_fields.items():
+        if name not in values:
+            if info.default_factory is not None:
+                values[name] = info.default_factory()  # type: ignore[call-arg]
+            elif not info.is_required():
+                values[name] = info.default
+    return values
+
+
+def insert_row(session: Session, model: type[SQLModel], **values: Any) -> dict[str, Any]:
+    """Insert one row through Core in the session's transaction; return its values.
+
+    For creates that hand back what they wrote: no ORM object to build, track and flush.
+    Nothing is committed.
+    """
+    row = new_row(model, **values)
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    session.connection().execute(table.insert(), row)
+    return row
+
+
 def owned_rows(model: type[SQLModel], owner_id: uuid.UUID) -> Select[Any]:
     """``SELECT * FROM model's table WHERE owner_id = :owner`` as Core: rows, not ORM objects."""
     table: Table = model.__table__  # type: ignore[attr-defined]

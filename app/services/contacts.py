@@ -22,7 +22,7 @@ from app.models.contact import Contact, ContactCreate, ContactPublic, ContactUpd
 from app.models.interview import Interview
 from app.models.letter import Letter
 from app.models.referral import Referral
-from app.services.common import check_if_match, get_owned, keyset_page, owned
+from app.services.common import check_if_match, get_owned, insert_row, keyset_page, owned
 from app.services.outbox import emit
 
 # How often a write re-reads and retries when another writer got in between (no If-Match).
@@ -108,21 +108,24 @@ def _holder_of(
     ).first()
 
 
-def create(session: Session, owner_id: uuid.UUID, data: ContactCreate) -> Contact:
-    """Create a contact; an external identity already used is a 409 ``external_id_taken``."""
+def create(session: Session, owner_id: uuid.UUID, data: ContactCreate) -> tuple[ContactPublic, int]:
+    """Create a contact; an external identity already used is a 409 ``external_id_taken``.
+
+    Returns the contact as its owner sees it, and its version.
+    """
     if data.source is not None and data.external_id is not None:
         holder = _holder_of(session, owner_id, data.source, data.external_id)
         if holder is not None:
             raise _external_id_taken(holder.id)
-    contact = Contact(owner_id=owner_id, **data.model_dump())
-    session.add(contact)
-    emit(session, owner_id, "contact.created", ContactPublic.model_validate(contact))
     try:
+        row = insert_row(session, Contact, owner_id=owner_id, **data.model_dump())
+        contact = ContactPublic.model_validate(row)
+        emit(session, owner_id, "contact.created", contact)
         session.commit()
     except IntegrityError as exc:  # a concurrent create took the external id first
         session.rollback()
         raise _external_id_taken() from exc
-    return contact
+    return contact, row["version"]
 
 
 def _compare_and_set(session: Session, contact: Contact, values: dict[str, Any]) -> bool:

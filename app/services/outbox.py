@@ -15,10 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
+from sqlalchemy import Table
 from sqlmodel import Session
 
 from app.db import new_id, utcnow
 from app.models.webhook import EventType, OutboxEvent
+
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
 
 
 def render_payload(event_type: str, timestamp: str, data: Any) -> str:
@@ -32,12 +35,12 @@ def emit(
     owner_id: uuid.UUID,
     event_type: EventType | str,
     data: BaseModel | Mapping[str, Any],
-) -> OutboxEvent:
-    """Add an event to the caller's session, to be committed with the caller's change.
+) -> uuid.UUID:
+    """Write an event in the caller's transaction, to be committed with the caller's change.
 
     ``data`` is the public representation of the resource (a ``XPublic`` model or a mapping);
     it is frozen as JSON now, so later changes to the row do not alter what is sent.
-    Does not commit.
+    Does not commit. Returns the event's id.
     """
     kind = EventType(event_type)
     if isinstance(data, BaseModel):
@@ -45,12 +48,16 @@ def emit(
     else:
         plain = to_jsonable_python(dict(data))
     now = utcnow()
-    event = OutboxEvent(
-        id=new_id(),
-        owner_id=owner_id,
-        type=kind.value,
-        payload=render_payload(kind.value, now.isoformat().replace("+00:00", "Z"), plain),
-        created_at=now,
+    event_id = new_id()
+    session.connection().execute(
+        _OUTBOX.insert(),
+        {
+            "id": event_id,
+            "owner_id": owner_id,
+            "type": kind.value,
+            "payload": render_payload(kind.value, now.isoformat().replace("+00:00", "Z"), plain),
+            "created_at": now,
+            "dispatched_at": None,
+        },
     )
-    session.add(event)
-    return event
+    return event_id

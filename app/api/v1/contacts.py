@@ -62,9 +62,10 @@ async def create_contact(
     response: Response,
 ) -> ContactPublic:
     """Create a contact."""
-    contact = service.create(session, user.id, data)
-    response.headers["Location"] = request.app.url_path_for("get_contact", contact_id=contact.id)
-    return _public(contact, response)
+    contact, version = service.create(session, user.id, data)
+    response.headers["Location"] = f"/api/v1/contacts/{contact.id}"
+    response.headers["ETag"] = etag(version)
+    return contact
 
 
 @router.get(
