@@ -110,8 +110,14 @@ class Server:
             INFOVIEW_RATE_LIMIT_AUTH_PER_MINUTE="100000",
         )
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "infoview"), "serve", "--port", str(port),
-             "--workers", "1"],
+            [
+                str(Path(sys.executable).parent / "infoview"),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -150,8 +156,16 @@ def token_for(base: str, email: str) -> str:
     return str(r.json()["access_token"])
 
 
-def run_wrk(wrk: str, name: str, url: str, script: Path | None, args: list[str], *,
-            duration: int, connections: int) -> Result:
+def run_wrk(
+    wrk: str,
+    name: str,
+    url: str,
+    script: Path | None,
+    args: list[str],
+    *,
+    duration: int,
+    connections: int,
+) -> Result:
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if script:
         cmd += ["-s", str(script)]
@@ -163,8 +177,9 @@ def run_wrk(wrk: str, name: str, url: str, script: Path | None, args: list[str],
     return parse_wrk(name, out)
 
 
-def measure(url: str, seeded: Seeded, wrk: str, *, duration: int, connections: int,
-            workdir: Path) -> tuple[dict[str, Result], float]:
+def measure(
+    url: str, seeded: Seeded, wrk: str, *, duration: int, connections: int, workdir: Path
+) -> tuple[dict[str, Result], float]:
     server = Server(url, free_port())
     try:
         base = server.base
@@ -173,17 +188,27 @@ def measure(url: str, seeded: Seeded, wrk: str, *, duration: int, connections: i
         ids_file = workdir / "ids.txt"
         ids_file.write_text("\n".join(seeded.interview_ids[user_id]) + "\n")
         pairs = []
-        for (mail, uid) in seeded.users[:20]:
+        for mail, uid in seeded.users[:20]:
             tok = token_for(base, mail)
             pairs += [f"{tok} {iid}" for iid in seeded.request_interview_ids[uid][:3000]]
         pairs_file = workdir / "pairs.txt"
         pairs_file.write_text("\n".join(pairs) + "\n")
         scenarios = [
             ("a", "GET /healthz", f"{base}/healthz", None, []),
-            ("b", "GET /api/v1/interviews/{id}", base, LUA / "get_by_id.lua",
-             [token, str(ids_file), "/api/v1/interviews/"]),
-            ("c", "GET /api/v1/interviews?limit=50", f"{base}/api/v1/interviews?limit=50",
-             LUA / "get.lua", [token]),
+            (
+                "b",
+                "GET /api/v1/interviews/{id}",
+                base,
+                LUA / "get_by_id.lua",
+                [token, str(ids_file), "/api/v1/interviews/"],
+            ),
+            (
+                "c",
+                "GET /api/v1/interviews?limit=50",
+                f"{base}/api/v1/interviews?limit=50",
+                LUA / "get.lua",
+                [token],
+            ),
             ("d", "POST /api/v1/contacts", base, LUA / "post_contact.lua", [token]),
             ("e", "POST …/transitions (cancel)", base, LUA / "transition.lua", [str(pairs_file)]),
             ("f", "GET /api/v1/agenda", f"{base}/api/v1/agenda", LUA / "get.lua", [token]),
@@ -192,7 +217,9 @@ def measure(url: str, seeded: Seeded, wrk: str, *, duration: int, connections: i
         for key, name, target, script, args in scenarios:
             probe_path = target.replace(base, "") or "/healthz"
             if key == "f":
-                probe = httpx.get(f"{base}{probe_path}", headers={"Authorization": f"Bearer {token}"})
+                probe = httpx.get(
+                    f"{base}{probe_path}", headers={"Authorization": f"Bearer {token}"}
+                )
                 if probe.status_code == 404:
                     print(f"bench: skipping {name} (not implemented)", flush=True)
                     continue
@@ -208,8 +235,12 @@ def measure(url: str, seeded: Seeded, wrk: str, *, duration: int, connections: i
 
 
 def table(title: str, results: dict[str, Result], rss: float) -> str:
-    lines = [f"### {title}", "", "| scenario | req/s | p50 ms | p99 ms | max ms | non-2xx |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"### {title}",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | max ms | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for key, r in results.items():
         lines.append(
             f"| ({key}) {r.name} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
@@ -234,8 +265,10 @@ def machine() -> str:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
-    return f"{os.cpu_count()} cores ({cpu}), {mem / 1024 / 1024:.0f} GiB, Python {sys.version.split()[0]}"
+    meminfo = Path("/proc/meminfo").read_text()
+    mem = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))  # type: ignore[union-attr]
+    python = sys.version.split()[0]
+    return f"{os.cpu_count()} cores ({cpu}), {mem / 1024 / 1024:.0f} GiB, Python {python}"
 
 
 def database(kind: str, scale: float, pg_url: str | None) -> tuple[str, Seeded]:
@@ -279,16 +312,25 @@ def main() -> int:
     args = parser.parse_args()
     wrk = ensure_wrk()
     pg_url = os.environ.get("INFOVIEW_BENCH_POSTGRES_URL")
-    report = [f"Machine: {machine()}; one server worker; wrk -t1 -c{args.connections} "
-              f"-d{args.duration}s on loopback.", ""]
+    report = [
+        f"Machine: {machine()}; one server worker; wrk -t1 -c{args.connections} "
+        f"-d{args.duration}s on loopback.",
+        "",
+    ]
     backends = ["sqlite"] + (["postgresql"] if pg_url else [])
     for kind in backends:
         measured = {}
         for scale in (args.scale, args.scale / 10):
             url, seeded = database(kind, scale, pg_url)
             with tempfile.TemporaryDirectory() as tmp:
-                measured[scale] = measure(url, seeded, wrk, duration=args.duration,
-                                          connections=args.connections, workdir=Path(tmp))
+                measured[scale] = measure(
+                    url,
+                    seeded,
+                    wrk,
+                    duration=args.duration,
+                    connections=args.connections,
+                    workdir=Path(tmp),
+                )
         big, small = measured[args.scale], measured[args.scale / 10]
         report.append(table(f"{kind}, {1_000_000 * args.scale:,.0f} interviews", *big))
         report.append("")
@@ -297,7 +339,9 @@ def main() -> int:
         bits = []
         for key in big[0]:
             if key in small[0]:
-                ratio = (big[0][key].rps / big[0]["a"].rps) / (small[0][key].rps / small[0]["a"].rps)
+                ratio = (big[0][key].rps / big[0]["a"].rps) / (
+                    small[0][key].rps / small[0]["a"].rps
+                )
                 bits.append(f"{key}: {ratio:.2f}" + (" ✓" if ratio >= 0.9 else " ✗"))
         report.append(f"Big/small (each normalised by its /healthz): {', '.join(bits)}")
         report.append("")
