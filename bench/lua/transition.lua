@@ -1,5 +1,7 @@
 -- Cancel a different `request` interview each time. args = file of "token id" lines
--- (interviews of many users, so a long run never runs out of interviews to move).
+-- (the `request` interviews of every user, shuffled; the warm-up gets a file of its own).
+-- Past the end of the file it starts over, and those re-cancellations answer 409: the harness
+-- compares the requests made with the lines given and says so when that happened.
 package.path = package.path .. ";" .. os.getenv("BENCH_LUA_DIR") .. "/?.lua"
 local common = require("common")
 local pairs_ = {}
