@@ -1,12 +1,12 @@
 """Dependencies shared by the routers: the database session, the caller, concurrency headers.
 
-The session dependency is ``async`` on purpose: FastAPI runs sync dependencies in a thread
-pool, and the thread hop costs more than the sub-millisecond queries it would wrap.
+Dependencies are ``async`` on purpose: FastAPI runs sync dependencies in a thread pool, and
+the thread hop costs more than the sub-millisecond queries they wrap.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response
@@ -33,11 +33,23 @@ BEARER_SCHEME = {
 }
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request, closed (and rolled back if uncommitted) afterwards."""
-    engine = request.app.state.engine
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
+SESSION_STATE_KEY = "db_session"
+
+
+async def get_session(request: Request) -> Session:
+    """The request's session, opened on first use.
+
+    The request-context middleware closes it (rolling back anything uncommitted) once the
+    response is complete, streamed bodies included. Not a ``yield`` dependency: the exit stack
+    FastAPI wraps around those costs more than most of our queries.
+    """
+    state = request.scope.setdefault("state", {})
+    session: Session | None = state.get(SESSION_STATE_KEY)
+    if session is None:
+        session = state[SESSION_STATE_KEY] = Session(
+            request.app.state.engine, expire_on_commit=False
+        )
+    return session
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -54,7 +66,6 @@ async def current_user(
     request: Request,
     response: Response,
     session: SessionDep,
-    settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """Who the bearer token (a JWT or a personal access token) speaks for.
@@ -67,7 +78,7 @@ async def current_user(
         raise Unauthorized("A bearer token is required.", code="missing_token")
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):  # else resolved by the Idempotency-Key middleware
-        principal = access_tokens.resolve_principal(session, settings, token)
+        principal = access_tokens.resolve_principal(session, request.app.state.settings, token)
     # Personal access tokens are held to their scopes here, once for every route.
     access_tokens.authorize(
         principal, getattr(request.scope.get("route"), "tags", ()), request.method

@@ -17,6 +17,8 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.deps import SESSION_STATE_KEY
+
 log = logging.getLogger("infoview.access")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -160,6 +162,9 @@ class RequestContextMiddleware:
                 return
             await self.app(scope, receive, send_with_id)
         finally:
+            session = state.pop(SESSION_STATE_KEY, None)
+            if session is not None:  # opened by the get_session dependency
+                session.close()
             log.info(
                 "request",
                 extra={
