@@ -439,8 +439,8 @@ def measure(
         if "e" in results:
             users = sum(1 for _, uid in seeded.users if cancellable.get(uid))
             notes.append(
-                f"(e) cancelled interviews of {users} users: {n_measured:,} in `request` for the "
-                f"measured run ({n_warm:,} others for the warm-up)."
+                f"(e) drew on the `request` interviews of {users} users: {n_measured:,} for the "
+                f"measured run, {n_warm:,} others for the warm-up."
             )
             if results["e"].requests > n_measured:
                 notes.append(
