@@ -63,6 +63,31 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """On SQLite, text to an aware datetime in one C call rather than three Python ones.
+
+        List pages read hundreds of timestamps; SQLAlchemy's parse, then ``process_result_value``
+        adding the zone, cost more than the query. SQLite keeps the naive UTC text this type
+        wrote (``YYYY-MM-DD HH:MM:SS.ffffff``), which ``fromisoformat`` reads with the zone
+        appended.
+        """
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        fromisoformat = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                return fromisoformat(value + "+00:00")
+            except ValueError:  # not this type's text (an offset, or another format)
+                parsed = fromisoformat(value)
+                if parsed.tzinfo is None:
+                    return parsed.replace(tzinfo=UTC)
+                return parsed.astimezone(UTC)
+
+        return process
+
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 

@@ -166,6 +166,10 @@ def decode_token(settings: Settings, token: str, *, expected_type: TokenType) ->
         raise InvalidToken("a required claim is missing")
     if payload["typ"] != expected_type:
         raise InvalidToken(f"expected a {expected_type} token")
+    # RFC 7519: not accepted on or after exp. python-jose refuses only once exp has passed,
+    # which would let a token through during the second of its expiry.
+    if not isinstance(payload["exp"], int) or payload["exp"] <= time.time():
+        raise InvalidToken("Signature has expired.")
     try:
         return TokenClaims(
             subject=uuid.UUID(payload["sub"]),

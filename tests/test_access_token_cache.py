@@ -67,15 +67,6 @@ def test_a_remembered_token_is_refused_once_it_has_expired(
     assert client.get("/api/v1/me", headers=user.headers).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG in app/security.py: python-jose accepts a token during the second of its `exp` "
-        "(it refuses only exp < now), decode_access_token then remembers it with an expiry "
-        "already past; the next request is refused from memory and drops it, the one after "
-        "is accepted again by jose. An expired token alternates 200/401 instead of 401."
-    ),
-)
 def test_a_token_whose_exp_has_come_is_refused_on_every_request(
     client: TestClient, settings: Settings
 ) -> None:

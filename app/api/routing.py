@@ -81,11 +81,10 @@ class IndexedDispatch:
         self.fallback: ASGIApp = router.middleware_stack
         self._index: dict[str, list[BaseRoute]] = {}
         self._anywhere: list[BaseRoute] = []
-        self._indexed_count = -1
+        self._indexed_version: tuple[int, int] | None = None
 
     def _build(self, routes: Iterable[BaseRoute]) -> dict[str, list[BaseRoute]]:
         keyed = [(_static_key(r), r) for r in routes]
-        self._indexed_count = len(keyed)
         index: dict[str, list[BaseRoute]] = {}
         for key, _ in keyed:
             if key is not None and key not in index:
@@ -98,8 +97,10 @@ class IndexedDispatch:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
-        if self._indexed_count != len(self.router.routes):  # built once, rebuilt if routes grow
+        version = (self.router._routes_version, len(self.router.routes))
+        if version != self._indexed_version:  # built once; again whenever the routes change
             self._index = self._build(self.router.routes)
+            self._indexed_version = version
         route_path = get_route_path(scope)
         for route in self._index.get(_key(route_path), self._anywhere):
             match, child_scope = route.matches(scope)
