@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import RowMapping, Select, Table, bindparam
+from sqlalchemy import Row, RowMapping, Select, Table, bindparam
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -50,8 +50,9 @@ def _owned_row_statement(table: Table) -> Select[Any]:
 
 def get_owned_row(
     session: Session, model: type[SQLModel], object_id: uuid.UUID, owner_id: uuid.UUID, *, what: str
-) -> RowMapping:
-    """Like :func:`get_owned`, for reads only: the row's columns, without an ORM object.
+) -> Row[Any]:
+    """Like :func:`get_owned`, without an ORM object: the row (columns by attribute or by
+    ``row._mapping[name]``), for reads and for Core writes.
 
     One prepared Core statement on the session's connection; building, tracking and expiring
     an ORM object costs several times the query itself, and a read needs none of it.
@@ -60,7 +61,6 @@ def get_owned_row(
     row = (
         session.connection()
         .execute(_owned_row_statement(table), {"object_id": object_id, "owner_id": owner_id})
-        .mappings()
         .first()
     )
     if row is None:

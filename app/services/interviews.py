@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, func, select, update
+from sqlalchemy import Row, RowMapping, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -39,6 +39,7 @@ from app.services.common import (
     encode_cursor,
     get_owned,
     get_owned_row,
+    insert_row,
     keyset_rows,
     owned,
     owned_rows,
@@ -62,7 +63,7 @@ def get(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Inter
     return get_owned(session, Interview, interview_id, owner_id, what="interview")
 
 
-def get_row(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> RowMapping:
+def get_row(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Row[Any]:
     """The caller's interview as a row (for reads), or a 404."""
     return get_owned_row(session, Interview, interview_id, owner_id, what="interview")
 
@@ -302,22 +303,35 @@ def delete_(
 # --- the workflow -------------------------------------------------------------------------
 
 
-def missing_items(checklist: PrepChecklist, mode: InterviewMode) -> list[str]:
+def missing_items(checklist: PrepChecklist | Row[Any], mode: InterviewMode) -> list[str]:
     """The checklist items still required before the interview counts as prepared."""
     done = {item: bool(getattr(checklist, f"{item}_done")) for item in workflow.CHECKLIST_ITEMS}
     return workflow.missing_checklist_items(done, checklist.opening_statement_text, mode)
 
 
+_INTERVIEWS: Any = Interview.__table__  # type: ignore[attr-defined]
+_CHECKLISTS: Any = PrepChecklist.__table__  # type: ignore[attr-defined]
+_LETTERS: Any = Letter.__table__  # type: ignore[attr-defined]
+_REFERRALS: Any = Referral.__table__  # type: ignore[attr-defined]
+_EVENTS: Any = InterviewEvent.__table__  # type: ignore[attr-defined]
+
+
 def load_facts(
     session: Session,
-    interview: Interview,
+    interview: Interview | Row[Any],
     *,
     now: datetime,
     requested_held_at: datetime | None = None,
     reason: str | None = None,
 ) -> workflow.Facts:
-    """The snapshot the guards look at, read with three small queries."""
-    checklist = session.get(PrepChecklist, interview.id)
+    """The snapshot the guards look at, read with three small queries.
+
+    ``interview`` is the ORM object or a row of the interview table: only columns are read.
+    """
+    connection = session.connection()
+    checklist = connection.execute(
+        _CHECKLISTS.select().where(_CHECKLISTS.c.interview_id == interview.id)
+    ).first()
     missing = (
         missing_items(checklist, InterviewMode(interview.mode))
         if checklist is not None
@@ -325,8 +339,8 @@ def load_facts(
     )
 
     # Latest sent letter of each kind to each recipient, for this interview.
-    lcol: Any = Letter
-    sent = session.execute(
+    lcol: Any = _LETTERS.c
+    sent = connection.execute(
         select(lcol.kind, lcol.recipient_id, func.max(lcol.sent_at))
         .where(
             lcol.owner_id == interview.owner_id,
@@ -343,9 +357,9 @@ def load_facts(
         if sent_at is not None:
             latest[(kind, recipient_id)] = _aware(sent_at)
 
-    rcol: Any = Referral
+    rcol: Any = _REFERRALS.c
     referrers = tuple(
-        session.execute(
+        connection.execute(
             select(rcol.referrer_id)
             .where(rcol.owner_id == interview.owner_id, rcol.referred_id == interview.contact_id)
             .order_by(rcol.referrer_id)
@@ -406,13 +420,14 @@ def transition(
     held_at: datetime | None = None,
     reason: str | None = None,
     if_match: str | None = None,
-) -> Interview:
+) -> tuple[InterviewPublic, int]:
     """Move an interview to ``to`` if every guard holds; otherwise refuse and change nothing.
 
     The move is written with compare-and-set on (version, state): of two concurrent moves only
-    one can match, and the other is refused as ``concurrent_transition``.
+    one can match, and the other is refused as ``concurrent_transition``. Returns the
+    interview after the move, and its new version.
     """
-    interview = get(session, owner_id, interview_id)
+    interview = get_row(session, owner_id, interview_id)
     check_if_match(if_match, interview.version)
     now = utcnow()
     from_state = InterviewState(interview.state)
@@ -434,18 +449,13 @@ def transition(
     }
     if to == InterviewState.CANCELLED:
         values["cancel_reason"] = (reason or "").strip()
-    col: Any = Interview
-    result = session.execute(
-        update(Interview)
-        .where(
-            col.id == interview.id,
-            col.version == interview.version,
-            col.state == from_state.value,
-        )
+    c = _INTERVIEWS.c
+    result = session.connection().execute(
+        _INTERVIEWS.update()
+        .where(c.id == interview.id, c.version == interview.version, c.state == from_state.value)
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         session.rollback()
         session.expire_all()
         fresh = session.get(Interview, interview.id)
@@ -468,34 +478,34 @@ def transition(
                 }
             ],
         )
-    session.add(
-        InterviewEvent(
-            interview_id=interview.id,
-            owner_id=owner_id,
-            from_state=from_state.value,
-            to_state=to.value,
-            at=now,
-            actor=actor,
-            reason=reason.strip() if reason and reason.strip() else None,
-        )
+    insert_row(
+        session,
+        InterviewEvent,
+        interview_id=interview.id,
+        owner_id=owner_id,
+        from_state=from_state.value,
+        to_state=to.value,
+        at=now,
+        actor=actor,
+        reason=reason.strip() if reason and reason.strip() else None,
     )
     if to == InterviewState.HELD:
         refresh_last_contacted(session, interview.contact_id)
-    session.refresh(interview)  # after the move, for the event committed with it
-    emit(session, owner_id, "interview.state_changed", _state_changed(interview, from_state, now))
+    # The compare-and-set matched, so the row is now exactly what was read plus ``values``.
+    after = InterviewPublic.model_validate({**interview._mapping, **values})
+    emit(session, owner_id, "interview.state_changed", _state_changed(after, from_state, now))
     session.commit()
-    session.refresh(interview)
-    return interview
+    return after, values["version"]
 
 
-def _state_changed(interview: Interview, from_state: InterviewState, at: datetime) -> Any:
+def _state_changed(interview: InterviewPublic, from_state: InterviewState, at: datetime) -> Any:
     """The ``interview.state_changed`` event's data: the move, and the interview after it."""
     return {
         "interview_id": interview.id,
         "from_state": from_state.value,
-        "to_state": interview.state,
+        "to_state": interview.state.value,
         "at": at,
-        "interview": InterviewPublic.model_validate(interview).model_dump(mode="json"),
+        "interview": interview.model_dump(mode="json"),
     }
 
 

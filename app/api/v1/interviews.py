@@ -113,8 +113,8 @@ async def get_interview(
 ) -> InterviewPublic:
     """Get one interview."""
     row = service.get_row(session, user.id, interview_id)
-    response.headers["ETag"] = etag(row["version"])
-    return InterviewPublic.model_validate(dict(row))
+    response.headers["ETag"] = etag(row.version)
+    return InterviewPublic.model_validate(dict(row._mapping))
 
 
 @router.patch(
@@ -226,7 +226,7 @@ async def transition_interview(
     if_match: IfMatch = None,
 ) -> InterviewPublic:
     """Move the interview to its next state; refused with every unmet requirement if not ready."""
-    interview = service.transition(
+    interview, version = service.transition(
         session,
         user.id,
         interview_id,
@@ -236,8 +236,8 @@ async def transition_interview(
         reason=data.reason,
         if_match=if_match,
     )
-    response.headers["ETag"] = etag(interview.version)
-    return _public(interview)
+    response.headers["ETag"] = etag(version)
+    return interview
 
 
 @router.get(
