@@ -6,6 +6,10 @@ psycopg 3. The schema is only ever made by Alembic, never by ``create_all``.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,6 +105,77 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # 32 MB of page cache per connection (the default is 2 MB): index pages of big tables stay hot.
     cursor.execute("PRAGMA cache_size=-32000")
     cursor.close()
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+class WalCheckpointer:
+    """Checkpoint an SQLite database's write-ahead log from a background thread.
+
+    By default SQLite checkpoints inside whichever commit pushes the log past 1,000 pages: that
+    request copies pages into the database file and waits for the disk, tens of milliseconds
+    and sometimes far more. A server instead turns automatic checkpoints off on its own
+    connections and runs a passive checkpoint here whenever the log has grown past
+    ``min_bytes``; passive checkpoints never wait for readers or writers, and the log is reused
+    from its start once everything in it is in the database. Other processes on the same file
+    (the CLI, a worker) keep SQLite's automatic checkpoints.
+    """
+
+    def __init__(
+        self, engine: Engine, *, interval: float = 0.25, min_bytes: int = 4 * 1024 * 1024
+    ) -> None:
+        self.engine = engine
+        self.path = engine.url.database or ""
+        self.interval = interval
+        self.min_bytes = min_bytes
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        event.listen(self.engine, "connect", _no_autocheckpoint)
+        self.engine.dispose(close=False)  # pooled connections predate the listener
+        self._thread = threading.Thread(
+            target=self._run, name="sqlite-wal-checkpointer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if event.contains(self.engine, "connect", _no_autocheckpoint):
+            event.remove(self.engine, "connect", _no_autocheckpoint)
+
+    def checkpoint(self) -> None:
+        """One passive checkpoint now (a no-op when another one is running)."""
+        with sqlite3.connect(self.path, timeout=0) as connection:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        connection.close()
+
+    def _run(self) -> None:
+        wal = f"{self.path}-wal"
+        while not self._stop.wait(self.interval):
+            try:
+                if os.path.getsize(wal) >= self.min_bytes:
+                    self.checkpoint()
+            except (OSError, sqlite3.Error):
+                continue  # no log yet, or busy: next round
+        with contextlib.suppress(sqlite3.Error):  # leave the log folded in for the next opener
+            self.checkpoint()
+
+
+def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
+    """A checkpointer for an engine on an SQLite file; None for other databases."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return WalCheckpointer(engine)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

@@ -34,7 +34,7 @@ from app.api.v1 import (
     webhooks,
 )
 from app.config import Settings, get_settings
-from app.db import make_engine
+from app.db import make_engine, wal_checkpointer
 from app.metrics import Metrics, MetricsMiddleware
 from app.ratelimit import make_ratelimiter
 from app.webhooks import dispatcher
@@ -115,13 +115,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # full collection, which otherwise stalls requests for tens of milliseconds.
         gc.collect()
         gc.freeze()
-        if settings.run_dispatcher:
-            async with dispatcher.running(dispatcher.Dispatcher(settings, engine)):
+        checkpointer = wal_checkpointer(engine)
+        if checkpointer is not None:
+            checkpointer.start()
+        try:
+            if settings.run_dispatcher:
+                async with dispatcher.running(dispatcher.Dispatcher(settings, engine)):
+                    yield
+            else:
                 yield
-        else:
-            yield
-        ratelimiter.close()
-        engine.dispose()
+        finally:
+            if checkpointer is not None:
+                checkpointer.stop()
+            ratelimiter.close()
+            engine.dispose()
 
     app = FastAPI(
         title="Infoview",
