@@ -16,7 +16,8 @@ through :class:`_DaysAfter`, compiled for SQLite and PostgreSQL.
 The kinds and their rules:
 
 - ``follow_up`` — an interview in ``request`` with no time scheduled, whose last request or
-  follow-up letter to the interviewee was sent 7 days before. Due 7 days after that letter:
+  follow-up letter to the interviewee was sent 7 days before (found by walking the owner's
+  sent letters oldest first, keeping each interview's last one). Due 7 days after that letter:
   sending a follow-up letter (or scheduling a time) clears it; a new one falls due 7 days
   after the follow-up.
 - ``prepare`` — an interview in ``request`` or ``prepared`` scheduled within 3 days from now
@@ -53,11 +54,12 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    type_coerce,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import Join
 from sqlmodel import Session
 
 from app import workflow
@@ -257,27 +259,64 @@ _OWNER: Any = bindparam("owner")
 _CUT = bindparam("cut", type_=UTCDateTime)
 _CAP: Any = bindparam("cap")
 
-_last_sent = type_coerce(func.max(LT.sent_at), UTCDateTime)
-FOLLOW_UP_QUERY = (
-    select(IV.id, IV.contact_id, _last_sent.label("last_sent"))
-    .join(
-        LT,
-        and_(
-            LT.interview_id == IV.id,
-            LT.owner_id == _OWNER,
-            LT.kind.in_([LetterKind.REQUEST.value, LetterKind.FOLLOW_UP.value]),
-            LT.status == LetterStatus.SENT.value,
-            LT.recipient_id == IV.contact_id,
+
+class _OuterFirstJoin(Join):
+    """A join whose left side must be the outer loop of the plan.
+
+    SQLite's planner would rather start from the interviews (an index matches three of their
+    columns) and sort everything found; the follow-up query must walk the letters in send
+    order and stop early. ``CROSS JOIN`` is how SQLite is told the order of the loops; other
+    databases get a plain join and plan it themselves.
+    """
+
+    inherit_cache = True
+
+
+@compiles(_OuterFirstJoin, "sqlite")
+def _outer_first_join_sqlite(element: _OuterFirstJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = element.left._compiler_dispatch(compiler, **kw)
+    right = element.right._compiler_dispatch(compiler, **kw)
+    assert element.onclause is not None
+    return f"{left} CROSS JOIN {right} ON {compiler.process(element.onclause, **kw)}"
+
+
+_WRITTEN_ASKS = [LetterKind.REQUEST.value, LetterKind.FOLLOW_UP.value]
+_LATER_ASK: Any = aliased(Letter, name="later_ask")
+# A later request or follow-up letter for the same interview and recipient (ties on the send
+# time broken by id): the letter that is not followed by one is the interview's last ask.
+_asked_again = (
+    select(_LATER_ASK.id)
+    .where(
+        _LATER_ASK.interview_id == LT.interview_id,
+        _LATER_ASK.owner_id == _OWNER,
+        _LATER_ASK.kind.in_(_WRITTEN_ASKS),
+        _LATER_ASK.status == LetterStatus.SENT.value,
+        _LATER_ASK.recipient_id == LT.recipient_id,
+        or_(
+            _LATER_ASK.sent_at > LT.sent_at,
+            and_(_LATER_ASK.sent_at == LT.sent_at, _LATER_ASK.id > LT.id),
         ),
     )
+    .exists()
+)
+# Each waiting interview's last ask, oldest first: a scan of the owner's sent letters by send
+# time that stops after ``cap`` interviews.
+FOLLOW_UP_QUERY = (
+    select(IV.id, IV.contact_id, LT.sent_at.label("last_sent"))
+    .select_from(_OuterFirstJoin(LT.__table__, IV.__table__, IV.id == LT.interview_id))
     .where(
+        LT.owner_id == _OWNER,
+        LT.status == LetterStatus.SENT.value,
+        LT.sent_at < _CUT,
+        LT.kind.in_(_WRITTEN_ASKS),
         IV.owner_id == _OWNER,
         IV.state == InterviewState.REQUEST.value,
         IV.scheduled_at.is_(None),
+        LT.recipient_id == IV.contact_id,
+        not_(_asked_again),
     )
-    .group_by(IV.id, IV.contact_id)
-    .having(_last_sent < _CUT)
-    .order_by(func.max(LT.sent_at), IV.id)
+    .order_by(LT.sent_at, IV.id)
     .limit(_CAP)
 )
 

@@ -47,7 +47,7 @@ LUA = Path(__file__).resolve().parent / "lua"
 DATA = ROOT / "var" / "bench"
 RESULTS = Path(__file__).resolve().parent / "results"
 
-TARGETS = {"b/a": 0.30, "c/a": 0.10, "d/a": 0.12, "e/a": 0.10}
+TARGETS = {"b/a": 0.30, "c/a": 0.10, "d/a": 0.12}  # issue #6; e and f have none of their own
 MAX_MS = 1000.0  # "no request over 1 s" (the target is on (d); every scenario shows it)
 BIG_SMALL = 0.9
 PEAK_RSS_MB = 200.0
@@ -256,6 +256,9 @@ def working_copy(url: str) -> Iterator[str]:
                 source.close()
         else:
             shutil.copyfile(seeded, copy)
+        # The copy's pages are still being written back to disk; let that finish before
+        # measuring, or the big database's runs share the disk (and a core) with the kernel.
+        os.sync()
         yield f"sqlite:///{copy}"
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -299,6 +302,14 @@ def _changed_since_seeding(path: Path, contacts: int) -> str | None:
     )
 
 
+def _migrated(url: str) -> None:
+    """Bring a database seeded by an older checkout to the current schema (new indexes)."""
+    from app.migrations_state import upgrade
+
+    upgrade(url)
+    checkpoint(url)
+
+
 def database(kind: str, scale: float, pg_url: str | None) -> tuple[str, Seeded, str | None]:
     """The seeded database of one size, its ids, and a warning if it is no longer pristine."""
     DATA.mkdir(parents=True, exist_ok=True)
@@ -309,6 +320,7 @@ def database(kind: str, scale: float, pg_url: str | None) -> tuple[str, Seeded, 
         url = f"sqlite:///{path}"
         if meta.exists() and path.exists():
             s = json.loads(meta.read_text())
+            _migrated(url)
             warning = _changed_since_seeding(path, round(100_000 * scale))
             return url, Seeded(s["users"], s["interview_ids"], s["request_interview_ids"]), warning
         for p in DATA.glob(f"{tag}.db*"):
@@ -334,6 +346,7 @@ def agenda_user_database(kind: str, pg_url: str | None) -> tuple[str, tuple[str,
         url = f"sqlite:///{path}"
         if meta.exists() and path.exists():
             s = json.loads(meta.read_text())
+            _migrated(url)
             return url, (s["email"], s["id"])
         for p in DATA.glob("agenda-user.db*"):
             p.unlink()

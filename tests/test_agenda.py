@@ -535,3 +535,7 @@ def test_every_query_is_an_index_search(client: TestClient, database_url: str) -
             ]
             scans = [step for step in plan if step.startswith("SCAN ")]
             assert not scans, (statement, plan)
+            if "later_ask" in statement:
+                # Follow-ups walk the owner's sent letters by send time and stop early,
+                # rather than gathering every request interview's letters and sorting them.
+                assert "ix_letter_owner_id_status_sent_at" in plan[0], plan

@@ -23,6 +23,8 @@ class Letter(SQLModel, table=True):
         Index("ix_letter_interview_id_kind_status", "interview_id", "kind", "status"),
         Index("ix_letter_recipient_id_sent_at", "recipient_id", "sent_at"),
         Index("ix_letter_owner_id_kind_status", "owner_id", "kind", "status"),
+        # The follow-up agenda: the owner's sent letters, oldest first.
+        Index("ix_letter_owner_id_status_sent_at", "owner_id", "status", "sent_at"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
