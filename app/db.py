@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import uuid6
-from sqlalchemy import JSON, DateTime, Engine, event
+from sqlalchemy import JSON, DateTime, Engine, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -178,6 +178,35 @@ def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
     return WalCheckpointer(engine)
 
 
+class _SQLiteUuid(Uuid):  # type: ignore[type-arg]
+    """``Uuid`` read back from SQLite's 32-digit hex text without ``uuid.UUID``'s parsing.
+
+    ``UUID(hex)`` strips prefixes, braces and dashes before converting; the text this type
+    wrote has none of them, and list pages read hundreds of ids. Anything else still goes
+    through ``UUID``.
+    """
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if not self.as_uuid:
+            return super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call]
+        new, set_attribute = object.__new__, object.__setattr__
+        uuid_type, unknown = uuid.UUID, uuid.SafeUUID.unknown
+
+        def process(value: str | None) -> uuid.UUID | None:
+            if value is None:
+                return None
+            if len(value) != 32:
+                return uuid_type(value)
+            result: uuid.UUID = new(uuid_type)
+            set_attribute(result, "int", int(value, 16))  # as UUID.__init__ does
+            set_attribute(result, "is_safe", unknown)
+            return result
+
+        return process
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Build an engine with the settings this project needs for its dialect."""
     if url.startswith("sqlite"):
@@ -193,6 +222,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             max_overflow=20,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        # Types are adapted to the dialect through its colspecs, which may be set per instance.
+        engine.dialect.colspecs = {**engine.dialect.colspecs, Uuid: _SQLiteUuid}
         return engine
     return create_engine(
         url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
