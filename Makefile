@@ -57,8 +57,9 @@ test: lint typecheck pytest ## everything CI runs
 openapi: dev ## regenerate openapi/openapi.json
 	$(BIN)/infoview openapi
 
-fuzz: dev ## a long schemathesis run
+fuzz: dev ## long schemathesis runs, and a long run of the workflow state machine
 	INFOVIEW_FUZZ_EXAMPLES=$${INFOVIEW_FUZZ_EXAMPLES:-500} $(BIN)/pytest -m fuzz -p no:cacheprovider tests
+	INFOVIEW_STATEFUL_EXAMPLES=$${INFOVIEW_STATEFUL_EXAMPLES:-300} $(BIN)/pytest -p no:cacheprovider tests/test_workflow_stateful.py
 
 bench: dev ## the benchmark (see bench/README.md)
 	$(BIN)/python -m bench

@@ -125,8 +125,15 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Deliver webhooks from the outbox until SIGTERM/SIGINT (for a separate deployment)."""
-    import asyncio
     import signal
+
+    # A stop asked for while starting up (imports, the migration check) is honoured as soon as
+    # the loop runs, and is still a clean stop (exit 0) rather than death by signal.
+    stop_requested: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stop_requested.append(signum))
+
+    import asyncio
 
     from app.api.middleware import configure_logging
     from app.db import get_engine
@@ -148,6 +155,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if stop_requested:
+            stop.set()
         await dispatcher.run_forever(stop)
 
     asyncio.run(work())

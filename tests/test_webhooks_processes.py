@@ -77,6 +77,9 @@ def test_an_event_committed_before_sigkill_is_delivered_after_restart(
         try:
             with live_server(database_url, workers=1, env=serve_env) as base:
                 [got] = receiver.wait_for(1, timeout=30)
+                # The server's dispatcher may have been first; a worker still starting up
+                # (under load, imports take seconds) must be running before it is told to stop.
+                _wait_for_log(tmp_path / "worker.log", "webhook dispatcher started")
                 assert stop(worker) == 0  # SIGTERM: a clean stop
                 assert got.verified, got.error
                 assert got.payload["type"] == "contact.created"
