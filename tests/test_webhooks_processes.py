@@ -41,6 +41,20 @@ def _wait_for_log(path: Path, text: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"{text!r} never appeared in {path}: {path.read_text()}")
 
 
+def _wait_until_catching(pid: int, sig: signal.Signals, timeout: float = 30.0) -> None:
+    """Wait until process ``pid`` handles ``sig`` itself (its SigCgt mask in /proc says so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(
+            next(line for line in status.splitlines() if line.startswith("SigCgt:"))[7:], 16
+        )
+        if caught & (1 << (sig - 1)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never started handling {sig.name}")
+
+
 def test_an_event_committed_before_sigkill_is_delivered_after_restart(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -78,8 +92,9 @@ def test_an_event_committed_before_sigkill_is_delivered_after_restart(
             with live_server(database_url, workers=1, env=serve_env) as base:
                 [got] = receiver.wait_for(1, timeout=30)
                 # The server's dispatcher may have been first; a worker still starting up
-                # (under load, imports take seconds) must be running before it is told to stop.
-                _wait_for_log(tmp_path / "worker.log", "webhook dispatcher started")
+                # (under load, Python itself takes a while) must be listening before it is
+                # told to stop.
+                _wait_until_catching(worker.pid, signal.SIGTERM)
                 assert stop(worker) == 0  # SIGTERM: a clean stop
                 assert got.verified, got.error
                 assert got.payload["type"] == "contact.created"
