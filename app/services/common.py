@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, RowMapping, Select, Table, bindparam
+from sqlalchemy import ColumnElement, Row, RowMapping, Select, Table, bindparam
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -93,25 +93,37 @@ def insert_row(session: Session, model: type[SQLModel], **values: Any) -> dict[s
     return row
 
 
-def owned_rows(model: type[SQLModel], owner_id: uuid.UUID) -> Select[Any]:
-    """``SELECT * FROM model's table WHERE owner_id = :owner`` as Core: rows, not ORM objects."""
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table.select().where(table.c.owner_id == owner_id)
+def owned_page_statement(
+    table: Table, conditions: Sequence[ColumnElement[bool]], *, after_cursor: bool
+) -> Select[Any]:
+    """A keyset page of the owner's rows as one prepared Core statement, newest first.
+
+    Everything the request varies is a bound parameter (``:owner``, the filters' own,
+    ``:cursor``, ``:cap``), so callers build one statement per combination of filters, keep it,
+    and run it with :func:`keyset_rows`; nothing is built or cache-keyed per request.
+    """
+    statement = table.select().where(table.c.owner_id == bindparam("owner"), *conditions)
+    if after_cursor:
+        statement = statement.where(table.c.id < bindparam("cursor"))
+    return statement.order_by(table.c.id.desc()).limit(bindparam("cap"))
 
 
 def keyset_rows(
     session: Session,
     statement: Select[Any],
-    id_column: Any,
+    params: dict[str, Any],
     *,
     limit: int,
     cursor: str | None,
 ) -> tuple[Sequence[RowMapping], bool, str | None]:
-    """:func:`keyset_page` for a Core statement: one page of row mappings, newest first."""
+    """Run an :func:`owned_page_statement`: one page of row mappings, newest first.
+
+    ``statement`` must have been built with ``after_cursor=cursor is not None``.
+    """
+    params = {**params, "cap": limit + 1}
     if cursor is not None:
-        statement = statement.where(id_column < decode_cursor(cursor))
-    result = session.connection().execute(statement.order_by(id_column.desc()).limit(limit + 1))
-    rows = result.mappings().all()
+        params["cursor"] = decode_cursor(cursor)
+    rows = session.connection().execute(statement, params).mappings().all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None

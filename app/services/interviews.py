@@ -8,12 +8,14 @@ concurrent moves (or a move and a checklist edit) can never both take effect.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, delete, func, select, update
+from sqlalchemy import Row, RowMapping, Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -42,7 +44,7 @@ from app.services.common import (
     insert_row,
     keyset_rows,
     owned,
-    owned_rows,
+    owned_page_statement,
     require_owned_ref,
 )
 from app.services.outbox import emit
@@ -82,6 +84,26 @@ class InterviewFilters:
     external_id: str | None = None
 
 
+# Each list filter as a condition on a bound parameter of the same name.
+_LIST_FILTERS: dict[str, Callable[[Any], Any]] = {
+    "state": lambda c: c.state == bindparam("state"),
+    "contact_id": lambda c: c.contact_id == bindparam("contact_id"),
+    "mode": lambda c: c.mode == bindparam("mode"),
+    "scheduled_after": lambda c: c.scheduled_at >= bindparam("scheduled_after"),
+    "scheduled_before": lambda c: c.scheduled_at < bindparam("scheduled_before"),
+    "updated_since": lambda c: c.updated_at >= bindparam("updated_since"),
+    "source": lambda c: c.source == bindparam("source"),
+    "external_id": lambda c: c.external_id == bindparam("external_id"),
+}
+
+
+@cache
+def _list_statement(filters: tuple[str, ...], after_cursor: bool) -> Select[Any]:
+    table = Interview.__table__  # type: ignore[attr-defined]
+    conditions = [_LIST_FILTERS[name](table.c) for name in filters]
+    return owned_page_statement(table, conditions, after_cursor=after_cursor)
+
+
 def list_(
     session: Session,
     owner_id: uuid.UUID,
@@ -91,25 +113,13 @@ def list_(
     cursor: str | None,
 ) -> tuple[Sequence[RowMapping], bool, str | None]:
     """One page of the caller's interviews (as rows), newest first."""
-    stmt = owned_rows(Interview, owner_id)
-    c = Interview.__table__.c  # type: ignore[attr-defined]
-    if filters.state is not None:
-        stmt = stmt.where(c.state == filters.state.value)
-    if filters.contact_id is not None:
-        stmt = stmt.where(c.contact_id == filters.contact_id)
-    if filters.mode is not None:
-        stmt = stmt.where(c.mode == filters.mode.value)
-    if filters.scheduled_after is not None:
-        stmt = stmt.where(c.scheduled_at >= filters.scheduled_after)
-    if filters.scheduled_before is not None:
-        stmt = stmt.where(c.scheduled_at < filters.scheduled_before)
-    if filters.updated_since is not None:
-        stmt = stmt.where(c.updated_at >= filters.updated_since)
-    if filters.source is not None:
-        stmt = stmt.where(c.source == filters.source)
-    if filters.external_id is not None:
-        stmt = stmt.where(c.external_id == filters.external_id)
-    return keyset_rows(session, stmt, c.id, limit=limit, cursor=cursor)
+    params: dict[str, Any] = {"owner": owner_id}
+    for name in _LIST_FILTERS:
+        value = getattr(filters, name)
+        if value is not None:
+            params[name] = value.value if isinstance(value, Enum) else value
+    statement = _list_statement(tuple(params)[1:], cursor is not None)
+    return keyset_rows(session, statement, params, limit=limit, cursor=cursor)
 
 
 def _check_referral(
