@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import CurrentUser, IfMatch, SessionDep
 from app.api.problems import problem_responses
+from app.api.rows_json import page_response
 from app.models.common import Page, Timestamp
 from app.models.enums import InterviewMode, InterviewState
 from app.models.interview import (
@@ -80,7 +81,7 @@ async def list_interviews(
     external_id: Annotated[str | None, Query(max_length=255)] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> Page[InterviewPublic]:
+) -> Response:
     """List interviews, newest first, with optional filters."""
     filters = service.InterviewFilters(
         state=state,
@@ -95,11 +96,7 @@ async def list_interviews(
     rows, has_more, next_cursor = service.list_(
         session, user.id, filters, limit=limit, cursor=cursor
     )
-    return Page[InterviewPublic](
-        data=[InterviewPublic.model_validate(dict(r)) for r in rows],
-        has_more=has_more,
-        next_cursor=next_cursor,
-    )
+    return page_response(InterviewPublic, rows, has_more=has_more, next_cursor=next_cursor)
 
 
 @router.get(
