@@ -65,7 +65,6 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 async def current_user(
     request: Request,
     response: Response,
-    session: SessionDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """Who the bearer token (a JWT or a personal access token) speaks for.
@@ -78,6 +77,7 @@ async def current_user(
         raise Unauthorized("A bearer token is required.", code="missing_token")
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):  # else resolved by the Idempotency-Key middleware
+        session = await get_session(request)  # the request's one session, as routes get it
         principal = access_tokens.resolve_principal(session, request.app.state.settings, token)
     # Personal access tokens are held to their scopes here, once for every route.
     access_tokens.authorize(
