@@ -69,3 +69,20 @@ def test_columns_the_model_lacks_are_left_out(client: TestClient) -> None:
     assert page_json(InterviewPublic, [], has_more=True, next_cursor="abc") == (
         b'{"data":[],"has_more":true,"next_cursor":"abc"}'
     )
+
+
+def test_one_interview_is_the_models_json_exactly(client: TestClient) -> None:
+    user = register(client)
+    interview = create_interview(
+        client,
+        user,
+        mode="video",
+        scheduled_at=future(5),
+        questions=[{"question": "What surprised you?", "answer": "The paperwork."}],
+    )
+    r = client.get(f"/api/v1/interviews/{interview['id']}", headers=user.headers)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["etag"] == '"1"'
+    assert r.content == InterviewPublic.model_validate(r.json()).model_dump_json().encode()
+    assert r.json() == interview

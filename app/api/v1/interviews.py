@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import CurrentUser, IfMatch, SessionDep
 from app.api.problems import problem_responses
-from app.api.rows_json import page_response
+from app.api.rows_json import page_response, row_response
 from app.models.common import Page, Timestamp
 from app.models.enums import InterviewMode, InterviewState
 from app.models.interview import (
@@ -106,12 +106,11 @@ async def list_interviews(
     responses=problem_responses(401, 404, 422),
 )
 async def get_interview(
-    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
-) -> InterviewPublic:
+    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser
+) -> Response:
     """Get one interview."""
     row = service.get_row(session, user.id, interview_id)
-    response.headers["ETag"] = etag(row.version)
-    return InterviewPublic.model_validate(dict(row._mapping))
+    return row_response(InterviewPublic, row._mapping, headers={"ETag": etag(row.version)})
 
 
 @router.patch(
