@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.api.ratelimits import limit_writes
@@ -18,6 +19,7 @@ from app.config import Settings, get_settings
 from app.errors import Unauthorized
 from app.models.user import UserAccount
 from app.services import access_tokens
+from app.services import auth as auth_service
 from app.services.access_tokens import Principal
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -34,10 +36,41 @@ BEARER_SCHEME = {
 
 
 SESSION_STATE_KEY = "db_session"
+CONNECTION_STATE_KEY = "db_connection"
+
+
+def request_connection(request: Request) -> Connection:
+    """The request's database connection, checked out on first use.
+
+    Reads (the caller check, single rows, list pages) run on it directly; the request's
+    session, when an operation needs one, is bound to it. The request-context middleware
+    returns it to the pool once the response is complete.
+    """
+    state = request.scope.setdefault("state", {})
+    connection: Connection | None = state.get(CONNECTION_STATE_KEY)
+    if connection is None:
+        connection = state[CONNECTION_STATE_KEY] = request.app.state.engine.connect()
+    return connection
+
+
+def read_connection(request: Request) -> Connection:
+    """Where a read of this request runs: the session's transaction once there is a session.
+
+    A read on the bare connection would begin a transaction the session did not begin, and a
+    session joining such a transaction does not commit it: once a session exists, everything
+    goes through it.
+    """
+    session: Session | None = request.scope.get("state", {}).get(SESSION_STATE_KEY)
+    return session.connection() if session is not None else request_connection(request)
+
+
+async def get_connection(request: Request) -> Connection:
+    """The request's connection, for operations that only read."""
+    return read_connection(request)
 
 
 async def get_session(request: Request) -> Session:
-    """The request's session, opened on first use.
+    """The request's session, opened on first use, on the request's connection.
 
     The request-context middleware closes it (rolling back anything uncommitted) once the
     response is complete, streamed bodies included. Not a ``yield`` dependency: the exit stack
@@ -46,9 +79,11 @@ async def get_session(request: Request) -> Session:
     state = request.scope.setdefault("state", {})
     session: Session | None = state.get(SESSION_STATE_KEY)
     if session is None:
-        session = state[SESSION_STATE_KEY] = Session(
-            request.app.state.engine, expire_on_commit=False
-        )
+        connection = request_connection(request)
+        if connection.in_transaction():
+            # The caller check's read is over; the session begins (and commits) its own.
+            connection.rollback()
+        session = state[SESSION_STATE_KEY] = Session(bind=connection, expire_on_commit=False)
     return session
 
 
@@ -59,6 +94,7 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+ConnectionDep = Annotated[Connection, Depends(get_connection)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
@@ -77,8 +113,14 @@ async def current_user(
         raise Unauthorized("A bearer token is required.", code="missing_token")
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):  # else resolved by the Idempotency-Key middleware
-        session = await get_session(request)  # the request's one session, as routes get it
-        principal = access_tokens.resolve_principal(session, request.app.state.settings, token)
+        settings = request.app.state.settings
+        if access_tokens.is_personal_token(token):
+            principal = access_tokens.resolve_principal(await get_session(request), settings, token)
+        else:  # a session JWT: one read on the connection, no session needed
+            user_id = auth_service.user_id_from_access_token(
+                read_connection(request), settings, token
+            )
+            principal = Principal(id=user_id)
     # Personal access tokens are held to their scopes here, once for every route.
     access_tokens.authorize(
         principal, getattr(request.scope.get("route"), "tags", ()), request.method
@@ -135,6 +177,7 @@ def declare_in_openapi(app: FastAPI) -> None:
 
 
 __all__ = [
+    "ConnectionDep",
     "CurrentAccount",
     "CurrentUser",
     "IfMatch",

@@ -17,7 +17,7 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.deps import SESSION_STATE_KEY
+from app.api.deps import CONNECTION_STATE_KEY, SESSION_STATE_KEY
 
 log = logging.getLogger("infoview.access")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -165,6 +165,9 @@ class RequestContextMiddleware:
             session = state.pop(SESSION_STATE_KEY, None)
             if session is not None:  # opened by the get_session dependency
                 session.close()
+            connection = state.pop(CONNECTION_STATE_KEY, None)
+            if connection is not None:  # checked out by the request_connection dependency
+                connection.close()
             log.info(
                 "request",
                 extra={

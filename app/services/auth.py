@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -159,7 +159,9 @@ _LIVE_USER = (
 )
 
 
-def user_id_from_access_token(session: Session, settings: Settings, token: str) -> uuid.UUID:
+def user_id_from_access_token(
+    db: Session | Connection, settings: Settings, token: str
+) -> uuid.UUID:
     """The id of the live user an access token speaks for; anything wrong is a 401.
 
     Only the id is read: most operations need nothing else about the caller, and a
@@ -169,7 +171,8 @@ def user_id_from_access_token(session: Session, settings: Settings, token: str) 
         claims = decode_access_token(settings, token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token") from exc
-    if session.connection().execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
+    connection = db if isinstance(db, Connection) else db.connection()
+    if connection.execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
     return claims.subject
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, RowMapping, Select, Table, bindparam
+from sqlalchemy import ColumnElement, Connection, Row, RowMapping, Select, Table, bindparam
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -42,6 +42,11 @@ def get_owned(
     return row
 
 
+def _connection(db: Session | Connection) -> Connection:
+    """A read's connection: the one given, or the session's."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
 @cache
 def _owned_row_statement(table: Table) -> Select[Any]:
     c = table.c
@@ -49,7 +54,12 @@ def _owned_row_statement(table: Table) -> Select[Any]:
 
 
 def get_owned_row(
-    session: Session, model: type[SQLModel], object_id: uuid.UUID, owner_id: uuid.UUID, *, what: str
+    db: Session | Connection,
+    model: type[SQLModel],
+    object_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    *,
+    what: str,
 ) -> Row[Any]:
     """Like :func:`get_owned`, without an ORM object: the row (columns by attribute or by
     ``row._mapping[name]``), for reads and for Core writes.
@@ -59,7 +69,7 @@ def get_owned_row(
     """
     table: Table = model.__table__  # type: ignore[attr-defined]
     row = (
-        session.connection()
+        _connection(db)
         .execute(_owned_row_statement(table), {"object_id": object_id, "owner_id": owner_id})
         .first()
     )
@@ -109,7 +119,7 @@ def owned_page_statement(
 
 
 def keyset_rows(
-    session: Session,
+    db: Session | Connection,
     statement: Select[Any],
     params: dict[str, Any],
     *,
@@ -123,7 +133,7 @@ def keyset_rows(
     params = {**params, "cap": limit + 1}
     if cursor is not None:
         params["cursor"] = decode_cursor(cursor)
-    rows = session.connection().execute(statement, params).mappings().all()
+    rows = _connection(db).execute(statement, params).mappings().all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None

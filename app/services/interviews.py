@@ -15,7 +15,17 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    RowMapping,
+    Select,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -65,9 +75,9 @@ def get(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Inter
     return get_owned(session, Interview, interview_id, owner_id, what="interview")
 
 
-def get_row(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Row[Any]:
+def get_row(db: Session | Connection, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Row[Any]:
     """The caller's interview as a row (for reads), or a 404."""
-    return get_owned_row(session, Interview, interview_id, owner_id, what="interview")
+    return get_owned_row(db, Interview, interview_id, owner_id, what="interview")
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ def _list_statement(filters: tuple[str, ...], after_cursor: bool) -> Select[Any]
 
 
 def list_(
-    session: Session,
+    db: Session | Connection,
     owner_id: uuid.UUID,
     filters: InterviewFilters,
     *,
@@ -119,7 +129,7 @@ def list_(
         if value is not None:
             params[name] = value.value if isinstance(value, Enum) else value
     statement = _list_statement(tuple(params)[1:], cursor is not None)
-    return keyset_rows(session, statement, params, limit=limit, cursor=cursor)
+    return keyset_rows(db, statement, params, limit=limit, cursor=cursor)
 
 
 def _check_referral(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.api.deps import CurrentUser, IfMatch, SessionDep
+from app.api.deps import ConnectionDep, CurrentUser, IfMatch, SessionDep
 from app.api.problems import problem_responses
 from app.api.rows_json import page_response, row_response
 from app.models.common import Page, Timestamp
@@ -63,7 +63,7 @@ async def create_interview(
     responses=problem_responses(401, 422),
 )
 async def list_interviews(
-    session: SessionDep,
+    connection: ConnectionDep,
     user: CurrentUser,
     state: InterviewState | None = None,
     contact_id: uuid.UUID | None = None,
@@ -94,7 +94,7 @@ async def list_interviews(
         external_id=external_id,
     )
     rows, has_more, next_cursor = service.list_(
-        session, user.id, filters, limit=limit, cursor=cursor
+        connection, user.id, filters, limit=limit, cursor=cursor
     )
     return page_response(InterviewPublic, rows, has_more=has_more, next_cursor=next_cursor)
 
@@ -106,10 +106,10 @@ async def list_interviews(
     responses=problem_responses(401, 404, 422),
 )
 async def get_interview(
-    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser
+    interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentUser
 ) -> Response:
     """Get one interview."""
-    row = service.get_row(session, user.id, interview_id)
+    row = service.get_row(connection, user.id, interview_id)
     return row_response(InterviewPublic, row._mapping, headers={"ETag": etag(row.version)})
 
 
