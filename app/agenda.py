@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
+    Connection,
     and_,
     bindparam,
     false,
@@ -178,7 +179,7 @@ def default_horizon(now: datetime) -> datetime:
 
 
 def agenda(
-    session: Session,
+    db: Session | Connection,
     owner_id: uuid.UUID,
     *,
     due_before: datetime | None = None,
@@ -189,7 +190,7 @@ def agenda(
     now = now or utcnow()
     due_before = (due_before or default_horizon(now)).astimezone(UTC)
     cap = limit + 1
-    query = _Queries(session, owner_id, now, cap)
+    query = _Queries(db, owner_id, now, cap)
     # Cheap, early-stopping scans first, so their due times bound the costlier ones.
     runs: list[Callable[[datetime], list[_Due]]] = [
         query.thank,
@@ -428,8 +429,10 @@ NAMES_QUERY = select(CT.id, CT.full_name).where(
 class _Queries:
     """Runs the queries for one owner, clock and row cap."""
 
-    def __init__(self, session: Session, owner_id: uuid.UUID, now: datetime, cap: int) -> None:
-        self.connection = session.connection()
+    def __init__(
+        self, db: Session | Connection, owner_id: uuid.UUID, now: datetime, cap: int
+    ) -> None:
+        self.connection = db if isinstance(db, Connection) else db.connection()
         self.owner_id = owner_id
         self.now = now
         self.cap = cap

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app import agenda as agenda_service
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import ConnectionDep, CurrentUser
 from app.api.problems import problem_responses
 from app.models.agenda import AgendaList
 from app.models.common import Timestamp
@@ -22,7 +22,7 @@ router = APIRouter(tags=["agenda"])
     responses=problem_responses(401, 403, 422),
 )
 async def list_agenda(
-    session: SessionDep,
+    connection: ConnectionDep,
     user: CurrentUser,
     due_before: Annotated[
         Timestamp | None,
@@ -33,5 +33,5 @@ async def list_agenda(
     ] = 100,
 ) -> AgendaList:
     """List what is due next: follow up, prepare, thank, report back, keep in touch."""
-    result = agenda_service.agenda(session, user.id, due_before=due_before, limit=limit)
+    result = agenda_service.agenda(connection, user.id, due_before=due_before, limit=limit)
     return AgendaList(data=result.items, has_more=result.has_more, due_before=result.due_before)
