@@ -64,8 +64,12 @@ class Usage:
 
     @property
     def reset_seconds(self) -> int:
-        """Whole seconds until the window ends, at least 1 (what ``Retry-After`` carries)."""
-        return max(1, math.ceil(self.reset))
+        """Whole seconds until the window ends, 1 to the window (what ``Retry-After`` carries).
+
+        ``(now + window) - now`` can come out a hair over the window in floating point, which
+        rounded up would promise a 61st second.
+        """
+        return min(self.policy.window, max(1, math.ceil(round(self.reset, 6))))
 
     def header(self) -> str:
         """This usage as an item of the ``RateLimit`` header."""

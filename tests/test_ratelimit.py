@@ -325,3 +325,15 @@ def test_the_auth_routes_declare_their_429_and_its_headers(client: TestClient) -
         declared = paths[path]["post"]["responses"]["429"]
         assert "application/problem+json" in declared["content"]
         assert set(declared["headers"]) == {"Retry-After", "RateLimit-Policy", "RateLimit"}
+
+
+def test_the_reset_never_promises_more_than_the_window() -> None:
+    """``(now + window) - now`` can exceed the window by a hair in floating point."""
+    from app.ratelimit import Policy, Usage
+
+    policy = Policy("writes", 10)
+    now = 32763.82026467779  # a monotonic reading for which the subtraction overshoots
+    assert (now + policy.window) - now > policy.window
+    assert Usage(policy, 1, (now + policy.window) - now).reset_seconds == policy.window
+    assert Usage(policy, 1, 59.2).reset_seconds == 60
+    assert Usage(policy, 11, 0.0).reset_seconds == 1
