@@ -29,6 +29,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.middleware import read_body
 from app.api.problems import PROBLEM_MEDIA_TYPE, problem_response
 from app.config import Settings
 from app.errors import AppError
@@ -116,7 +117,7 @@ class IdempotencyMiddleware:
             return
         scope.setdefault("state", {})["principal"] = principal
 
-        body, receive = await _read_body(receive)
+        body, receive = await read_body(receive)
         fingerprint = service.fingerprint(
             scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), body
         )
@@ -232,29 +233,6 @@ class IdempotencyMiddleware:
             headers=exc.headers,
         )
         await response(scope, receive, send)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
-    """Read the request body (already bounded by the body-size middleware) and replay it."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
 
 
 async def _replay(send: Send, stored: service.StoredResponse) -> None:

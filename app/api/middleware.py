@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, overload
 
 from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import Match, Route
@@ -149,7 +149,8 @@ class RequestContextMiddleware:
                 except ValueError:
                     too_large = False
             if not too_large and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-                receive, too_large = await self._buffered(receive)
+                body, receive = await read_body(receive, self.max_body_bytes)
+                too_large = body is None
             if too_large:
                 status_holder[0] = 413
                 await _send_problem(
@@ -180,30 +181,39 @@ class RequestContextMiddleware:
                 },
             )
 
-    async def _buffered(self, receive: Receive) -> tuple[Receive, bool]:
-        """Read the whole body (bounded) so an oversize chunked upload is refused up front."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                chunks.clear()
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return receive, True
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+@overload
+async def read_body(receive: Receive) -> tuple[bytes, Receive]: ...
+@overload
+async def read_body(receive: Receive, max_bytes: int) -> tuple[bytes | None, Receive]: ...
+async def read_body(receive: Receive, max_bytes: int | None = None) -> tuple[bytes | None, Receive]:
+    """Read the whole request body and return it with a ``receive`` that hands it on unchanged.
 
-        return replay, False
+    Past ``max_bytes`` reading stops and the body is None. A client gone mid-body leaves an
+    empty body (the disconnect is passed on to whoever receives next).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            chunks.clear()
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            return None, receive
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay

@@ -20,8 +20,9 @@ from urllib.parse import parse_qsl
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.requests import Request
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.middleware import read_body
 from app.api.problems import problem_response
 
 NUL = "\x00"
@@ -121,7 +122,7 @@ class NulGuardMiddleware:
         if b"%00" in query or b"\x00" in query:  # rare: only then find the route's parameters
             loc = _in_pairs(query, "query", _query_names(scope))
         if loc is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            body, receive = await _read(receive)
+            body, receive = await read_body(receive)
             loc = _in_body(body, *_media_type(scope))
         if loc is None:
             await self.app(scope, receive, send)
@@ -134,30 +135,6 @@ class NulGuardMiddleware:
             errors=[{"loc": loc, "msg": _MESSAGE, "type": "nul_character"}],
         )
         await response(scope, receive, send)
-
-
-async def _read(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole body, and a ``receive`` that hands it on unchanged."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away: nothing to check
-            chunks.clear()
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
 
 
 __all__ = ["NulGuardMiddleware"]
