@@ -71,6 +71,7 @@ from app.models.enums import InterviewMode, InterviewState, LetterKind, LetterSt
 from app.models.interview import Interview, PrepChecklist
 from app.models.letter import Letter
 from app.models.referral import Referral
+from app.services.common import connection_of
 
 FOLLOW_UP_AFTER = timedelta(days=7)
 PREPARE_BEFORE = timedelta(days=3)
@@ -432,7 +433,7 @@ class _Queries:
     def __init__(
         self, db: Session | Connection, owner_id: uuid.UUID, now: datetime, cap: int
     ) -> None:
-        self.connection = db if isinstance(db, Connection) else db.connection()
+        self.connection = connection_of(db)
         self.owner_id = owner_id
         self.now = now
         self.cap = cap

@@ -23,6 +23,7 @@ from app.security import (
     sha256_hex,
     verify_password,
 )
+from app.services.common import connection_of
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,7 @@ def user_id_from_access_token(
         claims = decode_access_token(settings, token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token") from exc
-    connection = db if isinstance(db, Connection) else db.connection()
-    if connection.execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
+    if connection_of(db).execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
     return claims.subject
 

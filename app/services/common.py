@@ -42,7 +42,7 @@ def get_owned(
     return row
 
 
-def _connection(db: Session | Connection) -> Connection:
+def connection_of(db: Session | Connection) -> Connection:
     """A read's connection: the one given, or the session's."""
     return db if isinstance(db, Connection) else db.connection()
 
@@ -69,7 +69,7 @@ def get_owned_row(
     """
     table: Table = model.__table__  # type: ignore[attr-defined]
     row = (
-        _connection(db)
+        connection_of(db)
         .execute(_owned_row_statement(table), {"object_id": object_id, "owner_id": owner_id})
         .first()
     )
@@ -133,7 +133,7 @@ def keyset_rows(
     params = {**params, "cap": limit + 1}
     if cursor is not None:
         params["cursor"] = decode_cursor(cursor)
-    rows = _connection(db).execute(statement, params).mappings().all()
+    rows = connection_of(db).execute(statement, params).mappings().all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None
