@@ -109,7 +109,7 @@ async def get_interview(
     interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentUser
 ) -> Response:
     """Get one interview."""
-    row = service.get_row(connection, user.id, interview_id)
+    row = service.get_row(connection, user.id, interview_id, stored=True)
     return row_response(InterviewPublic, row._mapping, headers={"ETag": etag(row.version)})
 
 
