@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from app import __version__
 from app.api import deps, health, links, problems
 from app.api import metrics as metrics_api
+from app.api.handlers import PlannedRoute
 from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
 from app.api.nul_guard import NulGuardMiddleware
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ratelimiter = ratelimiter
     app.state.metrics = metrics
     problems.install(app)
+    app.router.route_class = PlannedRoute
     for router in (health.router, metrics_api.router):
         _document(router)
         include_flat(app, router)

@@ -66,9 +66,9 @@ def _key(path: str) -> str:
 
 def _static_key(route: BaseRoute) -> str | None:
     """The index key of a route, or None when a parameter sits inside the keyed segments."""
-    if type(route) not in (APIRoute, Route):
+    if not isinstance(route, Route):  # mounts, websocket routes
         return None
-    path: str = route.path  # type: ignore[attr-defined]
+    path: str = route.path
     key = _key(path)
     return None if "{" in key else key
 
