@@ -172,6 +172,20 @@ def _sub_response() -> Response:
     return response
 
 
+def _read_group(
+    group: tuple[_Param, ...], source: Any, values: dict[str, Any], errors: list[Any]
+) -> None:
+    """Read and validate one source's parameters into ``values``, errors into ``errors``."""
+    group_values: dict[str, Any] = {}
+    for param in group:
+        value, param_errors = param.read(source, group_values)
+        if param_errors:
+            errors.extend(param_errors)
+        else:
+            group_values[param.name] = value
+    values.update(group_values)
+
+
 async def _solve(
     plan: _Call,
     request: Request,
@@ -199,21 +213,15 @@ async def _solve(
         if sub.name is not None:
             values[sub.name] = solved
         cache.setdefault(sub.call, solved)
-    for group, source in (
-        (plan.path, request.path_params),
-        (plan.query, request.query_params),
-        (plan.headers, request.headers),
-        (plan.cookies, request.cookies),
-    ):
-        if group:
-            group_values: dict[str, Any] = {}
-            for param in group:
-                value, param_errors = param.read(source, group_values)
-                if param_errors:
-                    errors.extend(param_errors)
-                else:
-                    group_values[param.name] = value
-            values.update(group_values)
+    # Each source is parsed only if some parameter comes from it.
+    if plan.path:
+        _read_group(plan.path, request.path_params, values, errors)
+    if plan.query:
+        _read_group(plan.query, request.query_params, values, errors)
+    if plan.headers:
+        _read_group(plan.headers, request.headers, values, errors)
+    if plan.cookies:
+        _read_group(plan.cookies, request.cookies, values, errors)
     if plan.connection_name:
         values[plan.connection_name] = request
     if plan.request_name:
