@@ -37,8 +37,8 @@ class Contact(SQLModel, table=True):
         UniqueConstraint("owner_id", "source", "external_id"),
         Index("ix_contact_owner_id_id", "owner_id", "id"),
         Index("ix_contact_owner_id_email", "owner_id", "email"),
-        Index("ix_contact_owner_id_keep_in_touch_days", "owner_id", "keep_in_touch_days"),
-        # The agenda's keep-in-touch scan reads only this index (20261126_agenda_indexes).
+        # The agenda's keep-in-touch scan reads only this index (20261126_agenda_indexes); it
+        # also serves anything (owner_id, keep_in_touch_days) alone would.
         Index(
             "ix_contact_keep_in_touch_due",
             "owner_id",
