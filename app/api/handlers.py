@@ -275,7 +275,6 @@ def planned_handler(route: APIRoute, fallback: Handler) -> Handler | None:
         or route.stream_item_field is not None
         or route.is_json_stream
         or (body_field is not None and isinstance(body_field.field_info, params.Form))
-        or (route.dependant.call is not None and isasyncgenfunction(route.dependant.call))
     ):
         return None
     body_params = route.dependant.body_params
