@@ -9,7 +9,7 @@ PORT   ?= 8000
 PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev run test lint fmt typecheck pytest openapi migrate fuzz bench clean
+.PHONY: help install dev run test lint fmt typecheck contract pytest openapi baseline migrate fuzz bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,14 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 
 # Installs are pinned by constraints.txt, so a fresh machine gets what was tested.
+# The contract check's one npm package, installed from its lock file.
+CONTRACT_DIR  := openapi/diff
+CONTRACT_TOOL := $(CONTRACT_DIR)/node_modules/.package-lock.json
+
+$(CONTRACT_TOOL): $(CONTRACT_DIR)/package.json $(CONTRACT_DIR)/package-lock.json
+	npm ci --prefix $(CONTRACT_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e .
 	@touch $@
@@ -49,13 +57,20 @@ fmt: dev ## format the code
 typecheck: dev ## mypy --strict on app/
 	$(BIN)/mypy app
 
-pytest: dev ## the test suite (SQLite, and PostgreSQL when INFOVIEW_TEST_POSTGRES_URL is set)
+contract: dev $(CONTRACT_TOOL) ## the document is the app's, and nothing in it breaks the v1 baseline
+	$(BIN)/infoview openapi --check
+	node $(CONTRACT_DIR)/breaking.mjs openapi/baseline.json openapi/openapi.json
+
+pytest: dev $(CONTRACT_TOOL) ## the test suite (SQLite, and PostgreSQL when INFOVIEW_TEST_POSTGRES_URL is set)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-test: lint typecheck pytest ## everything CI runs
+test: lint typecheck contract pytest ## everything CI runs
 
 openapi: dev ## regenerate openapi/openapi.json
 	$(BIN)/infoview openapi
+
+baseline: openapi $(CONTRACT_TOOL) ## make the current document the v1 baseline (a break needs a CHANGELOG entry)
+	node $(CONTRACT_DIR)/breaking.mjs --accept CHANGELOG.md openapi/baseline.json openapi/openapi.json
 
 fuzz: dev ## long schemathesis runs, and a long run of the workflow state machine
 	INFOVIEW_FUZZ_EXAMPLES=$${INFOVIEW_FUZZ_EXAMPLES:-500} $(BIN)/pytest -m fuzz -p no:cacheprovider tests
@@ -65,4 +80,4 @@ bench: dev ## the benchmark (see bench/README.md)
 	$(BIN)/python -m bench
 
 clean: ## remove the virtualenv and caches (keeps var/)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CONTRACT_DIR)/node_modules

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from app import __version__
 from app.api import deps, health, links, problems
 from app.api import metrics as metrics_api
+from app.api.deprecations import DeprecationMiddleware, mark_deprecated_operations
 from app.api.handlers import PlannedRoute
 from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
 from app.api.middleware import RequestContextMiddleware, configure_logging
@@ -150,9 +151,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in _V1_MODULES:
         _document(module.router)
         include_flat(app, module.router, API_PREFIX)
+    mark_deprecated_operations(app)
     install_indexed_dispatch(app)
     # Inside the request-context middleware: it sees a request id and a body already bounded.
     app.add_middleware(IdempotencyMiddleware, settings=settings, engine=engine)
+    # Outside idempotency, so a replayed answer announces a deprecation as the first did.
+    app.add_middleware(DeprecationMiddleware)
     # Between the two: the body is already read and bounded; no NUL reaches the database.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
