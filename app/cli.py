@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from app.config import Settings
+    from app.kit.config import Settings
 
 OPENAPI_PATH = Path("openapi/openapi.json")
 
 
 def _settings() -> Settings:
-    from app.config import ConfigError, get_settings
+    from app.kit.config import ConfigError, get_settings
 
     try:
         return get_settings()
@@ -30,7 +30,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the API with uvicorn."""
     import uvicorn
 
-    from app.api.middleware import configure_logging
+    from app.kit.middleware import configure_logging
 
     settings = _settings()
     # uvicorn's own lines (start-up, shutdown, errors) go through the same JSON handler as
@@ -55,7 +55,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from sqlalchemy import make_url
     from sqlalchemy.exc import OperationalError
 
-    from app.migrations_state import downgrade, upgrade
+    from app.kit.migrations import downgrade, upgrade
 
     settings = _settings()
     url = make_url(settings.database_url)
@@ -102,10 +102,10 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from sqlmodel import Session
 
-    from app.db import get_engine
-    from app.errors import AppError
-    from app.models.user import UserCreate
-    from app.services.auth import register
+    from app.accounts.schemas import UserCreate
+    from app.accounts.service import register
+    from app.kit.db import get_engine
+    from app.kit.errors import AppError
 
     password = args.password or getpass.getpass("Password: ")
     try:
@@ -135,9 +135,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     import asyncio
 
-    from app.api.middleware import configure_logging
-    from app.db import get_engine
-    from app.migrations_state import migrations_at_head
+    from app.kit.db import get_engine
+    from app.kit.middleware import configure_logging
+    from app.kit.migrations import migrations_at_head
     from app.webhooks.dispatcher import Dispatcher
 
     settings = _settings()
@@ -168,7 +168,7 @@ def cmd_import_contacts(args: argparse.Namespace) -> int:
     """Import contacts from a CSV or vCard file of any size, with a progress bar.
 
     The same import as ``POST /api/v1/contacts/import`` (one transaction; see
-    ``app.imports.contacts``), reading the file in chunks rather than holding it in memory.
+    ``app.contacts.importing``), reading the file in chunks rather than holding it in memory.
     """
     import io
 
@@ -176,10 +176,10 @@ def cmd_import_contacts(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from sqlmodel import Session, col, select
 
-    from app.db import get_engine
-    from app.errors import AppError
-    from app.imports.contacts import ContactImporter, ImportFormat, OnError, chunks, parse
-    from app.models.user import UserAccount
+    from app.accounts.schemas import UserAccount
+    from app.contacts.importing import ContactImporter, ImportFormat, OnError, chunks, parse
+    from app.kit.db import get_engine
+    from app.kit.errors import AppError
 
     path = Path(args.file)
     fmt = args.format or {".csv": "csv", ".vcf": "vcard", ".vcard": "vcard"}.get(

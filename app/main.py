@@ -9,37 +9,37 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app import __version__
-from app.api import deps, health, links, problems
-from app.api import metrics as metrics_api
-from app.api.deprecations import DeprecationMiddleware, mark_deprecated_operations
-from app.api.handlers import PlannedRoute
-from app.api.idempotency import IdempotencyMiddleware, declare_in_openapi
-from app.api.middleware import RequestContextMiddleware, configure_logging
-from app.api.nul_guard import NulGuardMiddleware
-from app.api.ratelimits import with_rate_limit_headers
-from app.api.routing import include_flat, install_indexed_dispatch
-from app.api.v1 import (
-    agenda,
-    auth,
-    calendar,
-    contact_imports,
-    contacts,
-    drafts,
-    exports,
-    interviews,
-    letters,
-    questions,
-    referrals,
-    templates,
-    tokens,
-    webhooks,
-)
-from app.config import Settings, get_settings
-from app.db import make_engine, wal_checkpointer
-from app.metrics import Metrics, MetricsMiddleware
-from app.ratelimit import make_ratelimiter
+from app import __version__, links
+from app.accounts import deps
+from app.accounts import export_router as exports
+from app.accounts import router as auth
+from app.accounts import tokens_router as tokens
+from app.agenda import router as agenda
+from app.calendar import router as calendar
+from app.contacts import import_router as contact_imports
+from app.contacts import router as contacts
+from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
+from app.interviews import router as interviews
+from app.kit import problems
+from app.kit.config import Settings, get_settings
+from app.kit.db import make_engine, wal_checkpointer
+from app.kit.deprecations import DeprecationMiddleware, mark_deprecated_operations
+from app.kit.handlers import PlannedRoute
+from app.kit.metrics import Metrics, MetricsMiddleware
+from app.kit.middleware import RequestContextMiddleware, configure_logging
+from app.kit.nul_guard import NulGuardMiddleware
+from app.kit.rate_limiter import make_ratelimiter
+from app.kit.rate_limits import with_rate_limit_headers
+from app.kit.routing import include_flat, install_indexed_dispatch
+from app.letters import drafts_router as drafts
+from app.letters import router as letters
+from app.letters import templates_router as templates
+from app.ops import metrics_router as metrics_api
+from app.ops import router as health
+from app.questions import router as questions
+from app.referrals import router as referrals
 from app.webhooks import dispatcher
+from app.webhooks import router as webhooks
 
 API_PREFIX = "/api/v1"
 

@@ -304,7 +304,7 @@ def _changed_since_seeding(path: Path, contacts: int) -> str | None:
 
 def _migrated(url: str) -> None:
     """Bring a database seeded by an older checkout to the current schema (new indexes)."""
-    from app.migrations_state import upgrade
+    from app.kit.migrations import upgrade
 
     upgrade(url)
     checkpoint(url)

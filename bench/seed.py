@@ -20,10 +20,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401
-from app.db import make_engine, new_id
-from app.migrations_state import upgrade
-from app.security import hash_password
+from app.kit.db import make_engine, new_id
+from app.kit.migrations import upgrade
+from app.kit.security import hash_password
 
 PASSWORD = "bench-password-123"
 AGENDA_USER_EMAIL = "agenda-user@example.com"

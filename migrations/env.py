@@ -9,8 +9,7 @@ from sqlalchemy import JSON, engine_from_config, pool
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-import app.models  # noqa: F401  (registers every table on the metadata)
-from app.db import UTCDateTime
+from app.kit.db import UTCDateTime
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -20,7 +19,7 @@ def _database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from app.config import get_settings
+    from app.kit.config import get_settings
 
     return get_settings().database_url
 

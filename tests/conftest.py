@@ -18,11 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401
-from app.config import Settings
+from app.kit.config import Settings
+from app.kit.migrations import upgrade
+from app.kit.security import use_fast_password_hashing
 from app.main import create_app
-from app.migrations_state import upgrade
-from app.security import use_fast_password_hashing
 
 # Thousands of registrations run here; production-strength argon2 would dominate the suite.
 use_fast_password_hashing()

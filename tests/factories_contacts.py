@@ -20,10 +20,10 @@ from httpx import Response
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
-from app.config import Settings
-from app.db import make_engine
-from app.models.interview import Interview
-from app.models.letter import Letter
+from app.interviews.schemas import Interview
+from app.kit.config import Settings
+from app.kit.db import make_engine
+from app.letters.schemas import Letter
 from tests.factories import User
 
 _counter = itertools.count(1)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from app.db import utcnow
+from app.kit.db import utcnow
 from tests.factories import User
 from tests.factories_contacts import create_contact, create_referral
 

@@ -25,10 +25,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session
 
-from app.db import utcnow
-from app.models.contact import Contact
-from app.models.interview import Interview, PrepChecklist
-from app.models.referral import Referral
+from app.contacts.schemas import Contact
+from app.interviews.schemas import Interview, PrepChecklist
+from app.kit.db import utcnow
+from app.referrals.schemas import Referral
 from tests.factories import User
 
 _counter = itertools.count(1)

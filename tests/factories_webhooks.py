@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.kit.config import Settings
 from app.webhooks.dispatcher import Dispatcher
 from tests.factories import User
 from tests.webhook_receiver import Receiver

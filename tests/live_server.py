@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-from app.migrations_state import upgrade
+from app.kit.migrations import upgrade
 
 TEST_SECRET = "live-server-test-secret-key-0123456789-abcdefghij"
 

@@ -1,6 +1,6 @@
 """Verified access tokens are remembered per process, and that changes nothing a client sees.
 
-``app.security.decode_access_token`` keeps the access tokens it has verified, with their
+``app.kit.security.decode_access_token`` keeps the access tokens it has verified, with their
 expiry, so a token's signature and claims are checked once rather than on every request; the
 caller still proves the account exists with a one-column query. A remembered token must
 still be refused when it expires, when its account is deleted, under another secret,
@@ -17,9 +17,9 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from app import security
-from app.config import Settings
-from app.security import InvalidToken, create_token, decode_access_token
+from app.kit import security
+from app.kit.config import Settings
+from app.kit.security import InvalidToken, create_token, decode_access_token
 from tests.conftest import TEST_SECRET
 from tests.factories import assert_problem, register
 

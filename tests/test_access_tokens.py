@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from app.models.access_token import PersonalAccessToken
-from app.services.access_tokens import ANY_TOKEN, required_scope
+from app.accounts.token_schemas import PersonalAccessToken
+from app.accounts.tokens import ANY_TOKEN, required_scope
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import create_contact
 

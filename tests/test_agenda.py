@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, update
 from sqlmodel import Session
 
-from app.db import utcnow
-from app.models.contact import Contact
-from app.models.interview import Interview
-from app.models.letter import Letter
+from app.contacts.schemas import Contact
+from app.interviews.schemas import Interview
+from app.kit.db import utcnow
+from app.letters.schemas import Letter
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
     complete_checklist,

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from jose import jwt
 from sqlalchemy import create_engine, text
 
-import app.security
-from app.config import Settings
-from app.security import sha256_hex
+import app.kit.security
+from app.kit.config import Settings
+from app.kit.security import sha256_hex
 from tests.factories import PASSWORD, assert_problem, login, register
 
 REGISTER = "/api/v1/auth/register"
@@ -119,13 +119,13 @@ class TestToken:
     ) -> None:
         user = register(client)
         verified: list[str] = []
-        real_verify = app.security._password_hash.verify
+        real_verify = app.kit.security._password_hash.verify
 
         def counting_verify(password: str, hash: str) -> bool:
             verified.append(password)
             return real_verify(password, hash)
 
-        monkeypatch.setattr(app.security._password_hash, "verify", counting_verify)
+        monkeypatch.setattr(app.kit.security._password_hash, "verify", counting_verify)
         wrong = client.post(TOKEN, data={"username": user.email, "password": "wrong password"})
         unknown = client.post(
             TOKEN, data={"username": "nobody@example.com", "password": "wrong password"}

@@ -15,9 +15,9 @@ from icalendar import Calendar
 from sqlalchemy import update
 from sqlmodel import Session
 
-from app.db import utcnow
-from app.models.interview import Interview
-from app.models.user import UserAccount
+from app.accounts.schemas import UserAccount
+from app.interviews.schemas import Interview
+from app.kit.db import utcnow
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
     create_contact,

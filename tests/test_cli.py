@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
 
 from app.cli import main
-from app.config import get_settings
-from app.db import get_engine
-from app.migrations_state import migrations_at_head
+from app.kit.config import get_settings
+from app.kit.db import get_engine
+from app.kit.migrations import migrations_at_head
 from tests.conftest import TEST_SECRET
 from tests.factories import assert_problem, login
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import MIN_SECRET_BYTES, ConfigError, Settings
+from app.kit.config import MIN_SECRET_BYTES, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 INFOVIEW = Path(sys.executable).parent / "infoview"
@@ -105,7 +105,7 @@ class TestDevelopmentSecret:
     def test_survives_a_restart(self, tmp_path: Path) -> None:
         """Two processes in a row (two starts of the service) sign with the same key."""
         env = clean_environ(INFOVIEW_VAR_DIR=str(tmp_path / "var"))
-        script = "from app.config import Settings; print(Settings().secret_key)"
+        script = "from app.kit.config import Settings; print(Settings().secret_key)"
         keys = [
             subprocess.run(
                 [sys.executable, "-c", script],

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.models.contact import Contact
-from app.models.letter import Letter
+from app.contacts.schemas import Contact
+from app.kit.config import Settings
+from app.letters.schemas import Letter
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import (
     create_contact,

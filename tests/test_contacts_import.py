@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from app.models.contact import Contact
-from app.models.webhook import OutboxEvent
+from app.contacts.schemas import Contact
+from app.webhooks.schemas import OutboxEvent
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import create_contact
 

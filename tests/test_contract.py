@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import __version__
-from app.api import deprecations
-from app.api.deprecations import Notice
-from app.config import Settings
+from app.kit import deprecations
+from app.kit.config import Settings
+from app.kit.deprecations import Notice
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -43,16 +43,16 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
-from app.db import make_engine
-from app.migrations_state import upgrade
-from app.models.contact import Contact
-from app.models.enums import InterviewState
-from app.models.interview import Interview, InterviewEvent, PrepChecklist
-from app.models.letter import Letter
-from app.models.webhook import OutboxEvent
-from app.services.idempotency import LOCK_TIMEOUT
-from app.services.interviews import ENTERED_AT
-from app.workflow import ALLOWED
+from app.contacts.schemas import Contact
+from app.idempotency.service import LOCK_TIMEOUT
+from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
+from app.interviews.service import ENTERED_AT
+from app.interviews.workflow import ALLOWED
+from app.kit.db import make_engine
+from app.kit.migrations import upgrade
+from app.letters.schemas import Letter
+from app.vocabulary import InterviewState
+from app.webhooks.schemas import OutboxEvent
 from tests.factories import PASSWORD, assert_problem
 from tests.factories_interviews import FULL_CHECKLIST, past
 from tests.live_server import free_port, private_postgres_database

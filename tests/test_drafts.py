@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.models.template import LetterTemplate
+from app.letters.template_schemas import LetterTemplate
 from tests.factories import PASSWORD, User, assert_problem, login, register
 from tests.factories_contacts import create_contact, create_referral
 from tests.factories_interviews import (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.kit.config import Settings
 from app.main import create_app
 from tests.factories import PASSWORD, assert_problem
 

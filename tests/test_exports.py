@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.exports import account
+from app.accounts import export as account
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import create_contact
 from tests.factories_exports import QUESTIONS, TEMPLATE, rich_account

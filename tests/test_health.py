@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.kit.config import Settings
+from app.kit.migrations import downgrade, upgrade
 from app.main import create_app
-from app.migrations_state import downgrade, upgrade
 from tests.conftest import TEST_SECRET
 from tests.factories import assert_problem
 

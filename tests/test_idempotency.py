@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
-from app.api.deps import CurrentUser
-from app.api.idempotency import EXEMPT_PREFIXES
-from app.config import Settings
+from app.accounts.deps import CurrentUser
+from app.idempotency.middleware import EXEMPT_PREFIXES
+from app.idempotency.schemas import IdempotencyRecord
+from app.idempotency.service import fingerprint, purge_expired
+from app.kit.config import Settings
 from app.main import create_app
-from app.models.idempotency import IdempotencyRecord
-from app.services.idempotency import fingerprint, purge_expired
 from tests.factories import User, assert_problem, register
 
 CONTACTS = "/api/v1/contacts"

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.db import utcnow
-from app.models.contact import Contact
-from app.models.interview import InterviewEvent, PrepChecklist
+from app.contacts.schemas import Contact
+from app.interviews.schemas import InterviewEvent, PrepChecklist
+from app.kit.db import utcnow
 from tests.factories import assert_problem, register
 from tests.factories_interviews import (
     create_contact,

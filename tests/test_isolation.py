@@ -38,9 +38,9 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 
-from app.config import Settings
-from app.db import utcnow
-from app.models.access_token import Scope
+from app.accounts.token_schemas import Scope
+from app.kit.config import Settings
+from app.kit.db import utcnow
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
     complete_checklist,

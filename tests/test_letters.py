@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.errors import Conflict
-from app.models.letter import Letter, LetterUpdate
-from app.services import letters as letters_service
+from app.kit.errors import Conflict
+from app.letters import service as letters_service
+from app.letters.schemas import Letter, LetterUpdate
 from tests.factories import User, assert_problem, register
 from tests.factories_letters import (
     DEFAULT_BODY,

@@ -12,8 +12,8 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
-from app.api.middleware import JsonFormatter
-from app.config import Settings
+from app.kit.config import Settings
+from app.kit.middleware import JsonFormatter
 from app.main import create_app
 from tests.factories import register
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import UNMATCHED, TableCollector, TableGauge
+from app.kit.metrics import UNMATCHED, TableCollector, TableGauge
 from tests.factories import register
 
 

@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
-from app.migrations_state import downgrade, migrations_at_head, upgrade
+from app.kit.migrations import downgrade, migrations_at_head, upgrade
 
 
 def _diff(url: str) -> list[object]:

@@ -40,11 +40,11 @@ import redis
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from app.db import make_engine
-from app.models.contact import Contact
-from app.models.interview import InterviewEvent
-from app.models.webhook import OutboxEvent, WebhookDelivery
-from app.ratelimit import RedisRateLimiter
+from app.contacts.schemas import Contact
+from app.interviews.schemas import InterviewEvent
+from app.kit.db import make_engine
+from app.kit.rate_limiter import RedisRateLimiter
+from app.webhooks.schemas import OutboxEvent, WebhookDelivery
 from tests.factories import PASSWORD, assert_problem
 from tests.factories_interviews import FULL_CHECKLIST, past
 from tests.factories_webhooks import ALL_EVENTS

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.api.handlers import PlannedRoute
+from app.kit.handlers import PlannedRoute
 from tests.factories import User, register
 from tests.factories_interviews import create_interview
 

@@ -18,10 +18,10 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
-from app.api.deps import CurrentUser
-from app.config import Settings
+from app.accounts.deps import CurrentUser
+from app.kit.config import Settings
+from app.kit.rate_limiter import MemoryRateLimiter, Policy, RedisRateLimiter, Usage, hashed
 from app.main import create_app
-from app.ratelimit import MemoryRateLimiter, Policy, RedisRateLimiter, Usage, hashed
 from tests.factories import PASSWORD, assert_problem, register
 
 REDIS_URL = os.environ.get("INFOVIEW_TEST_REDIS_URL")
@@ -329,7 +329,7 @@ def test_the_auth_routes_declare_their_429_and_its_headers(client: TestClient) -
 
 def test_the_reset_never_promises_more_than_the_window() -> None:
     """``(now + window) - now`` can exceed the window by a hair in floating point."""
-    from app.ratelimit import Policy, Usage
+    from app.kit.rate_limiter import Policy, Usage
 
     policy = Policy("writes", 10)
     now = 32763.82026467779  # a monotonic reading for which the subtraction overshoots

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.models.interview import Interview
-from app.models.referral import Referral
+from app.interviews.schemas import Interview
+from app.kit.config import Settings
+from app.referrals.schemas import Referral
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import (
     create_contact,

@@ -1,6 +1,6 @@
 """The indexed dispatch picks exactly the route FastAPI's own router would.
 
-``app.api.routing.IndexedDispatch`` tries only the routes whose first path segments fit the
+``app.kit.routing.IndexedDispatch`` tries only the routes whose first path segments fit the
 request and hands everything else to the router's full logic. These tests hold it to
 FastAPI's behaviour three ways: the index's candidates against a linear scan of every route,
 for a concrete path built from every route template; the same requests sent through the whole
@@ -31,11 +31,11 @@ from starlette.convertors import (
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.handlers import PlannedRoute
-from app.api.routing import IndexedDispatch, _key
-from app.config import Settings
+from app.kit.config import Settings
+from app.kit.handlers import PlannedRoute
+from app.kit.routing import IndexedDispatch, _key
 from app.main import create_app
-from app.models.enums import LetterKind
+from app.vocabulary import LetterKind
 from tests.conftest import TEST_SECRET
 from tests.factories import assert_problem, register
 

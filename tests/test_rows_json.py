@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter
 
-from app.api.rows_json import _timestamp, _uuid, page_json, row_json_value
-from app.models.common import Page
-from app.models.enums import InterviewMode
-from app.models.interview import InterviewPublic, InterviewQuestion
+from app.interviews.schemas import InterviewPublic, InterviewQuestion
+from app.kit.rows_json import _timestamp, _uuid, page_json, row_json_value
+from app.kit.schemas import Page
+from app.vocabulary import InterviewMode
 from tests.factories import register
 from tests.factories_interviews import create_interview, future, prepared_interview, transition
 

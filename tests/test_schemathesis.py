@@ -12,7 +12,7 @@ What runs, in ``make test`` (a modest number of examples) and in ``make fuzz`` (
   constraint-breaking values for every parameter and body field) and fuzzing phases, in
   positive and negative generation modes;
 - ``test_stateful``: scenarios that follow the OpenAPI links the app declares
-  (``app/api/links.py``): create a contact, then read, change, delete it, interview it, write
+  (``app/links.py``): create a contact, then read, change, delete it, interview it, write
   to it; move interviews, send letters, rotate webhook secrets.
 
 Every check Schemathesis has must pass, notably ``not_a_server_error``,
@@ -48,8 +48,8 @@ from schemathesis.core.parameters import ParameterLocation
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
-from app.api.links import add_links
-from app.config import Settings
+from app.kit.config import Settings
+from app.links import add_links
 from app.main import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import assert_problem, register
@@ -301,7 +301,7 @@ def test_stateful_long(target: Target) -> None:
 
 
 def test_every_link_resolves() -> None:
-    """Each link in app/api/links.py names operations, statuses and fields that exist."""
+    """Each link in app/links.py names operations, statuses and fields that exist."""
     document = copy.deepcopy(_DOCUMENT_APP.openapi())
     assert add_links(document) == []
     operations = {

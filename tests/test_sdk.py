@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from app.config import Settings
+from app.kit.config import Settings
 from app.main import create_app
 from tests.conftest import TEST_SECRET
 from tests.live_server import live_server

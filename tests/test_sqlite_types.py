@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, Table, Uuid, insert, select
 
-from app.db import UTCDateTime, make_engine
+from app.kit.db import UTCDateTime, make_engine
 
 
 def test_uuids_and_timestamps_read_back_as_written(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.letters import context, job_ask, render
-from app.models.enums import LetterKind
-from app.services import templates as templates_service
+from app.letters import user_templates as templates_service
+from app.vocabulary import LetterKind
 from tests.factories import User, assert_problem, register
 
 GOLDEN = Path(__file__).parent / "golden" / "letters"

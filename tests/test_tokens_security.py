@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from jose import jwt
 
-from app.config import Settings
+from app.kit.config import Settings
 from tests.factories import PASSWORD, assert_problem, login, register
 
 ME = "/api/v1/me"

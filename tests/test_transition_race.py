@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import utcnow
+from app.kit.db import utcnow
 from tests.factories_interviews import FULL_CHECKLIST
 from tests.live_server import live_server, private_postgres_database
 

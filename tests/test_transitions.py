@@ -12,8 +12,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.db import utcnow
-from app.models.contact import Contact
+from app.contacts.schemas import Contact
+from app.kit.db import utcnow
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
     complete_checklist,

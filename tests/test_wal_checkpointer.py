@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from app.db import make_engine, wal_checkpointer
+from app.kit.db import make_engine, wal_checkpointer
 
 
 def test_requests_connections_leave_checkpoints_to_the_background(tmp_path: Path) -> None:

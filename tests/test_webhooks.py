@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from app.config import Settings
+from app.kit.config import Settings
 from app.main import create_app
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import create_contact

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from app.config import Settings
-from app.db import utcnow
-from app.models.webhook import OutboxEvent, WebhookDelivery
-from app.services.outbox import emit
+from app.kit.config import Settings
+from app.kit.db import utcnow
 from app.webhooks.dispatcher import LOG_RETENTION, Dispatcher, Outcome
+from app.webhooks.outbox import emit
+from app.webhooks.schemas import OutboxEvent, WebhookDelivery
 from tests.factories import User, register
 from tests.factories_contacts import create_contact, create_referral
 from tests.factories_interviews import complete_checklist, create_interview, send, transition

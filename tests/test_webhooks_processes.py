@@ -12,9 +12,9 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app.config import Settings
+from app.kit.config import Settings
 from app.main import create_app
-from app.models.webhook import WebhookDelivery
+from app.webhooks.schemas import WebhookDelivery
 from tests.conftest import TEST_SECRET, _truncate_postgres
 from tests.factories import PASSWORD, register
 from tests.factories_contacts import create_contact

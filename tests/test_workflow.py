@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app import workflow
-from app.models.enums import InterviewMode, InterviewState
-from app.workflow import ALLOWED, Facts, unmet_requirements
+from app.interviews import workflow
+from app.interviews.workflow import ALLOWED, Facts, unmet_requirements
+from app.vocabulary import InterviewMode, InterviewState
 
 S = InterviewState
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -4,8 +4,9 @@ The machine creates contacts, referrals and interviews (with or without a referr
 mode, scheduled in the past, the future or not at all), edits checklists, writes and sends
 letters of every kind to right and wrong recipients, reschedules, sets decisions, and asks
 for moves to any state with any ``held_at`` and ``reason``. It models nothing about what each
-call should do, except the moves themselves, judged by an oracle written here from
-PRODUCT.md's table (not ``app/workflow.py``) over the API's own data fetched right before:
+call should do, except the moves themselves, judged by an oracle written here from the
+workflow table of ``docs/workflow.md`` (not from ``app/interviews/workflow.py``) over the API's
+own data, fetched right before:
 
 - a move answers 200 only when the oracle allows it, and otherwise 409 with exactly the
   oracle's unmet requirements (a ``held_at`` with any other target is a 422);
@@ -43,8 +44,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from app.config import Settings
-from app.db import utcnow
+from app.kit.config import Settings
+from app.kit.db import utcnow
 from app.main import create_app
 from tests.factories import User, register
 

@@ -38,10 +38,10 @@ from typing import Any
 
 from jinja2 import meta, nodes
 
-from app.models.contact import Contact
-from app.models.enums import Decision, InterviewMode, InterviewState, LetterKind
-from app.models.interview import Interview
-from app.models.user import UserAccount
+from app.accounts.schemas import UserAccount
+from app.contacts.schemas import Contact
+from app.interviews.schemas import Interview
+from app.vocabulary import Decision, InterviewMode, InterviewState, LetterKind
 
 _MONTHS = (
     "January",

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from app.models.enums import Decision, InterviewState, LetterKind
+from app.vocabulary import Decision, InterviewState, LetterKind
 
 
 class Cause(StrEnum):

@@ -40,11 +40,11 @@ from sqlmodel import Session, col
 from standardwebhooks.webhooks import Webhook
 
 from app import __version__
-from app.config import Settings
-from app.db import get_engine, utcnow
-from app.errors import AppError
-from app.models.webhook import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
+from app.kit.config import Settings
+from app.kit.db import get_engine, utcnow
+from app.kit.errors import AppError
 from app.webhooks import urls
+from app.webhooks.schemas import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger("infoview.webhooks")
 
@@ -325,7 +325,7 @@ class Dispatcher:
         """Housekeeping, about once a minute: expired idempotency keys, old delivery logs."""
         with Session(self.engine) as session:
             try:
-                from app.services import idempotency
+                from app.idempotency import service as idempotency
             except ImportError:  # pragma: no cover - idempotency keys not installed
                 pass
             else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.errors import Unprocessable
+from app.kit.errors import Unprocessable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -1,0 +1,805 @@
+"""Everything a user owns as one JSON document, and that document loaded into an empty account.
+
+**Export.** ``stream_export`` yields the document in chunks while it reads the database in
+keyset batches of :data:`BATCH` rows (by id, on the ``(owner_id, id)`` indexes), so memory
+stays flat however big the account is. It reads one consistent snapshot: a REPEATABLE READ
+transaction on PostgreSQL, one read transaction on SQLite. The document::
+
+    {"format": "infoview-export", "version": 1, "exported_at": "...",
+     "user": {"id", "email", "full_name"},
+     "contacts": [...], "referrals": [...],
+     "interviews": [{..., "checklist": {...}, "events": [...]}],
+     "letters": [...], "templates": [...]}
+
+Records carry their ids, so the references between them (``contact_id``, ``referrer_id``,
+``interview_id`` …) can be followed; ``templates`` is present only when the server keeps letter
+templates (a ``letter_template`` table). Credentials are not part of an export: personal access
+tokens, webhook subscriptions and their secrets, the calendar feed token.
+
+A failure after the first chunk has gone out can only cut the stream short: the client then
+holds JSON that does not parse, never a document that looks whole but is not.
+
+**Import.** ``import_document`` loads such a document into an account that has none of these
+records yet (otherwise 409 ``account_not_empty``). It is a restore, not a replay: it bypasses
+the workflow guards and the letter rules on purpose, keeping every state, state time, event,
+sent letter and ``created_at``/``updated_at`` exactly as exported. What it does not keep:
+
+- ids: every record gets a new one (issued in the order of the old ones, so lists keep their
+  order) and every reference is remapped; an event whose ``actor`` was the exporting user
+  becomes the importing user;
+- ``version`` starts again at 1 (ETags are per server);
+- ``last_contacted_at`` is derived again from the imported letters and interviews;
+- no webhook events are emitted: nothing new happened.
+
+The whole document is checked before anything is written — its shape by the request model,
+then every reference, pair and external id across records — and any problem is a 422 whose
+``errors[].loc`` is the JSON path of the offending value (``["body", "letters", 3,
+"recipient_id"]``). Then it is written in one transaction. Request bodies are limited to
+1 MiB (``INFOVIEW_MAX_BODY_BYTES``), which bounds the size of an account that can be imported.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+from pydantic import Field as PydanticField
+from sqlalchemy import Engine, Table, exists, insert, or_, select
+from sqlmodel import Session, SQLModel
+
+from app.accounts.lock import lock_account
+from app.accounts.schemas import UserAccount
+from app.contacts.schemas import (
+    CareerField,
+    Contact,
+    Email,
+    ExternalId,
+    FullName,
+    KeepInTouchDays,
+    Notes,
+    Organization,
+    Phone,
+    ProfileUrl,
+    Source,
+    Tags,
+    Title,
+)
+from app.interviews.schemas import Interview, InterviewEvent, InterviewQuestion, PrepChecklist
+from app.kit.db import new_id, utcnow
+from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
+from app.letters.schemas import Letter
+from app.referrals.schemas import Referral, ReferredOn
+from app.vocabulary import (
+    Channel,
+    Decision,
+    InterviewMode,
+    InterviewState,
+    LetterKind,
+    LetterStatus,
+    Relationship,
+)
+
+FORMAT = "infoview-export"
+VERSION = 1
+BATCH = 500
+MAX_RECORDS = 100_000
+RowMap = Mapping[Any, Any]
+TEMPLATE_TABLE = "letter_template"
+MAX_REPORTED_ERRORS = 100
+
+# --- the document -----------------------------------------------------------------------------
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _together(external_id: str | None, source: str | None) -> None:
+    if (external_id is None) != (source is None):
+        raise ValueError("external_id and source go together: give both or neither")
+
+
+class ExportUser(_Record):
+    """Whose account the document was exported from (not imported: the caller's stays)."""
+
+    id: uuid.UUID | None = None
+    email: Annotated[str, StringConstraints(max_length=320)]
+    full_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class ContactRecord(_Record):
+    """A contact. ``last_contacted_at`` is informative: an import derives it again."""
+
+    id: uuid.UUID
+    full_name: FullName
+    email: Email | None = None
+    phone: Phone | None = None
+    organization: Organization | None = None
+    title: Title | None = None
+    career_field: CareerField | None = None
+    profile_url: ProfileUrl | None = None
+    notes: Notes | None = None
+    tags: Tags = PydanticField(default_factory=list)
+    external_id: ExternalId | None = None
+    source: Source | None = None
+    keep_in_touch_days: KeepInTouchDays | None = None
+    last_contacted_at: AwareDatetime | None = None
+    archived: StrictBool = False
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _identity_is_whole(self) -> ContactRecord:
+        _together(self.external_id, self.source)
+        return self
+
+
+class ReferralRecord(_Record):
+    """A referral between two contacts of the document."""
+
+    id: uuid.UUID
+    referrer_id: uuid.UUID
+    referred_id: uuid.UUID
+    relationship: Relationship
+    notes: Notes | None = None
+    referred_on: ReferredOn | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+Note = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class ChecklistItemRecord(_Record):
+    done: StrictBool = False
+    done_at: AwareDatetime | None = None
+    note: Note | None = None
+
+
+class OpeningStatementRecord(ChecklistItemRecord):
+    text: Annotated[str, StringConstraints(max_length=5000)] | None = None
+
+
+CHECKLIST_ITEMS = ("research", "website", "self_assessment", "opening_statement", "attire")
+
+
+class ChecklistRecord(_Record):
+    """An interview's preparation checklist, item by item."""
+
+    research: ChecklistItemRecord = PydanticField(default_factory=ChecklistItemRecord)
+    website: ChecklistItemRecord = PydanticField(default_factory=ChecklistItemRecord)
+    self_assessment: ChecklistItemRecord = PydanticField(default_factory=ChecklistItemRecord)
+    opening_statement: OpeningStatementRecord = PydanticField(
+        default_factory=OpeningStatementRecord
+    )
+    attire: ChecklistItemRecord = PydanticField(default_factory=ChecklistItemRecord)
+    updated_at: AwareDatetime
+
+
+class EventRecord(_Record):
+    """One recorded workflow move. ``actor`` is whoever made it (a user id)."""
+
+    from_state: InterviewState
+    to_state: InterviewState
+    at: AwareDatetime
+    actor: Annotated[str, StringConstraints(max_length=100)]
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+Text20k = Annotated[str, StringConstraints(max_length=20000)]
+
+
+class InterviewRecord(_Record):
+    """An interview, in whatever state it reached, with its checklist and its history."""
+
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    referral_id: uuid.UUID | None = None
+    mode: InterviewMode
+    scheduled_at: AwareDatetime | None = None
+    duration_minutes: Annotated[StrictInt, PydanticField(ge=1, le=1440)] | None = None
+    location: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    career_field: Annotated[str, StringConstraints(max_length=100)] | None = None
+    organization: Annotated[str, StringConstraints(max_length=200)] | None = None
+    state: InterviewState
+    requested_at: AwareDatetime
+    prepared_at: AwareDatetime | None = None
+    held_at: AwareDatetime | None = None
+    thanked_at: AwareDatetime | None = None
+    reported_back_at: AwareDatetime | None = None
+    cancelled_at: AwareDatetime | None = None
+    cancel_reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    notes: Text20k | None = None
+    questions: list[InterviewQuestion] = PydanticField(default_factory=list, max_length=100)
+    advice: Text20k | None = None
+    next_steps: Text20k | None = None
+    decision: Decision = Decision.UNDECIDED
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    source: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    checklist: ChecklistRecord
+    events: list[EventRecord] = PydanticField(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InterviewRecord:
+        _together(self.external_id, self.source)
+        entered = _ENTERED_AT[self.state]
+        if getattr(self, entered) is None:
+            raise ValueError(f"an interview in state {self.state.value} needs {entered}")
+        return self
+
+
+_ENTERED_AT = {
+    InterviewState.REQUEST: "requested_at",
+    InterviewState.PREPARED: "prepared_at",
+    InterviewState.HELD: "held_at",
+    InterviewState.THANKED: "thanked_at",
+    InterviewState.REPORTED_BACK: "reported_back_at",
+    InterviewState.CANCELLED: "cancelled_at",
+}
+
+
+class LetterRecord(_Record):
+    """A letter, draft or sent; a sent one has its ``sent_at``."""
+
+    id: uuid.UUID
+    kind: LetterKind
+    recipient_id: uuid.UUID
+    interview_id: uuid.UUID | None = None
+    channel: Channel = Channel.EMAIL
+    subject: Annotated[str, StringConstraints(max_length=300)] | None = None
+    body: Annotated[str, StringConstraints(max_length=50000)] = ""
+    status: LetterStatus
+    sent_at: AwareDatetime | None = None
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    source: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LetterRecord:
+        _together(self.external_id, self.source)
+        if (self.status == LetterStatus.SENT) != (self.sent_at is not None):
+            raise ValueError("a sent letter has sent_at, and a draft has none")
+        return self
+
+
+class TemplateRecord(_Record):
+    """A user's own letter template for one kind of letter."""
+
+    id: uuid.UUID
+    kind: LetterKind
+    source: Annotated[str, StringConstraints(min_length=1, max_length=20000)]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+def _records(item: Any) -> Any:
+    return Annotated[list[item], PydanticField(default_factory=list, max_length=MAX_RECORDS)]
+
+
+class AccountDocument(_Record):
+    """A whole account as ``GET /export`` writes it and ``POST /import`` reads it."""
+
+    format: Literal["infoview-export"]
+    version: Literal[1]
+    exported_at: AwareDatetime
+    user: ExportUser
+    contacts: _records(ContactRecord)  # type: ignore[valid-type]
+    referrals: _records(ReferralRecord)  # type: ignore[valid-type]
+    interviews: _records(InterviewRecord)  # type: ignore[valid-type]
+    letters: _records(LetterRecord)  # type: ignore[valid-type]
+    templates: list[TemplateRecord] | None = PydanticField(
+        default=None,
+        max_length=100,
+        description="Your own letter templates (one per kind), when the server keeps them.",
+    )
+
+
+class ImportSummary(BaseModel):
+    """How many records of each kind the import created."""
+
+    contacts: int
+    referrals: int
+    interviews: int
+    events: int
+    letters: int
+    templates: int
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _template_table() -> Table | None:
+    return SQLModel.metadata.tables.get(TEMPLATE_TABLE)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, date | uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_jsonable, ensure_ascii=False, separators=(",", ":"))
+
+
+_CONTACT_FIELDS = tuple(ContactRecord.model_fields)
+_REFERRAL_FIELDS = tuple(ReferralRecord.model_fields)
+_INTERVIEW_FIELDS = tuple(
+    f for f in InterviewRecord.model_fields if f not in ("checklist", "events")
+)
+_EVENT_FIELDS = tuple(EventRecord.model_fields)
+_LETTER_FIELDS = tuple(LetterRecord.model_fields)
+
+
+def _pick(row: RowMap, fields: Sequence[str]) -> dict[str, Any]:
+    return {name: row[name] for name in fields}
+
+
+def _checklist(row: RowMap | None) -> dict[str, Any]:
+    if row is None:  # created with every interview; absent only if the data was damaged
+        return {"updated_at": utcnow()}
+    items: dict[str, Any] = {
+        item: {
+            "done": bool(row[f"{item}_done"]),
+            "done_at": row[f"{item}_done_at"],
+            "note": row[f"{item}_note"],
+        }
+        for item in CHECKLIST_ITEMS
+    }
+    items["opening_statement"]["text"] = row["opening_statement_text"]
+    items["updated_at"] = row["updated_at"]
+    return items
+
+
+def _batches(session: Session, table: Table, owner_id: uuid.UUID) -> Iterator[Sequence[RowMap]]:
+    """The owner's rows of ``table`` in id order, ``BATCH`` at a time (keyset, never OFFSET)."""
+    last: Any = None
+    key = table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
+    while True:
+        query = select(table).where(table.c.owner_id == owner_id)
+        if last is not None:
+            query = query.where(key > last)
+        rows = session.execute(query.order_by(key).limit(BATCH)).mappings().all()
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        last = rows[-1][key.name]
+
+
+def _interview_batch(session: Session, rows: Sequence[RowMap]) -> list[str]:
+    ids = [row["id"] for row in rows]
+    checklist_table: Table = PrepChecklist.__table__  # type: ignore[attr-defined]
+    event_table: Table = InterviewEvent.__table__  # type: ignore[attr-defined]
+    checklists = {
+        row["interview_id"]: row
+        for row in session.execute(
+            select(checklist_table).where(checklist_table.c.interview_id.in_(ids))
+        ).mappings()
+    }
+    events: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for row in session.execute(
+        select(event_table).where(event_table.c.interview_id.in_(ids)).order_by(event_table.c.id)
+    ).mappings():
+        events.setdefault(row["interview_id"], []).append(_pick(row, _EVENT_FIELDS))
+    return [
+        _dumps(
+            {
+                **_pick(row, _INTERVIEW_FIELDS),
+                "checklist": _checklist(checklists.get(row["id"])),
+                "events": events.get(row["id"], []),
+            }
+        )
+        for row in rows
+    ]
+
+
+def _open_snapshot(engine: Engine) -> Session:
+    """A session reading one consistent snapshot of the database for as long as it is open."""
+    if engine.dialect.name == "postgresql":
+        session = Session(engine.execution_options(isolation_level="REPEATABLE READ"))
+        session.connection()
+        return session
+    session = Session(engine)
+    # pysqlite opens no transaction for reads; without one each batch would see a new state.
+    session.connection().exec_driver_sql("BEGIN")
+    return session
+
+
+def _table_of(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _simple(fields: Sequence[str]) -> Any:
+    def encode(_session: Session, rows: Sequence[RowMap]) -> list[str]:
+        return [_dumps(_pick(row, fields)) for row in rows]
+
+    return encode
+
+
+def _section(
+    session: Session, owner_id: uuid.UUID, name: str, table: Table, encode: Any
+) -> Iterator[bytes]:
+    """``,"name":[...]`` one batch of records per chunk."""
+    yield f',"{name}":['.encode()
+    first = True
+    for rows in _batches(session, table, owner_id):
+        records = encode(session, rows)
+        yield (("" if first else ",") + ",".join(records)).encode()
+        first = False
+    yield b"]"
+
+
+def stream_export(engine: Engine, owner_id: uuid.UUID) -> Iterator[bytes]:
+    """The export document of ``owner_id``, in chunks of about ``BATCH`` records each."""
+    session = _open_snapshot(engine)
+    try:
+        user = session.get(UserAccount, owner_id)
+        if user is None:
+            raise NotFound("The account no longer exists.", code="user_not_found")
+        head = {
+            "format": FORMAT,
+            "version": VERSION,
+            "exported_at": utcnow(),
+            "user": {"id": user.id, "email": user.email, "full_name": user.full_name},
+        }
+        yield _dumps(head)[:-1].encode()  # the object stays open for the sections
+        yield from _section(
+            session, owner_id, "contacts", _table_of(Contact), _simple(_CONTACT_FIELDS)
+        )
+        yield from _section(
+            session, owner_id, "referrals", _table_of(Referral), _simple(_REFERRAL_FIELDS)
+        )
+        yield from _section(session, owner_id, "interviews", _table_of(Interview), _interview_batch)
+        yield from _section(
+            session, owner_id, "letters", _table_of(Letter), _simple(_LETTER_FIELDS)
+        )
+        templates = _template_table()
+        if templates is not None:
+            fields = tuple(TemplateRecord.model_fields)
+            yield from _section(session, owner_id, "templates", templates, _simple(fields))
+        yield b"}"
+    finally:
+        session.close()
+
+
+# --- import -----------------------------------------------------------------------------------
+
+Loc = list[str | int]
+
+
+class _Problems:
+    """The document's problems, each at the JSON path of the value at fault."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, loc: Loc, msg: str, kind: str) -> None:
+        self.items.append({"loc": ["body", *loc], "msg": msg, "type": kind})
+
+
+def _unique(
+    problems: _Problems, section: str, index: int, seen: set[Any], key: Any, field: str, what: str
+) -> None:
+    if key in seen:
+        problems.add(
+            [section, index, field],
+            f"another record of {section} has this {what}",
+            f"duplicate_{field}",
+        )
+    seen.add(key)
+
+
+def _check_references(doc: AccountDocument, problems: _Problems) -> None:
+    """Ids unique, references inside the document, pairs and external ids unique."""
+    contacts: set[uuid.UUID] = set()
+    identities: set[Any] = set()
+    for i, contact in enumerate(doc.contacts):
+        _unique(problems, "contacts", i, contacts, contact.id, "id", "id")
+        if contact.source is not None:
+            key = (contact.source, contact.external_id)
+            _unique(
+                problems, "contacts", i, identities, key, "external_id", "source and external_id"
+            )
+
+    referred: dict[uuid.UUID, uuid.UUID] = {}
+    pairs: set[Any] = set()
+    for i, referral in enumerate(doc.referrals):
+        if referral.id in referred:
+            problems.add(
+                ["referrals", i, "id"], "another record of referrals has this id", "duplicate_id"
+            )
+        referred.setdefault(referral.id, referral.referred_id)
+        for field in ("referrer_id", "referred_id"):
+            if getattr(referral, field) not in contacts:
+                problems.add(
+                    ["referrals", i, field], "names no contact of the document", "invalid_reference"
+                )
+        if referral.referrer_id == referral.referred_id:
+            problems.add(["referrals", i, "referred_id"], "equals referrer_id", "self_referral")
+        _unique(
+            problems,
+            "referrals",
+            i,
+            pairs,
+            (referral.referrer_id, referral.referred_id),
+            "referred_id",
+            "referrer and referred pair",
+        )
+
+    interviews: set[uuid.UUID] = set()
+    identities = set()
+    for i, interview in enumerate(doc.interviews):
+        _unique(problems, "interviews", i, interviews, interview.id, "id", "id")
+        if interview.contact_id not in contacts:
+            problems.add(
+                ["interviews", i, "contact_id"],
+                "names no contact of the document",
+                "invalid_reference",
+            )
+        if interview.referral_id is not None:
+            if interview.referral_id not in referred:
+                problems.add(
+                    ["interviews", i, "referral_id"],
+                    "names no referral of the document",
+                    "invalid_reference",
+                )
+            elif referred[interview.referral_id] != interview.contact_id:
+                problems.add(
+                    ["interviews", i, "referral_id"],
+                    "the referral's referred_id is not the interviewee",
+                    "referral_mismatch",
+                )
+        if interview.source is not None:
+            key = (interview.source, interview.external_id)
+            _unique(
+                problems, "interviews", i, identities, key, "external_id", "source and external_id"
+            )
+
+    letters: set[uuid.UUID] = set()
+    identities = set()
+    for i, letter in enumerate(doc.letters):
+        _unique(problems, "letters", i, letters, letter.id, "id", "id")
+        if letter.recipient_id not in contacts:
+            problems.add(
+                ["letters", i, "recipient_id"],
+                "names no contact of the document",
+                "invalid_reference",
+            )
+        if letter.interview_id is not None and letter.interview_id not in interviews:
+            problems.add(
+                ["letters", i, "interview_id"],
+                "names no interview of the document",
+                "invalid_reference",
+            )
+        if letter.source is not None:
+            key = (letter.source, letter.external_id)
+            _unique(
+                problems, "letters", i, identities, key, "external_id", "source and external_id"
+            )
+
+
+def _template_rows(
+    doc: AccountDocument, owner_id: uuid.UUID, problems: _Problems
+) -> tuple[Table | None, list[dict[str, Any]]]:
+    """The templates as ``letter_template`` rows, each checked as saving it would check it."""
+    table = _template_table()
+    if not doc.templates:
+        return table, []
+    if table is None:
+        problems.add(["templates"], "this server keeps no letter templates", "unsupported")
+        return table, []
+    # Imported here: templates are an optional part of the server (see _template_table).
+    from app.letters import user_templates as template_service
+
+    kinds: set[LetterKind] = set()
+    rows = []
+    for i, template in enumerate(doc.templates):
+        _unique(problems, "templates", i, kinds, template.kind, "kind", "kind")
+        try:
+            template_service.validate(template.kind, template.source)
+        except AppError as exc:
+            for error in exc.errors or [{"msg": exc.detail, "type": exc.code}]:
+                line = f" (line {error['line']})" if error.get("line") else ""
+                problems.add(["templates", i, "source"], f"{error.get('msg')}{line}", exc.code)
+        rows.append(
+            {
+                **_plain(template.model_dump(exclude={"id"})),
+                "id": new_id(),
+                "owner_id": owner_id,
+                "version": 1,
+            }
+        )
+    return table, rows
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Enum members as their plain string values, as the columns store them."""
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
+
+
+def _remap(records: Sequence[Any]) -> dict[uuid.UUID, uuid.UUID]:
+    """New ids, issued in the order of the old ones, so every list keeps its order."""
+    return {old: new_id() for old in sorted({r.id for r in records})}
+
+
+def _is_empty(session: Session, owner_id: uuid.UUID) -> bool:
+    tables = [_table_of(m) for m in (Contact, Referral, Interview, Letter)]
+    templates = _template_table()
+    if templates is not None:
+        tables.append(templates)
+    found = session.execute(
+        select(or_(*(exists().where(t.c.owner_id == owner_id) for t in tables)))
+    ).scalar_one()
+    return not found
+
+
+def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument) -> ImportSummary:
+    """Load an export into the caller's empty account, in one transaction (see the module)."""
+    problems = _Problems()
+    _check_references(doc, problems)
+    templates, template_rows = _template_rows(doc, owner_id, problems)
+    if problems.items:
+        count = len(problems.items)
+        raise Unprocessable(
+            f"The document has {count} problem(s); nothing was imported. See errors[].",
+            code="validation_error",
+            errors=problems.items[:MAX_REPORTED_ERRORS],
+            error_count=count,
+        )
+    try:
+        lock_account(session, owner_id)
+        if not _is_empty(session, owner_id):
+            raise Conflict(
+                "An import goes into an empty account only; this one already has contacts, "
+                "referrals, interviews, letters or templates.",
+                code="account_not_empty",
+            )
+        summary = _write(session, owner_id, doc, templates, template_rows)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return summary
+
+
+def _last_contacted(doc: AccountDocument) -> dict[uuid.UUID, datetime]:
+    """``last_contacted_at`` as the service derives it: latest sent letter or held interview."""
+    latest: dict[uuid.UUID, datetime] = {}
+    moments = [(x.recipient_id, x.sent_at) for x in doc.letters if x.status == LetterStatus.SENT]
+    moments += [(x.contact_id, x.held_at) for x in doc.interviews]
+    for contact_id, at in moments:
+        if at is not None and (contact_id not in latest or at > latest[contact_id]):
+            latest[contact_id] = at
+    return latest
+
+
+def _write(
+    session: Session,
+    owner_id: uuid.UUID,
+    doc: AccountDocument,
+    templates: Table | None,
+    template_rows: list[dict[str, Any]],
+) -> ImportSummary:
+    contacts = _remap(doc.contacts)
+    referrals = _remap(doc.referrals)
+    interviews = _remap(doc.interviews)
+    letters = _remap(doc.letters)
+    old_user = str(doc.user.id) if doc.user.id else None
+    last = _last_contacted(doc)
+    own = {"owner_id": owner_id, "version": 1}
+
+    rows = [
+        {
+            **_plain(c.model_dump(exclude={"id", "last_contacted_at"})),
+            **own,
+            "id": contacts[c.id],
+            "last_contacted_at": last.get(c.id),
+        }
+        for c in doc.contacts
+    ]
+    if rows:
+        session.execute(insert(Contact), sorted(rows, key=lambda r: r["id"]))
+    rows = [
+        {
+            **_plain(r.model_dump(exclude={"id", "referrer_id", "referred_id"})),
+            **own,
+            "id": referrals[r.id],
+            "referrer_id": contacts[r.referrer_id],
+            "referred_id": contacts[r.referred_id],
+        }
+        for r in doc.referrals
+    ]
+    if rows:
+        session.execute(insert(Referral), sorted(rows, key=lambda r: r["id"]))
+    rows = []
+    checklists = []
+    events = []
+    for interview in doc.interviews:
+        new = interviews[interview.id]
+        rows.append(
+            {
+                **_plain(
+                    interview.model_dump(
+                        exclude={"id", "contact_id", "referral_id", "checklist", "events"}
+                    )
+                ),
+                **own,
+                "id": new,
+                "contact_id": contacts[interview.contact_id],
+                "referral_id": referrals[interview.referral_id] if interview.referral_id else None,
+            }
+        )
+        checklist: dict[str, Any] = {"interview_id": new, "owner_id": owner_id}
+        for item in CHECKLIST_ITEMS:
+            record = getattr(interview.checklist, item)
+            checklist.update(
+                {
+                    f"{item}_done": record.done,
+                    f"{item}_done_at": record.done_at,
+                    f"{item}_note": record.note,
+                }
+            )
+        checklist["opening_statement_text"] = interview.checklist.opening_statement.text
+        checklist["updated_at"] = interview.checklist.updated_at
+        checklists.append(checklist)
+        for event in interview.events:
+            events.append(
+                {
+                    **_plain(event.model_dump()),
+                    "id": new_id(),
+                    "interview_id": new,
+                    "owner_id": owner_id,
+                    "actor": str(owner_id) if event.actor == old_user else event.actor,
+                }
+            )
+    if rows:
+        session.execute(insert(Interview), sorted(rows, key=lambda r: r["id"]))
+        session.execute(insert(PrepChecklist), checklists)
+    if events:
+        session.execute(insert(InterviewEvent), events)
+    rows = [
+        {
+            **_plain(x.model_dump(exclude={"id", "recipient_id", "interview_id"})),
+            **own,
+            "id": letters[x.id],
+            "recipient_id": contacts[x.recipient_id],
+            "interview_id": interviews[x.interview_id] if x.interview_id else None,
+        }
+        for x in doc.letters
+    ]
+    if rows:
+        session.execute(insert(Letter), sorted(rows, key=lambda r: r["id"]))
+    if templates is not None and template_rows:
+        session.execute(insert(templates), template_rows)
+    return ImportSummary(
+        contacts=len(doc.contacts),
+        referrals=len(doc.referrals),
+        interviews=len(doc.interviews),
+        events=len(events),
+        letters=len(doc.letters),
+        templates=len(template_rows),
+    )

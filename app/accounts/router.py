@@ -1,0 +1,134 @@
+"""Accounts and tokens: register, log in, refresh, log out, and who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from app.accounts import service as auth_service
+from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep
+from app.accounts.schemas import UserCreate, UserPublic
+from app.kit.problems import problem_responses
+from app.kit.rate_limits import limit_refresh, limit_register, limit_token, with_rate_limit_headers
+
+router = APIRouter(tags=["auth"])
+
+
+class TokenResponse(BaseModel):
+    """An access token (short-lived JWT) and the refresh token that renews it."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class TokenForm(BaseModel):
+    """The OAuth2 password grant as /docs "Authorize" sends it, with every field bounded."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: str | None = Field(default=None, pattern="^password$", max_length=20)
+    username: str = Field(min_length=1, max_length=320, description="The account's email.")
+    password: str = Field(min_length=1, max_length=1024)
+    scope: str = Field(default="", max_length=1000)
+    client_id: str | None = Field(default=None, max_length=255)
+    client_secret: str | None = Field(default=None, max_length=255)
+
+
+class RefreshRequest(BaseModel):
+    """A refresh token to rotate or revoke."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post(
+    "/auth/register",
+    operation_id="auth-register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses=with_rate_limit_headers(problem_responses(409, 422, 429)),
+    dependencies=[Depends(limit_register)],
+)
+async def register(
+    data: UserCreate, session: SessionDep, request: Request, response: Response
+) -> UserPublic:
+    """Create an account."""
+    # argon2 takes tens of milliseconds: hash off the event loop so other requests go on.
+    user = await run_in_threadpool(auth_service.register, session, data)
+    response.headers["Location"] = str(request.app.url_path_for("me"))
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/auth/token",
+    operation_id="auth-token",
+    response_model=TokenResponse,
+    responses=with_rate_limit_headers(problem_responses(401, 422, 429)),
+    dependencies=[Depends(limit_token)],
+)
+async def token(
+    form: Annotated[TokenForm, Form()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TokenResponse:
+    """Log in (OAuth2 password form, the email as username); get access and refresh tokens."""
+    user = await run_in_threadpool(auth_service.authenticate, session, form.username, form.password)
+    return _tokens(auth_service.login(session, settings, user))
+
+
+@router.post(
+    "/auth/refresh",
+    operation_id="auth-refresh",
+    response_model=TokenResponse,
+    responses=with_rate_limit_headers(problem_responses(401, 422, 429)),
+    dependencies=[Depends(limit_refresh)],
+)
+async def refresh(
+    data: RefreshRequest, session: SessionDep, settings: SettingsDep
+) -> TokenResponse:
+    """Trade a refresh token for a new pair; the old refresh token stops working."""
+    return _tokens(auth_service.refresh(session, settings, data.refresh_token))
+
+
+@router.post(
+    "/auth/logout",
+    operation_id="auth-logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 422),
+)
+async def logout(data: RefreshRequest, session: SessionDep, settings: SettingsDep) -> Response:
+    """Revoke a refresh token and every token rotated from the same login."""
+    auth_service.logout(session, settings, data.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/me", operation_id="me-get", response_model=UserPublic, responses=problem_responses(401)
+)
+async def me(user: CurrentAccount) -> UserPublic:
+    """The account the token belongs to."""
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.delete(
+    "/me",
+    operation_id="me-delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401),
+)
+async def delete_me(user: CurrentAccount, session: SessionDep) -> Response:
+    """Delete the account and everything it owns. Its tokens stop working at once."""
+    auth_service.delete_account(session, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

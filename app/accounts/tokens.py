@@ -1,0 +1,212 @@
+"""Personal access tokens, and who a bearer token speaks for.
+
+The same ``Authorization: Bearer`` header carries either a session JWT or a personal access
+token (recognisable by its ``ivk_`` prefix, so secret scanners can spot a leaked one). This
+module resolves both to a :class:`Principal`, and decides what a token's scopes allow.
+
+Scopes are enforced per operation from its tag and method, in one place, so routers need no
+change: ``contacts``/``referrals``/``interviews``/``letters`` need ``<tag>:read`` to read and
+``<tag>:write`` for anything else; ``webhooks`` needs ``webhooks:manage``; ``export`` needs
+``export``; reading the account (``auth`` tag, GET) is open to any token. Everything else —
+managing tokens, deleting the account, any operation of a tag not listed — is refused to
+personal access tokens (fail closed), so a new router is never silently open to them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from app.accounts import service as auth_service
+from app.accounts.schemas import UserAccount
+from app.accounts.token_schemas import PersonalAccessToken, Scope, TokenCreate
+from app.kit.config import Settings
+from app.kit.db import utcnow
+from app.kit.errors import Forbidden, NotFound, Unauthorized, Unprocessable
+from app.kit.queries import get_owned, keyset_page, owned
+from app.kit.security import sha256_hex
+
+SECRET_PREFIX = "ivk_"
+DISPLAY_PREFIX_CHARS = len(SECRET_PREFIX) + 8
+# last_used_at is a hint for people, not an audit log: one write a minute per token at most.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+_RESOURCE_TAGS = frozenset({"contacts", "referrals", "interviews", "letters"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user's id, and the personal access token used (None for a JWT).
+
+    ``id`` is the user's id, so a principal reads like the user wherever only that is needed.
+    """
+
+    id: uuid.UUID
+    token_id: uuid.UUID | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_personal_token(self) -> bool:
+        return self.token_id is not None
+
+
+def is_personal_token(token: str) -> bool:
+    """Whether a bearer token is a personal access token (rather than a JWT)."""
+    return token.startswith(SECRET_PREFIX)
+
+
+def resolve_principal(session: Session, settings: Settings, token: str) -> Principal:
+    """The principal a bearer token speaks for; anything wrong is a 401."""
+    if not is_personal_token(token):
+        return Principal(id=auth_service.user_id_from_access_token(session, settings, token))
+    row = session.exec(
+        select(PersonalAccessToken, UserAccount)
+        .join(UserAccount, col(UserAccount.id) == PersonalAccessToken.owner_id)
+        .where(PersonalAccessToken.token_hash == sha256_hex(token))
+    ).first()
+    if row is None:
+        raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
+    pat, user = row
+    now = utcnow()
+    if pat.revoked_at is not None:
+        raise Unauthorized("This personal access token was revoked.", code="token_revoked")
+    if pat.expires_at is not None and pat.expires_at <= now:
+        raise Unauthorized("This personal access token has expired.", code="token_expired")
+    if pat.last_used_at is None or pat.last_used_at <= now - TOUCH_INTERVAL:
+        _touch(session, pat.id, now)
+    return Principal(id=user.id, token_id=pat.id, scopes=frozenset(pat.scopes))
+
+
+def _touch(session: Session, token_id: uuid.UUID, now: datetime) -> None:
+    # Conditional, so concurrent requests with one token write it once per interval.
+    session.execute(
+        update(PersonalAccessToken)
+        .where(col(PersonalAccessToken.id) == token_id)
+        .where(
+            or_(
+                col(PersonalAccessToken.last_used_at).is_(None),
+                col(PersonalAccessToken.last_used_at) <= now - TOUCH_INTERVAL,
+            )
+        )
+        .values(last_used_at=now)
+    )
+    session.commit()
+
+
+# --- Scopes -----------------------------------------------------------------------------------
+
+ANY_TOKEN = "*"
+
+
+def required_scope(tag: str | None, method: str) -> str | None:
+    """The scope an operation needs from a personal access token.
+
+    ``ANY_TOKEN`` when every token may call it, ``None`` when no token may.
+    """
+    method = method.upper()
+    if tag in _RESOURCE_TAGS:
+        return f"{tag}:read" if method in _READ_METHODS else f"{tag}:write"
+    if tag == "webhooks":
+        return Scope.WEBHOOKS_MANAGE.value
+    if tag == "export":
+        return Scope.EXPORT.value
+    if tag == "templates":  # letter templates belong with the letters they fill
+        return "letters:read" if method in _READ_METHODS else "letters:write"
+    if tag == "agenda" and method in _READ_METHODS:  # computed from interviews and contacts
+        return "interviews:read"
+    if tag in {"auth", "questions"} and method in _READ_METHODS:
+        return ANY_TOKEN
+    return None
+
+
+def authorize(principal: Principal, tags: Sequence[object], method: str) -> None:
+    """Refuse (403 ``insufficient_scope``) an operation the caller's token does not cover.
+
+    ``tags`` are the operation's OpenAPI tags; the first one names its resource.
+    """
+    if not principal.is_personal_token:
+        return
+    tag = str(tags[0]) if tags else None
+    scope = required_scope(tag, method)
+    if scope == ANY_TOKEN:
+        return
+    if scope is None:
+        detail = (
+            "Personal access tokens cannot manage tokens; use a session token."
+            if tag == "tokens"
+            else "Personal access tokens cannot call this operation; use a session token."
+        )
+        raise Forbidden(
+            detail,
+            code="insufficient_scope",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+        )
+    if scope not in principal.scopes:
+        raise Forbidden(
+            f"This personal access token lacks the {scope} scope.",
+            code="insufficient_scope",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+            required_scope=scope,
+        )
+
+
+# --- Managing tokens --------------------------------------------------------------------------
+
+
+def create(
+    session: Session, owner_id: uuid.UUID, data: TokenCreate
+) -> tuple[PersonalAccessToken, str]:
+    """Create a token; return it with its secret, which is not kept and cannot be shown again."""
+    if data.expires_at is not None and data.expires_at <= utcnow():
+        raise Unprocessable(
+            "expires_at must be in the future.",
+            code="expires_at_in_past",
+            errors=[
+                {"loc": ["body", "expires_at"], "msg": "must be in the future", "type": "past"}
+            ],
+        )
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    token = PersonalAccessToken(
+        owner_id=owner_id,
+        name=data.name,
+        scopes=[scope.value for scope in data.scopes],
+        token_hash=sha256_hex(secret),
+        prefix=secret[:DISPLAY_PREFIX_CHARS],
+        expires_at=data.expires_at,
+    )
+    session.add(token)
+    session.commit()
+    return token, secret
+
+
+def list_(
+    session: Session, owner_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[Sequence[PersonalAccessToken], bool, str | None]:
+    """The owner's tokens that are not revoked (expired ones included), newest first."""
+    statement = owned(PersonalAccessToken, owner_id).where(
+        col(PersonalAccessToken.revoked_at).is_(None)
+    )
+    return keyset_page(session, statement, PersonalAccessToken.id, limit=limit, cursor=cursor)
+
+
+def get(session: Session, owner_id: uuid.UUID, token_id: uuid.UUID) -> PersonalAccessToken:
+    """One of the owner's tokens; a revoked one is as good as gone (404)."""
+    token = get_owned(session, PersonalAccessToken, token_id, owner_id, what="token")
+    if token.revoked_at is not None:
+        raise NotFound(f"No token with id {token_id}.", code="token_not_found")
+    return token
+
+
+def revoke(session: Session, owner_id: uuid.UUID, token_id: uuid.UUID) -> None:
+    """Revoke a token at once; it answers 401 from then on."""
+    token = get(session, owner_id, token_id)
+    token.revoked_at = utcnow()
+    session.add(token)
+    session.commit()

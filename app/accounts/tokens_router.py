@@ -1,0 +1,82 @@
+"""Personal access tokens: create (the secret is shown once), list, revoke.
+
+Only a session (JWT) may manage tokens: a personal access token calling these operations is
+refused with 403 ``insufficient_scope``, so a leaked token cannot mint more of itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.accounts import tokens as service
+from app.accounts.deps import CurrentUser, SessionDep
+from app.accounts.token_schemas import TokenCreate, TokenCreated, TokenPublic
+from app.kit.problems import problem_responses
+from app.kit.queries import MAX_LIMIT
+from app.kit.schemas import Page
+
+router = APIRouter(tags=["tokens"])
+
+
+@router.post(
+    "/tokens",
+    operation_id="tokens-create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenCreated,
+    responses=problem_responses(401, 403, 422),
+)
+async def create_token(
+    data: TokenCreate, user: CurrentUser, session: SessionDep, response: Response
+) -> TokenCreated:
+    """Create a personal access token; its secret is in this response and never again."""
+    token, secret = service.create(session, user.id, data)
+    response.headers["Location"] = f"/api/v1/tokens/{token.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return TokenCreated(**TokenPublic.model_validate(token).model_dump(), token=secret)
+
+
+@router.get(
+    "/tokens",
+    operation_id="tokens-list",
+    response_model=Page[TokenPublic],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_tokens(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[TokenPublic]:
+    """List your personal access tokens that are not revoked (never their secrets)."""
+    rows, has_more, next_cursor = service.list_(session, user.id, limit=limit, cursor=cursor)
+    return Page[TokenPublic](
+        data=[TokenPublic.model_validate(row) for row in rows],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/tokens/{token_id}",
+    operation_id="tokens-get",
+    response_model=TokenPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TokenPublic:
+    """One of your personal access tokens (never its secret)."""
+    return TokenPublic.model_validate(service.get(session, user.id, token_id))
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    operation_id="tokens-revoke",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def revoke_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+    """Revoke a personal access token; it stops working at once."""
+    service.revoke(session, user.id, token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

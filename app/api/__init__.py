@@ -1,1 +1,0 @@
-"""The HTTP layer: parse, authorise, call a service, shape the reply."""

@@ -1,0 +1,225 @@
+"""The user's iCalendar feed: scheduled interviews, and the agenda's due actions.
+
+What goes in, and how:
+
+- Each scheduled interview that is not cancelled is a timed ``VEVENT``: ``DTSTART`` at its
+  time, ``DTEND`` after its duration (30 minutes when none is set), ``SUMMARY``
+  "Informational interview with Jane Doe (Acme)", ``LOCATION`` the place or meeting URL
+  (also as ``URL`` when it is one), ``DESCRIPTION`` with the mode, the contact, the career
+  field and the notes. ``UID`` is ``<interview id>@infoview``, stable across fetches, and
+  ``SEQUENCE`` its version, so calendar apps update the event in place when it moves.
+  ``STATUS`` is ``TENTATIVE`` while the interview is still a request, ``CONFIRMED`` after.
+- Each agenda item due within the next 30 days (overdue ones included) is an all-day
+  ``VEVENT`` on its due date (UTC), marked free (``TRANSP:TRANSPARENT``) so it never blocks
+  time, with ``CATEGORIES`` ``INFOVIEW-<KIND>``. All-day events rather than ``VTODO``: every
+  calendar app shows events, few show tasks from a subscription. ``UID`` is
+  ``<kind>-<interview or contact id>[-<referrer id>]@infoview``, so an item that moves (a
+  keep-in-touch date after a new letter) moves in the calendar too.
+
+The feed is bounded: interviews scheduled from 90 days ago to 365 days ahead, at most 1,000
+of them — the upcoming ones first, then the most recent past ones — and at most 200 agenda
+items. Both come from indexed queries on the owner's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from icalendar import Calendar, Event
+from sqlalchemy import select
+from sqlmodel import Session
+
+from app import __version__
+from app.agenda import service as agenda_service
+from app.agenda.schemas import AgendaItem
+from app.contacts.schemas import Contact
+from app.interviews.schemas import Interview
+from app.kit.db import utcnow
+from app.vocabulary import InterviewMode, InterviewState
+
+PAST_WINDOW = timedelta(days=90)
+FUTURE_WINDOW = timedelta(days=365)
+MAX_INTERVIEWS = 1000
+AGENDA_HORIZON = timedelta(days=30)
+MAX_AGENDA_ITEMS = 200
+DEFAULT_DURATION = timedelta(minutes=30)
+# Notes are the user's own words and can be long; a calendar entry shows the start of them.
+MAX_NOTES_CHARS = 2000
+UID_DOMAIN = "infoview"
+
+_MODE_WORDS = {
+    InterviewMode.IN_PERSON: "in person",
+    InterviewMode.PHONE: "by phone",
+    InterviewMode.VIDEO: "by video",
+    InterviewMode.EMAIL: "by email",
+}
+
+IV: Any = Interview
+CT: Any = Contact
+
+
+@dataclass(frozen=True)
+class _Scheduled:
+    """One scheduled interview with its contact's details, as the feed needs them."""
+
+    id: uuid.UUID
+    scheduled_at: datetime
+    duration_minutes: int | None
+    location: str | None
+    mode: str
+    state: str
+    career_field: str | None
+    organization: str | None
+    notes: str | None
+    version: int
+    contact_name: str
+    contact_title: str | None
+    contact_organization: str | None
+
+
+def build(session: Session, owner_id: uuid.UUID, *, now: datetime | None = None) -> bytes:
+    """The owner's feed as iCalendar bytes."""
+    now = now or utcnow()
+    calendar = Calendar()
+    calendar.add("prodid", f"-//Infoview//Infoview {__version__}//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", "Infoview")
+    calendar.add("x-wr-caldesc", "Informational interviews and what is due next")
+    calendar.add("x-published-ttl", "PT1H")
+    for interview in scheduled_interviews(session, owner_id, now=now):
+        calendar.add_component(_interview_event(interview, now))
+    due = agenda_service.agenda(
+        session, owner_id, due_before=now + AGENDA_HORIZON, limit=MAX_AGENDA_ITEMS, now=now
+    )
+    for item in due.items:
+        calendar.add_component(_agenda_event(item, now))
+    feed: bytes = calendar.to_ical()
+    return feed
+
+
+def scheduled_interviews(
+    session: Session, owner_id: uuid.UUID, *, now: datetime
+) -> list[_Scheduled]:
+    """The feed's interviews, oldest first: upcoming ones first in line, then recent ones."""
+    base = (
+        select(
+            IV.id,
+            IV.scheduled_at,
+            IV.duration_minutes,
+            IV.location,
+            IV.mode,
+            IV.state,
+            IV.career_field,
+            IV.organization,
+            IV.notes,
+            IV.version,
+            CT.full_name.label("contact_name"),
+            CT.title.label("contact_title"),
+            CT.organization.label("contact_organization"),
+        )
+        .join(CT, CT.id == IV.contact_id)
+        .where(IV.owner_id == owner_id, IV.state != InterviewState.CANCELLED.value)
+    )
+    upcoming = session.execute(
+        base.where(IV.scheduled_at >= now, IV.scheduled_at < now + FUTURE_WINDOW)
+        .order_by(IV.scheduled_at, IV.id)
+        .limit(MAX_INTERVIEWS)
+    ).all()
+    past: Sequence[Any] = []
+    if len(upcoming) < MAX_INTERVIEWS:
+        past = session.execute(
+            base.where(IV.scheduled_at >= now - PAST_WINDOW, IV.scheduled_at < now)
+            .order_by(IV.scheduled_at.desc(), IV.id.desc())
+            .limit(MAX_INTERVIEWS - len(upcoming))
+        ).all()
+    return [_Scheduled(**row._mapping) for row in [*reversed(past), *upcoming]]
+
+
+def _interview_event(interview: _Scheduled, now: datetime) -> Event:
+    event = Event()
+    start = interview.scheduled_at.astimezone(UTC)
+    duration = (
+        timedelta(minutes=interview.duration_minutes)
+        if interview.duration_minutes
+        else DEFAULT_DURATION
+    )
+    organization = interview.organization or interview.contact_organization
+    summary = f"Informational interview with {interview.contact_name}"
+    if organization:
+        summary += f" ({organization})"
+    event.add("uid", f"{interview.id}@{UID_DOMAIN}")
+    event.add("dtstamp", now)
+    event.add("sequence", interview.version)
+    event.add("dtstart", start)
+    event.add("dtend", start + duration)
+    event.add("summary", summary)
+    if interview.location:
+        event.add("location", interview.location)
+        if interview.location.lower().startswith(("http://", "https://")):
+            event.add("url", interview.location)
+    event.add("description", _description(interview, organization))
+    event.add(
+        "status", "TENTATIVE" if interview.state == InterviewState.REQUEST.value else "CONFIRMED"
+    )
+    return event
+
+
+def _description(interview: _Scheduled, organization: str | None) -> str:
+    mode = InterviewMode(interview.mode)
+    contact = interview.contact_name
+    role = ", ".join(p for p in (interview.contact_title, organization) if p)
+    if role:
+        contact += f" ({role})"
+    lines = [
+        f"Informational interview {_MODE_WORDS[mode]} (mode: {mode.value})",
+        f"Contact: {contact}",
+    ]
+    if interview.career_field:
+        lines.append(f"Career field: {interview.career_field}")
+    if interview.location:
+        lines.append(f"Where: {interview.location}")
+    lines.append(f"State: {interview.state}")
+    if interview.notes:
+        notes = interview.notes
+        if len(notes) > MAX_NOTES_CHARS:
+            notes = notes[:MAX_NOTES_CHARS].rstrip() + " …"
+        lines += ["", "Notes:", notes]
+    return "\n".join(lines)
+
+
+def agenda_uid(item: AgendaItem) -> str:
+    """A stable UID per due action: its kind and what it is about."""
+    if item.interview_id is None:
+        return f"{item.kind.value}-{item.contact_id}@{UID_DOMAIN}"
+    uid = f"{item.kind.value}-{item.interview_id}"
+    if item.kind.value == "report_back":
+        uid += f"-{item.contact_id}"
+    return f"{uid}@{UID_DOMAIN}"
+
+
+def _agenda_event(item: AgendaItem, now: datetime) -> Event:
+    event = Event()
+    day = item.due_at.astimezone(UTC).date()
+    event.add("uid", agenda_uid(item))
+    event.add("dtstamp", now)
+    event.add("dtstart", day)
+    event.add("dtend", day + timedelta(days=1))
+    event.add("summary", item.title)
+    event.add("transp", "TRANSPARENT")
+    event.add("categories", [f"INFOVIEW-{item.kind.value.upper().replace('_', '-')}"])
+    lines = [
+        item.title,
+        f"Due: {item.due_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+        + (" (overdue)" if item.overdue else ""),
+    ]
+    if item.interview_id is not None:
+        lines.append(f"Interview: {item.interview_id}")
+    lines.append(f"Contact: {item.contact_id}")
+    event.add("description", "\n".join(lines))
+    return event

@@ -1,0 +1,141 @@
+"""``POST /contacts/import``: contacts from a CSV or vCard file sent as the request body.
+
+The file is the raw body (not a multipart form): ``Content-Type: text/csv`` for CSV,
+``text/vcard`` (or ``text/x-vcard``, ``text/directory``) for vCard, UTF-8 unless a ``charset``
+parameter says otherwise. Bodies are capped by the global request limit (1 MiB by default);
+larger files go through ``infoview import-contacts``. The columns, the matching of duplicates
+and the all-or-nothing rule are described in :mod:`app.contacts.importing`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.accounts.deps import CurrentUser, SessionDep
+from app.contacts import importing as importer
+from app.contacts.importing import ContactImportResult, ImportFormat, OnError
+from app.contacts.schemas import NO_CONTROL_CHARS
+from app.kit.errors import AppError, Unprocessable
+from app.kit.problems import problem_response, problem_responses
+
+router = APIRouter(tags=["contacts"])
+
+MEDIA_TYPES = {
+    "text/csv": ImportFormat.CSV,
+    "application/csv": ImportFormat.CSV,
+    "text/vcard": ImportFormat.VCARD,
+    "text/x-vcard": ImportFormat.VCARD,
+    "text/directory": ImportFormat.VCARD,
+}
+
+
+class UnsupportedMediaType(AppError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+def _media_type(content_type: str | None) -> tuple[ImportFormat, str | None]:
+    """The file's format and charset, from the request's Content-Type."""
+    media_type, _, params = (content_type or "").partition(";")
+    fmt = MEDIA_TYPES.get(media_type.strip().lower())
+    if fmt is None:
+        raise UnsupportedMediaType(
+            "Send the file as the request body with Content-Type text/csv or text/vcard.",
+            accepted=sorted(MEDIA_TYPES),
+        )
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return fmt, charset
+
+
+_FILE_SCHEMA = {"type": "string", "maxLength": 1024 * 1024}
+_OPENAPI_EXTRA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The file itself: CSV with a header row, or one or more vCards.",
+        "content": {
+            "text/csv": {"schema": _FILE_SCHEMA},
+            "text/vcard": {"schema": _FILE_SCHEMA},
+            "text/x-vcard": {"schema": _FILE_SCHEMA},
+        },
+    }
+}
+
+
+@router.post(
+    "/contacts/import",
+    operation_id="contacts-import",
+    response_model=ContactImportResult,
+    responses=problem_responses(401, 403, 409, 413, 415, 422),
+    openapi_extra=_OPENAPI_EXTRA,
+)
+async def import_contacts(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    dry_run: Annotated[
+        bool, Query(description="Answer what would happen, and write nothing.")
+    ] = False,
+    on_error: Annotated[
+        OnError,
+        Query(description="abort: a bad row stops the whole import; skip: leave bad rows out."),
+    ] = OnError.ABORT,
+    source: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=NO_CONTROL_CHARS,
+            description="The source of rows that carry an external_id but no source.",
+        ),
+    ] = None,
+) -> ContactImportResult:
+    """Import contacts from a CSV or vCard file; duplicates are updated, not doubled.
+
+    CSV columns: full_name (required), email, phone, organization, title, career_field,
+    profile_url, notes, tags (separated by `;`), keep_in_touch_days, external_id, source.
+    A row matches an existing contact by source + external_id, else by email (ignoring case).
+    With on_error=abort (the default) any bad row means nothing is written: a 422
+    `invalid_rows` lists every bad row with its line. The body is limited to 1 MiB; use
+    `infoview import-contacts` for bigger files.
+    """
+    fmt, charset = _media_type(request.headers.get("content-type"))
+    body = await request.body()
+    if not body.strip():
+        raise Unprocessable("The file is empty.", code="empty_file")
+    text = importer.decode(body, charset)
+    # Thousands of rows take a while: off the event loop, so other requests are not held up.
+    return await run_in_threadpool(
+        importer.import_text,
+        session,
+        user.id,
+        text,
+        fmt,
+        on_error=on_error,
+        dry_run=dry_run,
+        source=source,
+    )
+
+
+@router.api_route(
+    "/contacts/import",
+    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    operation_id="contacts-import-other-methods",
+    include_in_schema=False,
+)
+async def import_contacts_other_methods(request: Request) -> Response:
+    """Only POST imports: a 405 rather than ``/contacts/{contact_id}`` refusing "import"."""
+    # Without this route the path would reach /contacts/{contact_id}, whose GET/PATCH/DELETE
+    # would answer 422 (not a UUID) instead of saying the method is wrong.
+    return problem_response(
+        request,
+        405,
+        "method_not_allowed",
+        f"{request.method} is not allowed on {request.url.path}; use POST.",
+        headers={"Allow": "POST"},
+    )

@@ -1,0 +1,222 @@
+"""The contacts resource: the people a user talks to, and the upsert other platforms push to."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from starlette.convertors import PathConvertor, register_url_convertor
+
+from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.contacts import service
+from app.contacts.schemas import (
+    NO_CONTROL_CHARS,
+    Contact,
+    ContactCreate,
+    ContactPublic,
+    ContactUpdate,
+    ContactUpsert,
+)
+from app.kit.problems import problem_responses
+from app.kit.queries import MAX_LIMIT, etag
+from app.kit.schemas import Page
+
+
+class _RestOfPath(PathConvertor):
+    """The rest of the path, newlines included, so that a bad external id is a 422.
+
+    ``{x:path}`` stops at a newline and answers 404; this one hands every character to the
+    parameter's validation, which names what is wrong. Slashes are allowed: ids like
+    ``users/42`` are common on other platforms.
+    """
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("rest", _RestOfPath())
+
+router = APIRouter(tags=["contacts"])
+
+ContactId = Annotated[uuid.UUID, Path(description="The contact's id.")]
+
+
+def _public(contact: Contact, response: Response) -> ContactPublic:
+    """The contact's public shape, with its ETag on the response."""
+    response.headers["ETag"] = etag(contact.version)
+    return ContactPublic.model_validate(contact)
+
+
+@router.post(
+    "/contacts",
+    operation_id="contacts-create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ContactPublic,
+    responses=problem_responses(401, 409, 422),
+)
+async def create_contact(
+    data: ContactCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> ContactPublic:
+    """Create a contact."""
+    contact, version = service.create(session, user.id, data)
+    response.headers["Location"] = f"/api/v1/contacts/{contact.id}"
+    response.headers["ETag"] = etag(version)
+    return contact
+
+
+@router.get(
+    "/contacts",
+    operation_id="contacts-list",
+    response_model=Page[ContactPublic],
+    responses=problem_responses(401, 422),
+)
+async def list_contacts(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="A next_cursor from the previous page."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Case-insensitive text in the name, email, organization or phone.",
+        ),
+    ] = None,
+    tag: Annotated[
+        str | None, Query(min_length=1, max_length=50, description="Has exactly this tag.")
+    ] = None,
+    career_field: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="This career field, ignoring case."),
+    ] = None,
+    archived: Annotated[
+        bool | None, Query(description="Only archived (true) or only active (false) contacts.")
+    ] = None,
+    source: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, pattern=NO_CONTROL_CHARS, description="Pushed from."),
+    ] = None,
+    external_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=255,
+            pattern=NO_CONTROL_CHARS,
+            description="The id the source platform gave it.",
+        ),
+    ] = None,
+) -> Page[ContactPublic]:
+    """List your contacts, newest first."""
+    rows, has_more, next_cursor = service.list_(
+        session,
+        user.id,
+        limit=limit,
+        cursor=cursor,
+        q=q,
+        tag=tag.strip() if tag else tag,
+        career_field=career_field.strip() if career_field else career_field,
+        archived=archived,
+        source=source,
+        external_id=external_id,
+    )
+    return Page[ContactPublic](
+        data=[ContactPublic.model_validate(row) for row in rows],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.put(
+    "/contacts/by-external-id/{source}/{external_id:rest}",
+    operation_id="contacts-upsert-by-external-id",
+    response_model=ContactPublic,
+    responses={
+        201: {"model": ContactPublic, "description": "Created"},
+        **problem_responses(401, 404, 409, 412, 422),
+    },
+)
+async def upsert_contact(
+    source: Annotated[
+        str,
+        Path(min_length=1, max_length=100, pattern=NO_CONTROL_CHARS, description="Pushed from."),
+    ],
+    external_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=255,
+            pattern=NO_CONTROL_CHARS,
+            description="The id the source platform gave the contact.",
+        ),
+    ],
+    data: ContactUpsert,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ContactPublic:
+    """Create or update the contact another platform knows by this id (201 or 200)."""
+    contact, created = service.upsert_by_external_id(
+        session, user.id, source, external_id, data, if_match=if_match
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = request.app.url_path_for(
+            "get_contact", contact_id=contact.id
+        )
+    return _public(contact, response)
+
+
+@router.get(
+    "/contacts/{contact_id}",
+    operation_id="contacts-get",
+    response_model=ContactPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_contact(
+    contact_id: ContactId, user: CurrentUser, session: SessionDep, response: Response
+) -> ContactPublic:
+    """Get one contact."""
+    return _public(service.get(session, user.id, contact_id), response)
+
+
+@router.patch(
+    "/contacts/{contact_id}",
+    operation_id="contacts-update",
+    response_model=ContactPublic,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def update_contact(
+    contact_id: ContactId,
+    data: ContactUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ContactPublic:
+    """Change some of a contact's fields; archive it with ``{"archived": true}``."""
+    contact = service.update_(session, user.id, contact_id, data, if_match=if_match)
+    return _public(contact, response)
+
+
+@router.delete(
+    "/contacts/{contact_id}",
+    operation_id="contacts-delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def delete_contact(
+    contact_id: ContactId, user: CurrentUser, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    """Delete a contact nothing refers to (otherwise archive it)."""
+    service.delete_(session, user.id, contact_id, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,327 @@
+"""Contacts: the people a user talks to, or who gave the user a lead.
+
+Every function takes the caller's ``owner_id`` and sees only that user's rows. Writes bump
+``version`` with a compare-and-set, so two writers cannot silently overwrite each other when
+the client sent ``If-Match``; without it the last writer wins, as HTTP promises.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from app.contacts.schemas import Contact, ContactCreate, ContactPublic, ContactUpdate, ContactUpsert
+from app.interviews.schemas import Interview
+from app.kit.db import utcnow
+from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
+from app.kit.queries import check_if_match, get_owned, insert_row, keyset_page, owned
+from app.letters.schemas import Letter
+from app.referrals.schemas import Referral
+from app.webhooks.outbox import emit
+
+# How often a write re-reads and retries when another writer got in between (no If-Match).
+_WRITE_ATTEMPTS = 3
+
+
+def get(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
+    """The caller's contact, or a 404 ``contact_not_found``."""
+    return get_owned(session, Contact, contact_id, owner_id, what="contact")
+
+
+def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+    """``tag`` is one of the contact's tags, tested in SQL on either database.
+
+    PostgreSQL stores tags as JSONB and answers with containment (``@>``); SQLite walks the
+    JSON array with ``json_each``.
+    """
+    if dialect == "postgresql":
+        return type_coerce(Contact.tags, JSONB).contains([tag])
+    each = func.json_each(Contact.tags).table_valued("value")
+    return exists().select_from(each).where(each.c.value == tag)
+
+
+def list_(
+    session: Session,
+    owner_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    q: str | None = None,
+    tag: str | None = None,
+    career_field: str | None = None,
+    archived: bool | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
+) -> tuple[Sequence[Contact], bool, str | None]:
+    """One page of the caller's contacts, newest first, narrowed by the given filters."""
+    statement = owned(Contact, owner_id)
+    if q:
+        statement = statement.where(
+            or_(
+                *(
+                    column.icontains(q, autoescape=True)
+                    for column in (
+                        col(Contact.full_name),
+                        col(Contact.email),
+                        col(Contact.organization),
+                        col(Contact.phone),
+                    )
+                )
+            )
+        )
+    if tag is not None:
+        statement = statement.where(has_tag(session.get_bind().dialect.name, tag))
+    if career_field is not None:
+        statement = statement.where(func.lower(Contact.career_field) == career_field.lower())
+    if archived is not None:
+        statement = statement.where(col(Contact.archived).is_(archived))
+    if source is not None:
+        statement = statement.where(col(Contact.source) == source)
+    if external_id is not None:
+        statement = statement.where(col(Contact.external_id) == external_id)
+    return keyset_page(session, statement, col(Contact.id), limit=limit, cursor=cursor)
+
+
+def _external_id_taken(existing_id: uuid.UUID | None = None) -> Conflict:
+    extra: dict[str, Any] = {"existing_id": str(existing_id)} if existing_id else {}
+    return Conflict(
+        "You already have a contact with this source and external_id.",
+        code="external_id_taken",
+        **extra,
+    )
+
+
+def _holder_of(
+    session: Session, owner_id: uuid.UUID, source: str, external_id: str
+) -> Contact | None:
+    """The caller's contact known by this external identity, if any."""
+    return session.exec(
+        owned(Contact, owner_id)
+        .where(col(Contact.source) == source)
+        .where(col(Contact.external_id) == external_id)
+    ).first()
+
+
+def create(session: Session, owner_id: uuid.UUID, data: ContactCreate) -> tuple[ContactPublic, int]:
+    """Create a contact; an external identity already used is a 409 ``external_id_taken``.
+
+    Returns the contact as its owner sees it, and its version.
+    """
+    if data.source is not None and data.external_id is not None:
+        holder = _holder_of(session, owner_id, data.source, data.external_id)
+        if holder is not None:
+            raise _external_id_taken(holder.id)
+    try:
+        row = insert_row(session, Contact, owner_id=owner_id, **data.model_dump())
+        contact = ContactPublic.model_validate(row)
+        emit(session, owner_id, "contact.created", contact)
+        session.commit()
+    except IntegrityError as exc:  # a concurrent create took the external id first
+        session.rollback()
+        raise _external_id_taken() from exc
+    return contact, row["version"]
+
+
+def _compare_and_set(session: Session, contact: Contact, values: dict[str, Any]) -> bool:
+    """Write ``values`` only if nobody changed the row since it was read; bump the version."""
+    result = session.execute(
+        update(Contact)
+        .where(col(Contact.id) == contact.id)
+        .where(col(Contact.version) == contact.version)
+        .values(**values, version=contact.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _check_external_identity(session: Session, contact: Contact, values: dict[str, Any]) -> None:
+    """After a change, ``source`` and ``external_id`` are both set or both empty, and unique."""
+    source: str | None = values.get("source", contact.source)
+    external_id: str | None = values.get("external_id", contact.external_id)
+    if (source is None) != (external_id is None):
+        missing = "source" if source is None else "external_id"
+        raise Unprocessable(
+            "external_id and source must be set together, or both cleared.",
+            code="validation_error",
+            errors=[
+                {
+                    "loc": ["body", missing],
+                    "msg": "external_id and source go together",
+                    "type": "value_error",
+                }
+            ],
+        )
+    if source is None or external_id is None:
+        return
+    if (source, external_id) == (contact.source, contact.external_id):
+        return
+    holder = _holder_of(session, contact.owner_id, source, external_id)
+    if holder is not None and holder.id != contact.id:
+        raise _external_id_taken(holder.id)
+
+
+def _raced(if_match: str | None) -> PreconditionFailed | Conflict:
+    """Another writer changed the contact between our read and our write."""
+    if if_match is not None:
+        return PreconditionFailed(
+            "The contact changed while this request ran; fetch it again and retry.",
+            code="etag_mismatch",
+        )
+    return Conflict("The contact changed while this request ran; retry.", code="concurrent_update")
+
+
+def _write(
+    session: Session,
+    owner_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    values: dict[str, Any],
+    if_match: str | None,
+) -> Contact:
+    """Apply ``values`` to a contact under optimistic concurrency; one commit."""
+    for _ in range(_WRITE_ATTEMPTS):
+        contact = get(session, owner_id, contact_id)
+        check_if_match(if_match, contact.version)
+        if not values:
+            return contact
+        _check_external_identity(session, contact, values)
+        try:
+            written = _compare_and_set(session, contact, values)
+            if written:
+                session.refresh(contact)  # the new values, for the event committed with them
+                emit(session, owner_id, "contact.updated", ContactPublic.model_validate(contact))
+                session.commit()
+        except IntegrityError as exc:  # a concurrent write took the external id first
+            session.rollback()
+            raise _external_id_taken() from exc
+        if written:
+            session.refresh(contact)
+            return contact
+        # Someone else wrote first: with If-Match that is a stale precondition; without it,
+        # read the new version and apply the change on top.
+        session.rollback()
+        if if_match is not None:
+            break
+    raise _raced(if_match)
+
+
+def update_(
+    session: Session,
+    owner_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    data: ContactUpdate,
+    *,
+    if_match: str | None = None,
+) -> Contact:
+    """Change the fields sent; ``null`` clears an optional field."""
+    return _write(session, owner_id, contact_id, data.model_dump(exclude_unset=True), if_match)
+
+
+def upsert_by_external_id(
+    session: Session,
+    owner_id: uuid.UUID,
+    source: str,
+    external_id: str,
+    data: ContactUpsert,
+    *,
+    if_match: str | None = None,
+) -> tuple[Contact, bool]:
+    """Create or update the contact another platform knows as ``source``/``external_id``.
+
+    On update only the fields in the body are written, so what the user added locally
+    (notes, tags, archived …) survives a sync that does not mention it. Returns the contact
+    and whether it was created.
+    """
+    for field, given, expected in (
+        ("source", data.source, source),
+        ("external_id", data.external_id, external_id),
+    ):
+        if given is not None and given != expected:
+            raise Unprocessable(
+                f"The body's {field} differs from the one in the path.",
+                code="external_identity_mismatch",
+                errors=[
+                    {"loc": ["body", field], "msg": "differs from the path", "type": "mismatch"}
+                ],
+            )
+    for _ in range(_WRITE_ATTEMPTS):
+        holder = _holder_of(session, owner_id, source, external_id)
+        if holder is not None:
+            values = data.model_dump(exclude_unset=True, exclude={"source", "external_id"})
+            return _write(session, owner_id, holder.id, values, if_match), False
+        if if_match is not None:
+            raise PreconditionFailed(
+                "If-Match was given but no contact has this source and external_id.",
+                code="etag_mismatch",
+            )
+        fields = data.model_dump(exclude={"source", "external_id"})
+        contact = Contact(owner_id=owner_id, source=source, external_id=external_id, **fields)
+        session.add(contact)
+        emit(session, owner_id, "contact.created", ContactPublic.model_validate(contact))
+        try:
+            session.commit()
+        except IntegrityError:  # created concurrently: go round again and update it
+            session.rollback()
+            continue
+        return contact, True
+    raise Conflict(
+        "The contact was changed concurrently; retry the request.", code="concurrent_update"
+    )
+
+
+def references_to(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> list[str]:
+    """Which kinds of record point at this contact (``interview``, ``referral``, ``letter``)."""
+    interview = exists().where(
+        col(Interview.owner_id) == owner_id, col(Interview.contact_id) == contact_id
+    )
+    referral = exists().where(
+        or_(col(Referral.referrer_id) == contact_id, col(Referral.referred_id) == contact_id)
+    )
+    letter = exists().where(col(Letter.recipient_id) == contact_id)
+    found = session.execute(select(interview, referral, letter)).one()
+    return [
+        name for name, hit in zip(("interview", "referral", "letter"), found, strict=True) if hit
+    ]
+
+
+def _in_use(contact_id: uuid.UUID, referenced_by: list[str]) -> Conflict:
+    return Conflict(
+        "Other records refer to this contact, so it cannot be deleted. Archive it instead: "
+        f'PATCH /api/v1/contacts/{contact_id} with {{"archived": true}}.',
+        code="contact_in_use",
+        referenced_by=referenced_by,
+    )
+
+
+def delete_(
+    session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
+    """Delete a contact nothing refers to; one that is referred to is a 409 ``contact_in_use``."""
+    for _ in range(_WRITE_ATTEMPTS):
+        contact = get(session, owner_id, contact_id)
+        check_if_match(if_match, contact.version)
+        referenced_by = references_to(session, owner_id, contact_id)
+        if referenced_by:
+            raise _in_use(contact_id, referenced_by)
+        try:
+            result = session.execute(
+                delete(Contact)
+                .where(col(Contact.id) == contact_id)
+                .where(col(Contact.version) == contact.version)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                session.commit()
+                return
+        except IntegrityError as exc:  # a reference was added concurrently
+            session.rollback()
+            raise _in_use(contact_id, references_to(session, owner_id, contact_id)) from exc
+        session.rollback()
+        if if_match is not None:
+            break
+    raise _raced(if_match)

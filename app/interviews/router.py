@@ -1,0 +1,260 @@
+"""The interviews resource, its preparation checklist, and its workflow moves."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.accounts.deps import ConnectionDep, CurrentUser, IfMatch, SessionDep
+from app.interviews import checklist as checklist_service
+from app.interviews import service
+from app.interviews.schemas import (
+    ChecklistPublic,
+    ChecklistUpdate,
+    InterviewCreate,
+    InterviewEventPublic,
+    InterviewPublic,
+    InterviewUpdate,
+    TransitionOption,
+    TransitionRequest,
+    UnmetRequirement,
+)
+from app.kit.problems import problem_responses
+from app.kit.queries import etag
+from app.kit.rows_json import page_response, row_response
+from app.kit.schemas import Page, Timestamp
+from app.vocabulary import InterviewMode, InterviewState
+
+router = APIRouter(tags=["interviews"])
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
+Cursor = Annotated[
+    str | None, Query(max_length=200, description="next_cursor of the previous page.")
+]
+
+
+def _public(interview: object) -> InterviewPublic:
+    return InterviewPublic.model_validate(interview, from_attributes=True)
+
+
+@router.post(
+    "/interviews",
+    operation_id="interviews-create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InterviewPublic,
+    responses=problem_responses(401, 409, 422),
+)
+async def create_interview(
+    data: InterviewCreate, session: SessionDep, user: CurrentUser, response: Response
+) -> InterviewPublic:
+    """Create an interview (in state request) with its empty preparation checklist."""
+    interview = service.create(session, user.id, data)
+    response.headers["Location"] = f"/api/v1/interviews/{interview.id}"
+    response.headers["ETag"] = etag(interview.version)
+    return _public(interview)
+
+
+@router.get(
+    "/interviews",
+    operation_id="interviews-list",
+    response_model=Page[InterviewPublic],
+    responses=problem_responses(401, 422),
+)
+async def list_interviews(
+    connection: ConnectionDep,
+    user: CurrentUser,
+    state: InterviewState | None = None,
+    contact_id: uuid.UUID | None = None,
+    mode: InterviewMode | None = None,
+    scheduled_after: Annotated[
+        Timestamp | None, Query(description="Scheduled at or after this time.")
+    ] = None,
+    scheduled_before: Annotated[
+        Timestamp | None, Query(description="Scheduled before this time.")
+    ] = None,
+    updated_since: Annotated[
+        Timestamp | None, Query(description="Changed at or after this time.")
+    ] = None,
+    source: Annotated[str | None, Query(max_length=100)] = None,
+    external_id: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Response:
+    """List interviews, newest first, with optional filters."""
+    filters = service.InterviewFilters(
+        state=state,
+        contact_id=contact_id,
+        mode=mode,
+        scheduled_after=scheduled_after,
+        scheduled_before=scheduled_before,
+        updated_since=updated_since,
+        source=source,
+        external_id=external_id,
+    )
+    rows, has_more, next_cursor = service.list_(
+        connection, user.id, filters, limit=limit, cursor=cursor
+    )
+    return page_response(InterviewPublic, rows, has_more=has_more, next_cursor=next_cursor)
+
+
+@router.get(
+    "/interviews/{interview_id}",
+    operation_id="interviews-get",
+    response_model=InterviewPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_interview(
+    interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentUser
+) -> Response:
+    """Get one interview."""
+    row = service.get_row(connection, user.id, interview_id, stored=True)
+    return row_response(InterviewPublic, row._mapping, headers={"ETag": etag(row.version)})
+
+
+@router.patch(
+    "/interviews/{interview_id}",
+    operation_id="interviews-update",
+    response_model=InterviewPublic,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def update_interview(
+    interview_id: uuid.UUID,
+    data: InterviewUpdate,
+    session: SessionDep,
+    user: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+) -> InterviewPublic:
+    """Change an interview's details; its state moves only through transitions."""
+    interview = service.update_(session, user.id, interview_id, data, if_match=if_match)
+    response.headers["ETag"] = etag(interview.version)
+    return _public(interview)
+
+
+@router.delete(
+    "/interviews/{interview_id}",
+    operation_id="interviews-delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def delete_interview(
+    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, if_match: IfMatch = None
+) -> Response:
+    """Delete an interview that no letter refers to; cancel it otherwise."""
+    service.delete_(session, user.id, interview_id, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/interviews/{interview_id}/checklist",
+    operation_id="interviews-get-checklist",
+    response_model=ChecklistPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_checklist(
+    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
+) -> ChecklistPublic:
+    """Get an interview's preparation checklist (its ETag is the interview's)."""
+    interview, checklist = checklist_service.get(session, user.id, interview_id)
+    response.headers["ETag"] = etag(interview.version)
+    return checklist_service.to_public(interview, checklist)
+
+
+@router.patch(
+    "/interviews/{interview_id}/checklist",
+    operation_id="interviews-update-checklist",
+    response_model=ChecklistPublic,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def update_checklist(
+    interview_id: uuid.UUID,
+    data: ChecklistUpdate,
+    session: SessionDep,
+    user: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ChecklistPublic:
+    """Tick, untick or annotate checklist items; returns the interview's new ETag."""
+    interview, checklist = checklist_service.update(
+        session, user.id, interview_id, data, if_match=if_match
+    )
+    response.headers["ETag"] = etag(interview.version)
+    return checklist_service.to_public(interview, checklist)
+
+
+@router.get(
+    "/interviews/{interview_id}/transitions",
+    operation_id="interviews-list-transitions",
+    response_model=list[TransitionOption],
+    responses=problem_responses(401, 404, 422),
+)
+async def list_transitions(
+    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
+) -> list[TransitionOption]:
+    """List the states the interview may move to next, each with its unmet requirements."""
+    interview, options = service.transition_options(session, user.id, interview_id)
+    response.headers["ETag"] = etag(interview.version)
+    return [
+        TransitionOption(
+            to=o.to,
+            allowed=o.allowed,
+            unmet=[UnmetRequirement.model_validate(r.as_dict()) for r in o.unmet],
+            required_fields=list(o.required_fields),
+        )
+        for o in options
+    ]
+
+
+@router.post(
+    "/interviews/{interview_id}/transitions",
+    operation_id="interviews-transition",
+    response_model=InterviewPublic,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def transition_interview(
+    interview_id: uuid.UUID,
+    data: TransitionRequest,
+    session: SessionDep,
+    user: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+) -> InterviewPublic:
+    """Move the interview to its next state; refused with every unmet requirement if not ready."""
+    interview, version = service.transition(
+        session,
+        user.id,
+        interview_id,
+        data.to,
+        actor=str(user.id),
+        held_at=data.held_at,
+        reason=data.reason,
+        if_match=if_match,
+    )
+    response.headers["ETag"] = etag(version)
+    return interview
+
+
+@router.get(
+    "/interviews/{interview_id}/events",
+    operation_id="interviews-list-events",
+    response_model=Page[InterviewEventPublic],
+    responses=problem_responses(401, 404, 422),
+)
+async def list_events(
+    interview_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[InterviewEventPublic]:
+    """List the interview's recorded workflow moves, oldest first."""
+    rows, has_more, next_cursor = service.list_events(
+        session, user.id, interview_id, limit=limit, cursor=cursor
+    )
+    return Page[InterviewEventPublic](
+        data=[InterviewEventPublic.model_validate(r, from_attributes=True) for r in rows],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )

@@ -1,0 +1,266 @@
+"""The informational-interview workflow: request -> prepared -> held -> thanked -> reported-back.
+
+A pure module (no I/O): it reads like the workflow section of PRODUCT.md. First the table of
+allowed moves, then the facts a guard may look at, then one guard per target state, each
+returning the requirements that are not met. An empty list means the move may happen.
+
+The services load the facts from the database, ask :func:`unmet_requirements`, and apply the
+move (or refuse it with every unmet requirement) — no rule of the workflow lives anywhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.vocabulary import InterviewMode, InterviewState
+
+REQUEST = InterviewState.REQUEST
+PREPARED = InterviewState.PREPARED
+HELD = InterviewState.HELD
+THANKED = InterviewState.THANKED
+REPORTED_BACK = InterviewState.REPORTED_BACK
+CANCELLED = InterviewState.CANCELLED
+
+# Forward one step at a time, never back, never skipping; `cancelled` is the side exit from
+# any state before `held`. `reported-back` and `cancelled` are the end of the road.
+ALLOWED: dict[InterviewState, frozenset[InterviewState]] = {
+    REQUEST: frozenset({PREPARED, CANCELLED}),
+    PREPARED: frozenset({HELD, CANCELLED}),
+    HELD: frozenset({THANKED}),
+    THANKED: frozenset({REPORTED_BACK}),
+    REPORTED_BACK: frozenset(),
+    CANCELLED: frozenset(),
+}
+
+# The order states are listed in wherever a list of them is shown.
+ORDER: tuple[InterviewState, ...] = (REQUEST, PREPARED, HELD, THANKED, REPORTED_BACK, CANCELLED)
+
+
+def next_states(state: InterviewState) -> list[InterviewState]:
+    """The states the table allows from ``state``, in workflow order."""
+    return [s for s in ORDER if s in ALLOWED[state]]
+
+
+# The preparation checklist, in the order PRODUCT.md lists its items.
+CHECKLIST_ITEMS: tuple[str, ...] = (
+    "research",
+    "website",
+    "self_assessment",
+    "opening_statement",
+    "attire",
+)
+
+
+def missing_checklist_items(
+    done: Mapping[str, bool], opening_statement_text: str | None, mode: InterviewMode
+) -> list[str]:
+    """The checklist items still required, in checklist order.
+
+    The opening statement counts only with a non-empty text, not just a tick; attire is
+    required only when the interview is face to face.
+    """
+    missing: list[str] = []
+    for item in CHECKLIST_ITEMS:
+        if item == "attire" and mode != InterviewMode.IN_PERSON:
+            continue
+        ok = bool(done.get(item))
+        if item == "opening_statement":
+            ok = ok and bool((opening_statement_text or "").strip())
+        if not ok:
+            missing.append(item)
+    return missing
+
+
+@dataclass(frozen=True, init=False)
+class Requirement:
+    """One unmet requirement: a stable machine-readable code, a sentence for people, and any
+    extra fields that make it actionable (``missing`` items, a referrer's ``contact_id``)."""
+
+    code: str
+    message: str
+    extra: Mapping[str, Any]
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "extra", dict(extra))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The requirement as it appears in a problem's ``errors[]``."""
+        return {"code": self.code, "message": self.message, **self.extra}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the guards may look at: a snapshot of one interview and the letters around it.
+
+    ``held_at`` is when the interview was recorded as held; ``requested_held_at`` and
+    ``reason`` come with the transition request itself.
+    """
+
+    state: InterviewState
+    now: datetime
+    scheduled_at: datetime | None = None
+    checklist_missing: tuple[str, ...] = ()
+    request_letter_sent: bool = False
+    thank_you_sent_at: tuple[datetime, ...] = ()
+    referrers: tuple[uuid.UUID, ...] = ()
+    report_back_sent_at: Mapping[uuid.UUID, tuple[datetime, ...]] = field(default_factory=dict)
+    held_at: datetime | None = None
+    requested_held_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def checklist_complete(self) -> bool:
+        return not self.checklist_missing
+
+
+def _sent_since(times: Sequence[datetime], since: datetime | None) -> bool:
+    """Whether any letter was sent at or after ``since`` (any letter, when ``since`` is unknown)."""
+    return any(since is None or t >= since for t in times)
+
+
+# --- one guard per target state ---------------------------------------------------------------
+
+
+def guard_prepared(facts: Facts) -> list[Requirement]:
+    """A request letter to the interviewee is sent; a time is scheduled; the checklist is done."""
+    unmet: list[Requirement] = []
+    if not facts.request_letter_sent:
+        unmet.append(
+            Requirement(
+                "request_letter_not_sent",
+                "Send a request letter to the interviewee for this interview first.",
+            )
+        )
+    if facts.scheduled_at is None:
+        unmet.append(Requirement("not_scheduled", "Schedule a time for the interview."))
+    if facts.checklist_missing:
+        unmet.append(
+            Requirement(
+                "checklist_incomplete",
+                "Finish the preparation checklist: " + ", ".join(facts.checklist_missing) + ".",
+                missing=list(facts.checklist_missing),
+            )
+        )
+    return unmet
+
+
+def guard_held(facts: Facts) -> list[Requirement]:
+    """The scheduled time is not in the future; ``held_at`` (default now) is not in the future."""
+    unmet: list[Requirement] = []
+    if facts.scheduled_at is None:
+        unmet.append(Requirement("not_scheduled", "The interview has no scheduled time."))
+    elif facts.scheduled_at > facts.now:
+        unmet.append(
+            Requirement(
+                "scheduled_in_future",
+                "The interview is scheduled in the future; it cannot have been held yet.",
+                scheduled_at=facts.scheduled_at,
+            )
+        )
+    held_at = facts.requested_held_at or facts.now
+    if held_at > facts.now:
+        unmet.append(
+            Requirement(
+                "held_at_in_future", "held_at is in the future.", held_at=facts.requested_held_at
+            )
+        )
+    return unmet
+
+
+def guard_thanked(facts: Facts) -> list[Requirement]:
+    """A thank-you letter to the interviewee was sent at or after ``held_at``."""
+    if _sent_since(facts.thank_you_sent_at, facts.held_at):
+        return []
+    return [
+        Requirement(
+            "thank_you_not_sent",
+            "Send a thank-you letter to the interviewee for this interview after it was held.",
+        )
+    ]
+
+
+def guard_reported_back(facts: Facts) -> list[Requirement]:
+    """Every referrer of the interviewee got a report-back letter sent at or after ``held_at``.
+
+    With no referrer there is nobody to report to, and the step is allowed.
+    """
+    return [
+        Requirement(
+            "referrer_not_reported",
+            "Send a report-back letter to this referrer, saying how the lead went.",
+            contact_id=referrer,
+        )
+        for referrer in facts.referrers
+        if not _sent_since(facts.report_back_sent_at.get(referrer, ()), facts.held_at)
+    ]
+
+
+def guard_cancelled(facts: Facts) -> list[Requirement]:
+    """A reason is given. (That the interview is still before ``held`` is the table's rule.)"""
+    if facts.reason and facts.reason.strip():
+        return []
+    return [Requirement("reason_required", "Give a reason for cancelling the interview.")]
+
+
+GUARDS: dict[InterviewState, Callable[[Facts], list[Requirement]]] = {
+    PREPARED: guard_prepared,
+    HELD: guard_held,
+    THANKED: guard_thanked,
+    REPORTED_BACK: guard_reported_back,
+    CANCELLED: guard_cancelled,
+}
+
+
+def unmet_requirements(facts: Facts, to: InterviewState) -> list[Requirement]:
+    """Every requirement that stands between ``facts.state`` and ``to``; empty means go."""
+    if to not in ALLOWED[facts.state]:
+        allowed = ", ".join(next_states(facts.state)) or "none: it is final"
+        return [
+            Requirement(
+                "invalid_transition",
+                f"An interview in state {facts.state} cannot move to {to}; "
+                f"allowed next states: {allowed}.",
+                from_state=facts.state,
+                to_state=to,
+            )
+        ]
+    return GUARDS[to](facts)
+
+
+# --- what the client may do next -------------------------------------------------------------
+
+# What a move's own request body supplies, so that "what is missing" for a move not yet
+# requested leaves it out and names the field to send instead.
+REQUIRED_FIELDS: dict[InterviewState, tuple[str, ...]] = {CANCELLED: ("reason",)}
+_SUPPLIED_BY_BODY = {"reason_required"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """A state the interview may move to next, what stands in the way, and what to send."""
+
+    to: InterviewState
+    unmet: list[Requirement]
+    required_fields: tuple[str, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.unmet
+
+
+def options(facts: Facts) -> list[Option]:
+    """Every next state the table allows, with the requirements the facts do not yet meet."""
+    return [
+        Option(
+            to=to,
+            unmet=[r for r in unmet_requirements(facts, to) if r.code not in _SUPPLIED_BY_BODY],
+            required_fields=REQUIRED_FIELDS.get(to, ()),
+        )
+        for to in next_states(facts.state)
+    ]

@@ -1,0 +1,251 @@
+"""The database: engine, sessions, naming convention and the column types every model shares.
+
+SQLite is the embedded default (WAL, foreign keys on, a busy timeout); PostgreSQL runs through
+psycopg 3. The schema is only ever made by Alembic, never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import uuid6
+from sqlalchemy import JSON, DateTime, Engine, Uuid, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel, create_engine
+
+from app.kit.config import Settings, get_settings
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> uuid.UUID:
+    """A time-ordered UUIDv7: opaque on the wire, friendly to B-tree indexes."""
+    return uuid.UUID(int=uuid6.uuid7().int)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no offset, so values are normalised to naive UTC on the way in and tagged
+    with UTC on the way out; PostgreSQL uses ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """On SQLite, text to an aware datetime in one C call rather than three Python ones.
+
+        List pages read hundreds of timestamps; SQLAlchemy's parse, then ``process_result_value``
+        adding the zone, cost more than the query. SQLite keeps the naive UTC text this type
+        wrote (``YYYY-MM-DD HH:MM:SS.ffffff``), which ``fromisoformat`` reads with the zone
+        appended.
+        """
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        fromisoformat = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                return fromisoformat(value + "+00:00")
+            except ValueError:  # not this type's text (an offset, or another format)
+                parsed = fromisoformat(value)
+                if parsed.tzinfo is None:
+                    return parsed.replace(tzinfo=UTC)
+                return parsed.astimezone(UTC)
+
+        return process
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # 32 MB of page cache per connection (the default is 2 MB): index pages of big tables stay hot.
+    cursor.execute("PRAGMA cache_size=-32000")
+    cursor.close()
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+class WalCheckpointer:
+    """Checkpoint an SQLite database's write-ahead log from a background thread.
+
+    By default SQLite checkpoints inside whichever commit pushes the log past 1,000 pages: that
+    request copies pages into the database file and waits for the disk, tens of milliseconds
+    and sometimes far more. A server instead turns automatic checkpoints off on its own
+    connections and runs a passive checkpoint here whenever the log has grown past
+    ``min_bytes``; passive checkpoints never wait for readers or writers, and the log is reused
+    from its start once everything in it is in the database. Other processes on the same file
+    (the CLI, a worker) keep SQLite's automatic checkpoints.
+    """
+
+    def __init__(
+        self, engine: Engine, *, interval: float = 0.25, min_bytes: int = 4 * 1024 * 1024
+    ) -> None:
+        self.engine = engine
+        self.path = engine.url.database or ""
+        self.interval = interval
+        self.min_bytes = min_bytes
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        event.listen(self.engine, "connect", _no_autocheckpoint)
+        self.engine.dispose(close=False)  # pooled connections predate the listener
+        self._thread = threading.Thread(
+            target=self._run, name="sqlite-wal-checkpointer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if event.contains(self.engine, "connect", _no_autocheckpoint):
+            event.remove(self.engine, "connect", _no_autocheckpoint)
+
+    def checkpoint(self) -> None:
+        """One passive checkpoint now (a no-op when another one is running)."""
+        with sqlite3.connect(self.path, timeout=0) as connection:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        connection.close()
+
+    def _run(self) -> None:
+        wal = f"{self.path}-wal"
+        while not self._stop.wait(self.interval):
+            try:
+                if os.path.getsize(wal) >= self.min_bytes:
+                    self.checkpoint()
+            except (OSError, sqlite3.Error):
+                continue  # no log yet, or busy: next round
+        with contextlib.suppress(sqlite3.Error):  # leave the log folded in for the next opener
+            self.checkpoint()
+
+
+def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
+    """A checkpointer for an engine on an SQLite file; None for other databases."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return WalCheckpointer(engine)
+
+
+class _SQLiteUuid(Uuid):  # type: ignore[type-arg]
+    """``Uuid`` read back from SQLite's 32-digit hex text without ``uuid.UUID``'s parsing.
+
+    ``UUID(hex)`` strips prefixes, braces and dashes before converting; the text this type
+    wrote has none of them, and list pages read hundreds of ids. Anything else still goes
+    through ``UUID``.
+    """
+
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if not self.as_uuid:
+            return super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call]
+        new, set_attribute = object.__new__, object.__setattr__
+        uuid_type, unknown = uuid.UUID, uuid.SafeUUID.unknown
+
+        def process(value: str | None) -> uuid.UUID | None:
+            if value is None:
+                return None
+            if len(value) != 32:
+                return uuid_type(value)
+            result: uuid.UUID = new(uuid_type)
+            set_attribute(result, "int", int(value, 16))  # as UUID.__init__ does
+            set_attribute(result, "is_safe", unknown)
+            return result
+
+        return process
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Build an engine with the settings this project needs for its dialect."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=pool_size,
+            max_overflow=20,
+            # Each SQLite connection has a page cache of its own: handing out the connection
+            # returned last keeps requests on the few whose caches are already warm, where a
+            # first-in-first-out pool spreads them (and the big tables' pages) over all ten.
+            pool_use_lifo=True,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # Types are adapted to the dialect through its colspecs, which may be set per instance.
+        engine.dialect.colspecs = {**engine.dialect.colspecs, Uuid: _SQLiteUuid}
+        return engine
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+    )
+
+
+@lru_cache
+def _engine_for(url: str, pool_size: int) -> Engine:
+    return make_engine(url, pool_size=pool_size)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the configured database."""
+    settings = settings or get_settings()
+    return _engine_for(settings.database_url, settings.db_pool_size)
+
+
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """Yield a session that is closed (and rolled back if uncommitted) afterwards."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        yield session

@@ -1,0 +1,219 @@
+"""Pure ASGI middleware: request ids, the body-size limit, and one JSON log line per request.
+
+Written against raw ASGI rather than ``BaseHTTPMiddleware``: it is on every request's path,
+and the extra task and queue that ``BaseHTTPMiddleware`` adds cost measurable throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any, overload
+
+from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.accounts.deps import CONNECTION_STATE_KEY, SESSION_STATE_KEY
+
+log = logging.getLogger("infoview.access")
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class JsonFormatter(logging.Formatter):
+    """Format records as one JSON object a line, with the extra fields they carry."""
+
+    # color_message: uvicorn's copy of the message with terminal colour codes in it.
+    _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send every log line to stderr as JSON."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn.access",):
+        logging.getLogger(name).disabled = True
+    # Alembic announces each of its plugins at INFO when imported: start-up noise, not news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+async def _send_problem(send: Send, status: int, code: str, detail: str, request_id: str) -> None:
+    body = json.dumps(
+        {
+            "type": f"https://infoview.dev/problems/{code}",
+            "title": "Payload too large",
+            "status": status,
+            "detail": detail,
+            "code": code,
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """Give each request an id, enforce the body limit, and log how it went."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self._route_contexts: dict[int, list[RouteContext]] | None = None
+
+    def _route_template(self, scope: Scope) -> str:
+        """The matched route's full path template, e.g. ``/api/v1/contacts/{contact_id}``.
+
+        ``scope["route"]`` is the route as declared on its router (``/contacts/{contact_id}``,
+        without the prefixes of the routers that include it), so the template is looked up
+        among the app's effective routes.
+        """
+        if self._route_contexts is None:
+            contexts: dict[int, list[RouteContext]] = {}
+            for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
+                original = context.original_route
+                key = 0 if type(original) is Route else id(original)
+                contexts.setdefault(key, []).append(context)
+            self._route_contexts = contexts
+        route = scope.get("route")
+        # Plain Starlette routes (/docs, /openapi.json) do not record themselves in the scope.
+        candidates = self._route_contexts.get(id(route) if route is not None else 0, [])
+        for context in candidates:
+            if len(candidates) == 1 and route is not None:
+                return context.path_format or "<unmatched>"
+            if context.matches(scope)[0] is not Match.NONE:
+                return context.path_format or "<unmatched>"
+        return getattr(route, "path", None) or "<unmatched>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = ""
+        content_length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _SANE_REQUEST_ID.match(candidate):
+                    request_id = candidate
+            elif name == b"content-length":
+                content_length = value
+        request_id = request_id or uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status_holder = [500]
+        header_value = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", header_value)]
+            await send(message)
+
+        try:
+            too_large = False
+            if content_length is not None:
+                try:
+                    too_large = int(content_length) > self.max_body_bytes
+                except ValueError:
+                    too_large = False
+            if not too_large and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                body, receive = await read_body(receive, self.max_body_bytes)
+                too_large = body is None
+            if too_large:
+                status_holder[0] = 413
+                await _send_problem(
+                    send,
+                    413,
+                    "payload_too_large",
+                    f"Request bodies are limited to {self.max_body_bytes} bytes.",
+                    request_id,
+                )
+                return
+            await self.app(scope, receive, send_with_id)
+        finally:
+            session = state.pop(SESSION_STATE_KEY, None)
+            if session is not None:  # opened by the get_session dependency
+                session.close()
+            connection = state.pop(CONNECTION_STATE_KEY, None)
+            if connection is not None:  # checked out by the request_connection dependency
+                connection.close()
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": self._route_template(scope),
+                    "status": status_holder[0],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "request_id": request_id,
+                    "user_id": state.get("user_id"),
+                },
+            )
+
+
+@overload
+async def read_body(receive: Receive) -> tuple[bytes, Receive]: ...
+@overload
+async def read_body(receive: Receive, max_bytes: int) -> tuple[bytes | None, Receive]: ...
+async def read_body(receive: Receive, max_bytes: int | None = None) -> tuple[bytes | None, Receive]:
+    """Read the whole request body and return it with a ``receive`` that hands it on unchanged.
+
+    Past ``max_bytes`` reading stops and the body is None. A client gone mid-body leaves an
+    empty body (the disconnect is passed on to whoever receives next).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            chunks.clear()
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            return None, receive
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay

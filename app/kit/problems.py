@@ -1,0 +1,271 @@
+"""RFC 9457 problem details for every error the API can answer with.
+
+One handler per kind of failure, all producing the same shape:
+``{type, title, status, detail, code, errors?, request_id}`` as ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.kit.errors import AppError
+
+PROBLEM_BASE = "https://infoview.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("infoview.errors")
+
+
+class ProblemError(BaseModel):
+    """One entry of ``errors[]``: a field that failed validation or an unmet requirement."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str | None = None
+    message: str | None = None
+    loc: list[str | int] | None = None
+    msg: str | None = None
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    code: str
+    errors: list[ProblemError] | None = None
+    request_id: str | None = None
+
+
+class TransitionProblem(Problem):
+    """A refused workflow move: every unmet requirement, and where the interview stands."""
+
+    current_state: str | None = None
+    allowed_transitions: list[str] | None = None
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """Build the problem+json response every error path goes through."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    body["request_id"] = getattr(request.state, "request_id", None)
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+_MALFORMED_JSON = "The request body is not valid JSON."
+# FastAPI's words for a body it could not read.
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the request's path accepts, judged by its most specific route template.
+
+    ``/letters/draft`` also matches ``/letters/{letter_id}``, but what it allows is what
+    ``/letters/draft`` itself does: templates with fewer parameters win, as in routing tables
+    that rank a fixed segment over a variable one.
+    """
+    path = request.scope.get("path", "")
+    by_specificity: dict[int, set[str]] = {}
+    for context in iter_route_contexts(request.app.routes):
+        regex = getattr(context, "path_regex", None)
+        if regex is not None and context.methods and regex.match(path):
+            parameters = str(getattr(context, "path", "")).count("{")
+            by_specificity.setdefault(parameters, set()).update(context.methods)
+    return sorted(by_specificity[min(by_specificity)]) if by_specificity else []
+
+
+def _validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = []
+    code = "validation_error"
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            code = "malformed_json"
+        errors.append(
+            {
+                "loc": [str(p) if not isinstance(p, int) else p for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return code, errors
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into a problem document."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return problem_response(
+            request,
+            exc.status,
+            exc.code,
+            exc.detail,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        code, errors = _validation_errors(exc)
+        detail = (
+            _MALFORMED_JSON
+            if code == "malformed_json"
+            else "The request is not valid; see errors[] for each field."
+        )
+        return problem_response(request, 422, code, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route matches {request.method} {request.url.path}."
+        elif exc.status_code == 405:
+            # The route that matched lists only its own methods; the path may have others.
+            allowed = _allowed_methods(request)
+            if allowed:
+                allow = ", ".join(allowed)
+                headers = {**(headers or {}), "Allow": allow}
+                detail = f"{request.method} is not allowed on {request.url.path}; use {allow}."
+        elif exc.status_code == 400 and detail == _BODY_PARSE_ERROR and _is_json(request):
+            # Invalid UTF-8, absurd nesting or a huge number: malformed JSON like any other.
+            errors = [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
+            return problem_response(request, 422, "malformed_json", _MALFORMED_JSON, errors=errors)
+        return problem_response(request, exc.status_code, code, detail, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.exception(
+            "unhandled error",
+            extra={"request_id": getattr(request.state, "request_id", None)},
+        )
+        # This handler runs outside the request-id middleware, so it sets the header itself.
+        request_id = getattr(request.state, "request_id", None)
+        return problem_response(
+            request,
+            500,
+            "internal_error",
+            "Something went wrong on our side. Quote the request id when reporting it.",
+            headers={"X-Request-ID": request_id} if request_id else None,
+        )
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid or expired credentials",
+    403: "The token lacks a required scope",
+    404: "No such resource (or it belongs to another user)",
+    409: "Conflicts with the current state of the resource",
+    412: "If-Match did not match the current ETag",
+    413: "Request body too large",
+    422: "Validation failed",
+    428: "Precondition required",
+    429: "Too many requests",
+    503: "Not ready",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the problem statuses an operation can answer with."""
+    return {
+        status: {
+            "model": TransitionProblem if status == 409 else Problem,
+            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
+
+
+def _problem_content(document: dict[str, Any]) -> None:
+    """Give each problem response its schema under ``application/problem+json`` only.
+
+    FastAPI files a response ``model`` under the route's media type (``application/json``),
+    next to the ``application/problem+json`` entry ``problem_responses`` declares without a
+    schema; the body is really sent as the latter, so the schema moves there.
+    """
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for response in operation.get("responses", {}).values():
+                content = response.get("content") or {}
+                problem = content.get(PROBLEM_MEDIA_TYPE)
+                plain = content.get("application/json")
+                if problem is not None and not problem.get("schema") and plain is not None:
+                    content[PROBLEM_MEDIA_TYPE] = plain
+                    del content["application/json"]
+
+
+def declare_in_openapi(app: FastAPI) -> None:
+    """Wrap ``app.openapi`` so problem responses declare the media type they are sent with."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        _problem_content(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

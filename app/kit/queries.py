@@ -1,0 +1,248 @@
+"""Helpers every service goes through: owner scoping, keyset pages, optimistic concurrency.
+
+Owner scoping lives here so that no query can forget it: services fetch single rows with
+``get_owned`` and start lists from ``owned``. A row that belongs to someone else is simply
+not found.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Label,
+    Row,
+    RowMapping,
+    Select,
+    Table,
+    bindparam,
+    type_coerce,
+)
+from sqlalchemy import select as core_select
+from sqlalchemy.types import NullType
+from sqlmodel import Session, SQLModel, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.kit.errors import NotFound, PreconditionFailed, Unprocessable
+
+M = TypeVar("M", bound=SQLModel)
+
+MAX_LIMIT = 100
+
+
+def owned(model: type[M], owner_id: uuid.UUID) -> SelectOfScalar[M]:
+    """``SELECT model WHERE owner_id = :owner`` — the start of every list query."""
+    return select(model).where(model.owner_id == owner_id)  # type: ignore[attr-defined]
+
+
+def get_owned(
+    session: Session, model: type[M], object_id: uuid.UUID, owner_id: uuid.UUID, *, what: str
+) -> M:
+    """The caller's row with this id, or a 404 (also when it belongs to someone else)."""
+    row = session.get(model, object_id)
+    if row is None or row.owner_id != owner_id:  # type: ignore[attr-defined]
+        raise NotFound(
+            f"No {what} with id {object_id}.", code=f"{what.replace(' ', '_')}_not_found"
+        )
+    return row
+
+
+def connection_of(db: Session | Connection) -> Connection:
+    """A read's connection: the one given, or the session's."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
+def stored_columns(table: Table) -> list[Label[Any]]:
+    """The table's columns, read back exactly as the database driver returns them.
+
+    No SQLAlchemy type processing: SQLite's UUIDs and timestamps stay text, JSON stays text.
+    For rows that go straight to JSON (:mod:`app.kit.rows_json`), where parsing each value
+    only to write it out again cost more than the query.
+    """
+    return [type_coerce(column, NullType()).label(column.key) for column in table.c]
+
+
+@cache
+def _owned_row_statement(table: Table, stored: bool) -> Select[Any]:
+    c = table.c
+    statement = core_select(*stored_columns(table)) if stored else table.select()
+    return statement.where(c.id == bindparam("object_id"), c.owner_id == bindparam("owner_id"))
+
+
+def get_owned_row(
+    db: Session | Connection,
+    model: type[SQLModel],
+    object_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    *,
+    what: str,
+    stored: bool = False,
+) -> Row[Any]:
+    """Like :func:`get_owned`, without an ORM object: the row (columns by attribute or by
+    ``row._mapping[name]``), for reads and for Core writes; ``stored`` reads its values as the
+    driver returns them (:func:`stored_columns`).
+
+    One prepared Core statement on the session's connection; building, tracking and expiring
+    an ORM object costs several times the query itself, and a read needs none of it.
+    """
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    statement = _owned_row_statement(table, stored)
+    row = (
+        connection_of(db).execute(statement, {"object_id": object_id, "owner_id": owner_id}).first()
+    )
+    if row is None:
+        raise NotFound(
+            f"No {what} with id {object_id}.", code=f"{what.replace(' ', '_')}_not_found"
+        )
+    return row
+
+
+def new_row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
+    """A new row's values: those given, and the model's defaults for the rest."""
+    for name, info in model.model_fields.items():
+        if name not in values:
+            if info.default_factory is not None:
+                values[name] = info.default_factory()  # type: ignore[call-arg]
+            elif not info.is_required():
+                values[name] = info.default
+    return values
+
+
+def insert_row(session: Session, model: type[SQLModel], **values: Any) -> dict[str, Any]:
+    """Insert one row through Core in the session's transaction; return its values.
+
+    For creates that hand back what they wrote: no ORM object to build, track and flush.
+    Nothing is committed.
+    """
+    row = new_row(model, **values)
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    session.connection().execute(table.insert(), row)
+    return row
+
+
+def owned_page_statement(
+    table: Table,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    after_cursor: bool,
+    stored: bool = False,
+) -> Select[Any]:
+    """A keyset page of the owner's rows as one prepared Core statement, newest first.
+
+    Everything the request varies is a bound parameter (``:owner``, the filters' own,
+    ``:cursor``, ``:cap``), so callers build one statement per combination of filters, keep it,
+    and run it with :func:`keyset_rows`; nothing is built or cache-keyed per request.
+    ``stored`` reads the values as the driver returns them (:func:`stored_columns`).
+    """
+    statement = core_select(*stored_columns(table)) if stored else table.select()
+    statement = statement.where(table.c.owner_id == bindparam("owner"), *conditions)
+    if after_cursor:
+        statement = statement.where(table.c.id < bindparam("cursor"))
+    return statement.order_by(table.c.id.desc()).limit(bindparam("cap"))
+
+
+def keyset_rows(
+    db: Session | Connection,
+    statement: Select[Any],
+    params: dict[str, Any],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[RowMapping], bool, str | None]:
+    """Run an :func:`owned_page_statement`: one page of row mappings, newest first.
+
+    ``statement`` must have been built with ``after_cursor=cursor is not None``.
+    """
+    params = {**params, "cap": limit + 1}
+    if cursor is not None:
+        params["cursor"] = decode_cursor(cursor)
+    rows = connection_of(db).execute(statement, params).mappings().all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None
+    return rows, has_more, next_cursor
+
+
+def encode_cursor(last_id: uuid.UUID | str) -> str:
+    """An opaque cursor: the last id of the page (a UUID, or its stored text), base64url."""
+    if not isinstance(last_id, uuid.UUID):
+        last_id = uuid.UUID(last_id)
+    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    """Read a cursor back; anything malformed is a 422 on the ``cursor`` parameter."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return uuid.UUID(bytes=raw)
+    except (ValueError, binascii.Error) as exc:
+        raise Unprocessable(
+            "The cursor is malformed; pass back a next_cursor exactly as received.",
+            code="invalid_cursor",
+            errors=[{"loc": ["query", "cursor"], "msg": "malformed cursor", "type": "cursor"}],
+        ) from exc
+
+
+def keyset_page(
+    session: Session,
+    statement: SelectOfScalar[M],
+    id_column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[M], bool, str | None]:
+    """Run a list query one page at a time, newest first, by the time-ordered UUIDv7 id.
+
+    Keyset, never OFFSET: each page is an index range scan whatever its depth, and cursors
+    stay valid while rows are inserted.
+    """
+    if cursor is not None:
+        statement = statement.where(id_column < decode_cursor(cursor))
+    rows = session.exec(statement.order_by(id_column.desc()).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None  # type: ignore[attr-defined]
+    return rows, has_more, next_cursor
+
+
+def etag(version: int) -> str:
+    """The strong ETag of a row at a version."""
+    return f'"{version}"'
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """Honour ``If-Match``: absent goes ahead; a stale tag is a 412."""
+    if if_match is None:
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    if "*" in tags or etag(version) in tags:
+        return
+    raise PreconditionFailed(
+        f"The resource has changed (current ETag {etag(version)}); fetch it again and retry.",
+        code="etag_mismatch",
+    )
+
+
+def require_owned_ref(
+    session: Session, model: type[M], object_id: uuid.UUID, owner_id: uuid.UUID, *, field: str
+) -> M:
+    """A row a request body points at (``contact_id``, ``referrer_id`` …), owned by the caller.
+
+    A reference to a missing row, or to another user's row, is a 422 on that body field: the
+    request is malformed, and the answer does not tell whether the row exists elsewhere.
+    """
+    row = session.get(model, object_id)
+    if row is None or row.owner_id != owner_id:  # type: ignore[attr-defined]
+        raise Unprocessable(
+            f"{field} does not name one of your records.",
+            code="invalid_reference",
+            errors=[{"loc": ["body", field], "msg": "no such record", "type": "invalid_reference"}],
+        )
+    return row

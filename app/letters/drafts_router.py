@@ -1,0 +1,50 @@
+"""Letter drafts: a new draft letter filled in from a template and your records."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from app.accounts.deps import CurrentUser, SessionDep
+from app.kit.problems import problem_response, problem_responses
+from app.kit.queries import etag
+from app.letters import drafts as service
+from app.letters.schemas import LetterPublic
+from app.letters.template_schemas import LetterDraftCreate
+
+router = APIRouter(tags=["letters"])
+
+
+@router.post(
+    "/letters/draft",
+    operation_id="letters-draft",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LetterPublic,
+    responses=problem_responses(401, 409, 422),
+)
+async def draft_letter(
+    data: LetterDraftCreate, session: SessionDep, user: CurrentUser, response: Response
+) -> LetterPublic:
+    """Draft a letter from its template, filled with the contact's and interview's details."""
+    letter = service.create(session, user.id, data)
+    response.headers["Location"] = f"/api/v1/letters/{letter.id}"
+    response.headers["ETag"] = etag(letter.version)
+    return LetterPublic.model_validate(letter, from_attributes=True)
+
+
+@router.api_route(
+    "/letters/draft",
+    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    operation_id="letters-draft-other-methods",
+    include_in_schema=False,
+)
+async def draft_other_methods(request: Request) -> Response:
+    """Only POST drafts: a 405 rather than ``/letters/{letter_id}`` refusing "draft"."""
+    # Without this route the path would reach /letters/{letter_id}, whose GET/PATCH/DELETE
+    # would answer 422 (not a UUID) instead of saying the method is wrong.
+    return problem_response(
+        request,
+        405,
+        "method_not_allowed",
+        f"{request.method} is not allowed on {request.url.path}; use POST.",
+        headers={"Allow": "POST"},
+    )

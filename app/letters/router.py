@@ -1,0 +1,142 @@
+"""The letters resource: drafts, edits, lists, deletes and sends letters to contacts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.kit.problems import problem_responses
+from app.kit.queries import MAX_LIMIT, etag
+from app.kit.schemas import Page
+from app.letters import service as letters_service
+from app.letters.schemas import Letter, LetterCreate, LetterPublic, LetterUpdate
+from app.vocabulary import LetterKind, LetterStatus
+
+router = APIRouter(tags=["letters"])
+
+
+def _public(letter: Letter, response: Response) -> LetterPublic:
+    response.headers["ETag"] = etag(letter.version)
+    return LetterPublic.model_validate(letter, from_attributes=True)
+
+
+@router.post(
+    "/letters",
+    operation_id="letters-create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LetterPublic,
+    responses=problem_responses(401, 409, 422),
+)
+async def create_letter(
+    data: LetterCreate, session: SessionDep, user: CurrentUser, response: Response
+) -> LetterPublic:
+    """Draft a letter to one of your contacts."""
+    letter = letters_service.create(session, user.id, data)
+    response.headers["Location"] = f"/api/v1/letters/{letter.id}"
+    return _public(letter, response)
+
+
+@router.get(
+    "/letters",
+    operation_id="letters-list",
+    response_model=Page[LetterPublic],
+    responses=problem_responses(401, 422),
+)
+async def list_letters(
+    session: SessionDep,
+    user: CurrentUser,
+    kind: LetterKind | None = None,
+    letter_status: Annotated[LetterStatus | None, Query(alias="status")] = None,
+    interview_id: uuid.UUID | None = None,
+    recipient_id: uuid.UUID | None = None,
+    source: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    external_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[LetterPublic]:
+    """List your letters, newest first."""
+    rows, has_more, next_cursor = letters_service.list_letters(
+        session,
+        user.id,
+        kind=kind,
+        status=letter_status,
+        interview_id=interview_id,
+        recipient_id=recipient_id,
+        source=source,
+        external_id=external_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[LetterPublic](
+        data=[LetterPublic.model_validate(row, from_attributes=True) for row in rows],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/letters/{letter_id}",
+    operation_id="letters-get",
+    response_model=LetterPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_letter(
+    letter_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
+) -> LetterPublic:
+    """Get one of your letters."""
+    return _public(letters_service.get(session, user.id, letter_id), response)
+
+
+@router.patch(
+    "/letters/{letter_id}",
+    operation_id="letters-update",
+    response_model=LetterPublic,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def update_letter(
+    letter_id: uuid.UUID,
+    data: LetterUpdate,
+    session: SessionDep,
+    user: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+) -> LetterPublic:
+    """Edit a draft letter; a sent letter never changes."""
+    letter = letters_service.update_letter(session, user.id, letter_id, data, if_match=if_match)
+    return _public(letter, response)
+
+
+@router.delete(
+    "/letters/{letter_id}",
+    operation_id="letters-delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def delete_letter(
+    letter_id: uuid.UUID, session: SessionDep, user: CurrentUser, if_match: IfMatch = None
+) -> Response:
+    """Delete a draft letter; a sent letter stays on the record."""
+    letters_service.delete_letter(session, user.id, letter_id, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/letters/{letter_id}/send",
+    operation_id="letters-send",
+    response_model=LetterPublic,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def send_letter(
+    letter_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+) -> LetterPublic:
+    """Send a draft letter: it is stamped with sent_at and never changes again."""
+    letter = letters_service.send(session, user.id, letter_id, if_match=if_match)
+    return _public(letter, response)

@@ -1,0 +1,109 @@
+"""A Letter: a written message to a contact, optionally tied to an interview."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import model_validator
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.kit.db import UTCDateTime, new_id, utcnow
+from app.vocabulary import Channel, LetterKind, LetterStatus
+
+
+class Letter(SQLModel, table=True):
+    """``draft`` until sent; once sent (``sent_at`` set) it never changes again."""
+
+    __tablename__ = "letter"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "source", "external_id"),
+        Index("ix_letter_owner_id_id", "owner_id", "id"),
+        Index("ix_letter_interview_id_kind_status", "interview_id", "kind", "status"),
+        Index("ix_letter_recipient_id_sent_at", "recipient_id", "sent_at"),
+        Index("ix_letter_owner_id_kind_status", "owner_id", "kind", "status"),
+        # The follow-up agenda: the owner's sent letters, oldest first.
+        Index("ix_letter_owner_id_status_sent_at", "owner_id", "status", "sent_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    recipient_id: uuid.UUID = Field(foreign_key="contact.id")
+    interview_id: uuid.UUID | None = Field(default=None, foreign_key="interview.id")
+    channel: str = Field(default="email", max_length=20)
+    subject: str | None = Field(default=None, max_length=300)
+    body: str = Field(default="", max_length=50000)
+    status: str = Field(default="draft", max_length=10)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    external_id: str | None = Field(default=None, max_length=255)
+    source: str | None = Field(default=None, max_length=100)
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+_NOT_NULL_ON_UPDATE = ("kind", "recipient_id", "channel", "body")
+
+
+class LetterCreate(SQLModel):
+    """A new letter, always a draft. ``status`` and ``sent_at`` change only by sending it."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: LetterKind
+    recipient_id: uuid.UUID
+    interview_id: uuid.UUID | None = None
+    channel: Channel = Channel.EMAIL
+    subject: str | None = Field(default=None, max_length=300)
+    body: str = Field(default="", max_length=50000)
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    source: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _external_ref_is_whole(self) -> LetterCreate:
+        if (self.external_id is None) != (self.source is None):
+            raise ValueError("external_id and source go together: give both or neither")
+        return self
+
+
+class LetterUpdate(SQLModel):
+    """Changes to a draft letter; only the fields given change. A sent letter never changes."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: LetterKind | None = None
+    recipient_id: uuid.UUID | None = None
+    interview_id: uuid.UUID | None = None
+    channel: Channel | None = None
+    subject: str | None = Field(default=None, max_length=300)
+    body: str | None = Field(default=None, max_length=50000)
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    source: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _required_fields_stay_set(self) -> LetterUpdate:
+        # Omitting a field leaves it alone; sending null would erase a field a letter needs.
+        for name in _NOT_NULL_ON_UPDATE:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class LetterPublic(SQLModel):
+    """A letter as its owner sees it."""
+
+    id: uuid.UUID
+    kind: LetterKind
+    recipient_id: uuid.UUID
+    interview_id: uuid.UUID | None
+    channel: Channel
+    subject: str | None
+    body: str
+    status: LetterStatus
+    sent_at: datetime | None
+    external_id: str | None
+    source: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,341 @@
+"""Letters: draft, edit, list, delete and send, under the letter rules and the job-ask check.
+
+A letter is a draft until sent; sending stamps ``sent_at``, refreshes the recipient's
+``last_contacted_at`` and freezes the letter for good. The rules of ``app.letters.rules`` and
+the job-ask check run on create, on update (against the letter as it would become) and again
+on send, since the interview may have moved in between. Writes are compare-and-set on the
+version (and on ``status = 'draft'``), so an edit can never land on a letter sent meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, exists, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.contacts.activity import refresh_last_contacted
+from app.contacts.schemas import Contact
+from app.interviews.schemas import Interview
+from app.kit.db import utcnow
+from app.kit.errors import AppError, Conflict, Unprocessable
+from app.kit.queries import check_if_match, get_owned, keyset_page, owned, require_owned_ref
+from app.letters import job_ask, rules
+from app.letters.schemas import Letter, LetterCreate, LetterPublic, LetterUpdate
+from app.referrals.schemas import Referral
+from app.vocabulary import Decision, InterviewState, LetterKind, LetterStatus
+from app.webhooks.outbox import emit
+
+# How often a write is retried when another writer changed the letter between read and write.
+WRITE_ATTEMPTS = 3
+
+
+def get(session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID) -> Letter:
+    """The caller's letter, or a 404."""
+    return get_owned(session, Letter, letter_id, owner_id, what="letter")
+
+
+def list_letters(
+    session: Session,
+    owner_id: uuid.UUID,
+    *,
+    kind: LetterKind | None = None,
+    status: LetterStatus | None = None,
+    interview_id: uuid.UUID | None = None,
+    recipient_id: uuid.UUID | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> tuple[Sequence[Letter], bool, str | None]:
+    """One page of the caller's letters, newest first, filtered."""
+    statement = owned(Letter, owner_id)
+    filters: list[tuple[Any, Any]] = [
+        (Letter.kind, kind),
+        (Letter.status, status),
+        (Letter.interview_id, interview_id),
+        (Letter.recipient_id, recipient_id),
+        (Letter.source, source),
+        (Letter.external_id, external_id),
+    ]
+    for column, value in filters:
+        if value is not None:
+            statement = statement.where(column == value)
+    return keyset_page(session, statement, Letter.id, limit=limit, cursor=cursor)
+
+
+def create(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> Letter:
+    """Draft a letter; it must already obey every letter rule."""
+    letter = Letter(owner_id=owner_id, **data.model_dump())
+    _check_external_ref(session, letter)
+    _check_letter(session, letter)
+    session.add(letter)
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a concurrent create took the external id first
+        session.rollback()
+        raise _external_id_taken(letter) from exc
+    return letter
+
+
+def check(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> None:
+    """Apply the letter rules to a letter not yet written, raising as ``create`` would.
+
+    Drafting asks first, so a letter the rules refuse is refused for that reason rather than
+    for a template that had, say, no interview to read from.
+    """
+    _check_letter(session, Letter(owner_id=owner_id, **data.model_dump()))
+
+
+def update_letter(
+    session: Session,
+    owner_id: uuid.UUID,
+    letter_id: uuid.UUID,
+    data: LetterUpdate,
+    *,
+    if_match: str | None = None,
+) -> Letter:
+    """Change a draft; the letter as it would become must obey every rule. Sent: 409."""
+    changes = data.model_dump(exclude_unset=True)
+
+    def values(letter: Letter) -> dict[str, Any]:
+        proposed = Letter.model_validate({**letter.model_dump(), **changes})
+        _check_external_ref(session, proposed)
+        _check_letter(session, proposed)
+        return changes
+
+    return _write(session, owner_id, letter_id, if_match, values, sent_code="letter_sent")
+
+
+def send(
+    session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID, *, if_match: str | None = None
+) -> Letter:
+    """Mark a draft sent now, after checking the rules once more. Sent already: 409."""
+
+    def values(letter: Letter) -> dict[str, Any]:
+        _check_letter(session, letter)
+        return {"status": LetterStatus.SENT.value, "sent_at": utcnow()}
+
+    return _write(session, owner_id, letter_id, if_match, values, sent_code="letter_already_sent")
+
+
+def delete_letter(
+    session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
+    """Delete a draft. A sent letter is part of the record and stays: 409."""
+    for _ in range(WRITE_ATTEMPTS):
+        letter = get(session, owner_id, letter_id)
+        _check_writable(letter, if_match, sent_code="letter_sent")
+        result = session.execute(
+            delete(Letter).where(
+                Letter.id == letter.id,  # type: ignore[arg-type]
+                Letter.version == letter.version,  # type: ignore[arg-type]
+                Letter.status == LetterStatus.DRAFT.value,  # type: ignore[arg-type]
+            )
+        )
+        if cast(CursorResult[Any], result).rowcount == 1:
+            session.commit()
+            return
+        session.rollback()
+    raise _concurrent_update()
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _write(
+    session: Session,
+    owner_id: uuid.UUID,
+    letter_id: uuid.UUID,
+    if_match: str | None,
+    values: Callable[[Letter], dict[str, Any]],
+    *,
+    sent_code: str,
+) -> Letter:
+    """Read, check, and compare-and-set one draft; retried if another writer came between."""
+    for _ in range(WRITE_ATTEMPTS):
+        letter = get(session, owner_id, letter_id)
+        _check_writable(letter, if_match, sent_code=sent_code)
+        new_values = values(letter)
+        result = session.execute(
+            update(Letter)
+            .where(
+                Letter.id == letter.id,  # type: ignore[arg-type]
+                Letter.version == letter.version,  # type: ignore[arg-type]
+                Letter.status == LetterStatus.DRAFT.value,  # type: ignore[arg-type]
+            )
+            .values(**new_values, version=letter.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult[Any], result).rowcount != 1:
+            session.rollback()  # expires the stale row: the next round reads it afresh
+            continue
+        if new_values.get("status") == LetterStatus.SENT.value:
+            refresh_last_contacted(session, letter.recipient_id)
+            session.refresh(letter)  # as sent, for the event committed with it
+            emit(session, owner_id, "letter.sent", LetterPublic.model_validate(letter))
+        try:
+            session.commit()
+        except IntegrityError as exc:  # a concurrent write took the external id first
+            session.rollback()
+            raise _external_id_taken(letter) from exc
+        session.refresh(letter)
+        return letter
+    raise _concurrent_update()
+
+
+def _check_writable(letter: Letter, if_match: str | None, *, sent_code: str) -> None:
+    check_if_match(if_match, letter.version)
+    if letter.status == LetterStatus.SENT.value:
+        if sent_code == "letter_already_sent":
+            raise Conflict(
+                f"The letter was already sent at {_iso(letter)}.", code="letter_already_sent"
+            )
+        raise Conflict(
+            f"The letter was sent at {_iso(letter)}; a sent letter never changes.",
+            code="letter_sent",
+        )
+
+
+def _iso(letter: Letter) -> str:
+    return letter.sent_at.isoformat() if letter.sent_at else "an unknown time"
+
+
+def _concurrent_update() -> Conflict:
+    return Conflict(
+        "The letter kept changing while this request ran; fetch it again and retry.",
+        code="concurrent_update",
+    )
+
+
+# --- external references ---------------------------------------------------------------------
+
+
+def _check_external_ref(session: Session, letter: Letter) -> None:
+    """``external_id`` and ``source`` come together, and name one letter per user and source."""
+    if (letter.external_id is None) != (letter.source is None):
+        missing = "source" if letter.source is None else "external_id"
+        raise Unprocessable(
+            "external_id and source go together: give both or neither.",
+            code="validation_error",
+            errors=[
+                {
+                    "loc": ["body", missing],
+                    "msg": "external_id and source go together",
+                    "type": "value_error",
+                }
+            ],
+        )
+    if letter.external_id is None:
+        return
+    taken = session.exec(
+        select(Letter.id)
+        .where(Letter.owner_id == letter.owner_id)
+        .where(Letter.source == letter.source)
+        .where(Letter.external_id == letter.external_id)
+        .where(Letter.id != letter.id)
+    ).first()
+    if taken is not None:
+        raise _external_id_taken(letter)
+
+
+def _external_id_taken(letter: Letter) -> Conflict:
+    return Conflict(
+        f"Another letter already has external_id {letter.external_id!r} from {letter.source!r}.",
+        code="external_id_taken",
+    )
+
+
+# --- the letter rules --------------------------------------------------------------------------
+
+
+def _check_letter(session: Session, letter: Letter) -> None:
+    """Load the facts the letter rules need, apply them and the job-ask check, or raise.
+
+    References first (422 invalid_reference), then every broken rule at once: the letter's
+    own faults (422) before the interview's progress (409).
+    """
+    kind = LetterKind(letter.kind)
+    require_owned_ref(session, Contact, letter.recipient_id, letter.owner_id, field="recipient_id")
+    facts = rules.LetterFacts(recipient_id=letter.recipient_id, interview=None)
+    if letter.interview_id is not None:
+        interview = require_owned_ref(
+            session, Interview, letter.interview_id, letter.owner_id, field="interview_id"
+        )
+        is_referrer = kind in rules.TO_REFERRER and _is_referrer(
+            session, letter.owner_id, letter.recipient_id, interview.contact_id
+        )
+        facts = rules.LetterFacts(
+            recipient_id=letter.recipient_id,
+            interview=rules.InterviewFacts(
+                contact_id=interview.contact_id,
+                state=InterviewState(interview.state),
+                decision=Decision(interview.decision),
+            ),
+            recipient_is_referrer=is_referrer,
+        )
+    violations = rules.check(kind, facts)
+    invalid = [v for v in violations if v.cause == rules.Cause.LETTER]
+    if invalid:
+        raise _refusal(Unprocessable, invalid, violations)
+    if not rules.may_ask_for_job(kind):
+        _check_job_ask(kind, letter)
+    if violations:
+        raise _refusal(Conflict, violations, violations)
+
+
+def _is_referrer(
+    session: Session, owner_id: uuid.UUID, referrer_id: uuid.UUID, referred_id: uuid.UUID
+) -> bool:
+    statement = select(
+        exists().where(
+            Referral.owner_id == owner_id,  # type: ignore[arg-type]
+            Referral.referrer_id == referrer_id,  # type: ignore[arg-type]
+            Referral.referred_id == referred_id,  # type: ignore[arg-type]
+        )
+    )
+    return bool(session.exec(statement).one())
+
+
+def _refusal(
+    error: type[AppError], first: list[rules.Violation], every: list[rules.Violation]
+) -> AppError:
+    """One problem naming every broken rule; its code is the first of those at its status."""
+    entries = []
+    for violation in every:
+        entry: dict[str, Any] = {"code": violation.code, "message": violation.message}
+        if violation.missing:
+            entry["missing"] = list(violation.missing)
+        entries.append(entry)
+    extra: dict[str, Any] = {}
+    if first[0].missing:
+        extra["missing"] = list(first[0].missing)
+    return error(" ".join(v.message for v in every), code=first[0].code, errors=entries, **extra)
+
+
+def _check_job_ask(kind: LetterKind, letter: Letter) -> None:
+    for field_name, text in (("subject", letter.subject), ("body", letter.body)):
+        if not text:
+            continue
+        found = job_ask.find_job_ask(text)
+        if found is None:
+            continue
+        raise Unprocessable(
+            f'The {field_name} asks for a job ("{found.phrase}"). An informational interview '
+            f"gathers information; only a feeler letter may ask about openings, and a {kind} "
+            "letter may not.",
+            code="job_ask",
+            errors=[
+                {
+                    "loc": ["body", field_name],
+                    "msg": f'asks for a job: "{found.phrase}"',
+                    "type": "job_ask",
+                    "code": "job_ask",
+                }
+            ],
+            phrase=found.phrase,
+            field=field_name,
+        )

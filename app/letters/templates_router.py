@@ -1,0 +1,87 @@
+"""Letter templates: read, replace and restore the template each kind of letter is drafted from."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
+
+from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.kit.problems import problem_responses
+from app.kit.queries import etag
+from app.letters import user_templates as service
+from app.letters.context import variable_names
+from app.letters.template_schemas import TemplatePublic, TemplateUpdate
+from app.vocabulary import LetterKind
+
+router = APIRouter(tags=["templates"])
+
+# {kind} is a closed set, so an unknown kind is a 422; 404 is declared anyway, as on every
+# path with a parameter, so clients handle all such paths alike.
+
+Kind = Annotated[LetterKind, Path(description="The kind of letter the template drafts.")]
+
+
+def _public(view: service.TemplateView, response: Response) -> TemplatePublic:
+    response.headers["ETag"] = etag(view.version)
+    return TemplatePublic(
+        kind=view.kind,
+        source=view.source,
+        custom=view.custom,
+        updated_at=view.updated_at,
+        variables=variable_names(),
+    )
+
+
+@router.get(
+    "/templates/{kind}",
+    operation_id="templates-get",
+    response_model=TemplatePublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_template(
+    kind: Kind, session: SessionDep, user: CurrentUser, response: Response
+) -> TemplatePublic:
+    """Get the template a kind of letter is drafted from: yours, or the built-in one."""
+    return _public(service.get(session, user.id, kind), response)
+
+
+@router.put(
+    "/templates/{kind}",
+    operation_id="templates-put",
+    response_model=TemplatePublic,
+    responses={
+        201: {"model": TemplatePublic, "description": "Created"},
+        **problem_responses(401, 404, 409, 412, 422),
+    },
+)
+async def put_template(
+    kind: Kind,
+    data: TemplateUpdate,
+    session: SessionDep,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TemplatePublic:
+    """Save your own template for a kind of letter, after checking it (201 or 200)."""
+    view, created = service.save(session, user.id, kind, data.source, if_match=if_match)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        response.headers["Location"] = str(request.url.path)
+    return _public(view, response)
+
+
+@router.delete(
+    "/templates/{kind}",
+    operation_id="templates-delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def delete_template(
+    kind: Kind, session: SessionDep, user: CurrentUser, if_match: IfMatch = None
+) -> Response:
+    """Delete your template for a kind of letter, so the built-in one applies again."""
+    service.delete_template(session, user.id, kind, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,133 @@
+"""The referrals resource: who gave you the lead to whom."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.kit.problems import problem_responses
+from app.kit.queries import MAX_LIMIT, etag
+from app.kit.schemas import Page
+from app.referrals import service
+from app.referrals.schemas import Referral, ReferralCreate, ReferralPublic, ReferralUpdate
+from app.vocabulary import Relationship
+
+router = APIRouter(tags=["referrals"])
+
+ReferralId = Annotated[uuid.UUID, Path(description="The referral's id.")]
+
+
+def _public(referral: Referral, response: Response) -> ReferralPublic:
+    """The referral's public shape, with its ETag on the response."""
+    response.headers["ETag"] = etag(referral.version)
+    return ReferralPublic.model_validate(referral)
+
+
+@router.post(
+    "/referrals",
+    operation_id="referrals-create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReferralPublic,
+    responses=problem_responses(401, 409, 422),
+)
+async def create_referral(
+    data: ReferralCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> ReferralPublic:
+    """Record that one of your contacts referred you to another."""
+    referral = service.create(session, user.id, data)
+    response.headers["Location"] = request.app.url_path_for("get_referral", referral_id=referral.id)
+    return _public(referral, response)
+
+
+@router.get(
+    "/referrals",
+    operation_id="referrals-list",
+    response_model=Page[ReferralPublic],
+    responses=problem_responses(401, 422),
+)
+async def list_referrals(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="A next_cursor from the previous page."),
+    ] = None,
+    referrer_id: Annotated[
+        uuid.UUID | None, Query(description="Only leads given by this contact.")
+    ] = None,
+    referred_id: Annotated[
+        uuid.UUID | None, Query(description="Only leads to this contact.")
+    ] = None,
+    relationship: Annotated[
+        Relationship | None, Query(description="Only referrers with this relationship.")
+    ] = None,
+) -> Page[ReferralPublic]:
+    """List your referrals, newest first."""
+    rows, has_more, next_cursor = service.list_(
+        session,
+        user.id,
+        limit=limit,
+        cursor=cursor,
+        referrer_id=referrer_id,
+        referred_id=referred_id,
+        relationship=relationship,
+    )
+    return Page[ReferralPublic](
+        data=[ReferralPublic.model_validate(row) for row in rows],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/referrals/{referral_id}",
+    operation_id="referrals-get",
+    response_model=ReferralPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_referral(
+    referral_id: ReferralId, user: CurrentUser, session: SessionDep, response: Response
+) -> ReferralPublic:
+    """Get one referral."""
+    return _public(service.get(session, user.id, referral_id), response)
+
+
+@router.patch(
+    "/referrals/{referral_id}",
+    operation_id="referrals-update",
+    response_model=ReferralPublic,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def update_referral(
+    referral_id: ReferralId,
+    data: ReferralUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralPublic:
+    """Change a referral's relationship, notes or date (the pair itself is fixed)."""
+    referral = service.update_(session, user.id, referral_id, data, if_match=if_match)
+    return _public(referral, response)
+
+
+@router.delete(
+    "/referrals/{referral_id}",
+    operation_id="referrals-delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 409, 412, 422),
+)
+async def delete_referral(
+    referral_id: ReferralId, user: CurrentUser, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    """Delete a referral no interview came from."""
+    service.delete_(session, user.id, referral_id, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,191 @@
+"""Referrals: who gave the user the lead to whom.
+
+A referral joins two of the caller's contacts, never one to itself, and a pair is recorded
+once. Only its relationship, notes and date change afterwards; the pair itself is fixed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from app.contacts.schemas import Contact
+from app.interviews.schemas import Interview
+from app.kit.db import utcnow
+from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
+from app.kit.queries import check_if_match, get_owned, keyset_page, owned, require_owned_ref
+from app.referrals.schemas import Referral, ReferralCreate, ReferralPublic, ReferralUpdate
+from app.vocabulary import Relationship
+from app.webhooks.outbox import emit
+
+# How often a write re-reads and retries when another writer got in between (no If-Match).
+_WRITE_ATTEMPTS = 3
+
+
+def get(session: Session, owner_id: uuid.UUID, referral_id: uuid.UUID) -> Referral:
+    """The caller's referral, or a 404 ``referral_not_found``."""
+    return get_owned(session, Referral, referral_id, owner_id, what="referral")
+
+
+def list_(
+    session: Session,
+    owner_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    referrer_id: uuid.UUID | None = None,
+    referred_id: uuid.UUID | None = None,
+    relationship: Relationship | None = None,
+) -> tuple[Sequence[Referral], bool, str | None]:
+    """One page of the caller's referrals, newest first, narrowed by the given filters."""
+    statement = owned(Referral, owner_id)
+    if referrer_id is not None:
+        statement = statement.where(col(Referral.referrer_id) == referrer_id)
+    if referred_id is not None:
+        statement = statement.where(col(Referral.referred_id) == referred_id)
+    if relationship is not None:
+        statement = statement.where(col(Referral.relationship) == relationship.value)
+    return keyset_page(session, statement, col(Referral.id), limit=limit, cursor=cursor)
+
+
+def _duplicate(existing_id: uuid.UUID | None = None) -> Conflict:
+    extra: dict[str, Any] = {"existing_id": str(existing_id)} if existing_id else {}
+    return Conflict(
+        "This referrer is already recorded as having referred you to this contact.",
+        code="duplicate_referral",
+        **extra,
+    )
+
+
+def create(session: Session, owner_id: uuid.UUID, data: ReferralCreate) -> Referral:
+    """Record a referral between two of the caller's contacts."""
+    if data.referrer_id == data.referred_id:
+        raise Unprocessable(
+            "A contact cannot refer you to themselves; referrer_id and referred_id must differ.",
+            code="self_referral",
+            errors=[
+                {
+                    "loc": ["body", "referred_id"],
+                    "msg": "equals referrer_id",
+                    "type": "self_referral",
+                }
+            ],
+        )
+    require_owned_ref(session, Contact, data.referrer_id, owner_id, field="referrer_id")
+    require_owned_ref(session, Contact, data.referred_id, owner_id, field="referred_id")
+    existing = session.exec(
+        owned(Referral, owner_id)
+        .where(col(Referral.referrer_id) == data.referrer_id)
+        .where(col(Referral.referred_id) == data.referred_id)
+    ).first()
+    if existing is not None:
+        raise _duplicate(existing.id)
+    referral = Referral(
+        owner_id=owner_id,
+        referrer_id=data.referrer_id,
+        referred_id=data.referred_id,
+        relationship=data.relationship.value,
+        notes=data.notes,
+        referred_on=data.referred_on,
+    )
+    session.add(referral)
+    emit(session, owner_id, "referral.created", ReferralPublic.model_validate(referral))
+    try:
+        session.commit()
+    except IntegrityError as exc:  # the same pair was recorded concurrently
+        session.rollback()
+        raise _duplicate() from exc
+    return referral
+
+
+def _raced(if_match: str | None) -> PreconditionFailed | Conflict:
+    """Another writer changed the referral between our read and our write."""
+    if if_match is not None:
+        return PreconditionFailed(
+            "The referral changed while this request ran; fetch it again and retry.",
+            code="etag_mismatch",
+        )
+    return Conflict("The referral changed while this request ran; retry.", code="concurrent_update")
+
+
+def update_(
+    session: Session,
+    owner_id: uuid.UUID,
+    referral_id: uuid.UUID,
+    data: ReferralUpdate,
+    *,
+    if_match: str | None = None,
+) -> Referral:
+    """Change a referral's relationship, notes or date."""
+    values = data.model_dump(exclude_unset=True)
+    if "relationship" in values:
+        values["relationship"] = values["relationship"].value
+    for _ in range(_WRITE_ATTEMPTS):
+        referral = get(session, owner_id, referral_id)
+        check_if_match(if_match, referral.version)
+        if not values:
+            return referral
+        result = session.execute(
+            update(Referral)
+            .where(col(Referral.id) == referral.id)
+            .where(col(Referral.version) == referral.version)
+            .values(**values, version=referral.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            session.commit()
+            session.refresh(referral)
+            return referral
+        session.rollback()
+        if if_match is not None:
+            break
+    raise _raced(if_match)
+
+
+def _in_use() -> Conflict:
+    return Conflict(
+        "An interview came from this referral, so it cannot be deleted; "
+        "remove the interview's referral_id first.",
+        code="referral_in_use",
+    )
+
+
+def delete_(
+    session: Session, owner_id: uuid.UUID, referral_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
+    """Delete a referral no interview came from; one that is used is a 409 ``referral_in_use``."""
+    for _ in range(_WRITE_ATTEMPTS):
+        referral = get(session, owner_id, referral_id)
+        check_if_match(if_match, referral.version)
+        used = session.execute(
+            select(
+                exists().where(
+                    col(Interview.owner_id) == owner_id,
+                    col(Interview.referral_id) == referral_id,
+                )
+            )
+        ).scalar_one()
+        if used:
+            raise _in_use()
+        try:
+            result = session.execute(
+                delete(Referral)
+                .where(col(Referral.id) == referral_id)
+                .where(col(Referral.version) == referral.version)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                session.commit()
+                return
+        except IntegrityError as exc:  # an interview was tied to it concurrently
+            session.rollback()
+            raise _in_use() from exc
+        session.rollback()
+        if if_match is not None:
+            break
+    raise _raced(if_match)

@@ -1,1 +1,0 @@
-"""Use cases: one function a verb, one commit each, domain errors raised, no HTTP."""

@@ -1,0 +1,28 @@
+"""Every table, imported here so Alembic and the app see one complete metadata."""
+
+from app.accounts.schemas import RefreshToken, UserAccount
+from app.accounts.token_schemas import PersonalAccessToken
+from app.contacts.schemas import Contact
+from app.idempotency.schemas import IdempotencyRecord
+from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
+from app.letters.schemas import Letter
+from app.letters.template_schemas import LetterTemplate
+from app.referrals.schemas import Referral
+from app.webhooks.schemas import OutboxEvent, WebhookDelivery, WebhookSubscription
+
+__all__ = [
+    "Contact",
+    "IdempotencyRecord",
+    "Interview",
+    "InterviewEvent",
+    "Letter",
+    "LetterTemplate",
+    "OutboxEvent",
+    "PersonalAccessToken",
+    "PrepChecklist",
+    "Referral",
+    "RefreshToken",
+    "UserAccount",
+    "WebhookDelivery",
+    "WebhookSubscription",
+]

@@ -1,0 +1,266 @@
+"""Webhook subscriptions, their signing secrets, and the delivery log.
+
+Every function takes the caller's ``owner_id`` and sees only that user's rows. Subscription
+writes bump ``version`` with a compare-and-set, like every other resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlmodel import Session, col
+
+from app.kit.config import Settings
+from app.kit.db import utcnow
+from app.kit.errors import Conflict, NotFound, PreconditionFailed
+from app.kit.queries import check_if_match, get_owned, keyset_page, owned
+from app.webhooks import urls
+from app.webhooks.schemas import (
+    DeliveryStatus,
+    EventType,
+    WebhookCreate,
+    WebhookDelivery,
+    WebhookRotateSecret,
+    WebhookSubscription,
+    WebhookUpdate,
+)
+
+# A user's endpoints are fanned out to on every event; keep the fan-out bounded.
+MAX_SUBSCRIPTIONS = 25
+SECRET_PREFIX = "whsec_"
+_SECRET_BYTES = 32
+_WRITE_ATTEMPTS = 3
+
+
+def new_secret() -> str:
+    """A signing secret in the form ``standardwebhooks.Webhook`` accepts: ``whsec_`` + base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
+
+
+def get(session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID) -> WebhookSubscription:
+    """The caller's subscription, or a 404 ``webhook_not_found``."""
+    return get_owned(session, WebhookSubscription, webhook_id, owner_id, what="webhook")
+
+
+def list_(
+    session: Session, owner_id: uuid.UUID, *, limit: int, cursor: str | None = None
+) -> tuple[Sequence[WebhookSubscription], bool, str | None]:
+    """One page of the caller's subscriptions, newest first."""
+    statement = owned(WebhookSubscription, owner_id)
+    return keyset_page(session, statement, col(WebhookSubscription.id), limit=limit, cursor=cursor)
+
+
+def _event_types(types: Sequence[EventType]) -> list[str]:
+    """The subscribed types as stored: plain strings, each once, in the order given."""
+    return list(dict.fromkeys(t.value for t in types))
+
+
+def create(
+    session: Session, settings: Settings, owner_id: uuid.UUID, data: WebhookCreate
+) -> WebhookSubscription:
+    """Subscribe a URL to events. The returned row carries the new secret.
+
+    The URL must be http(s) (422 ``invalid_webhook_url``) and reach a public address (422
+    ``webhook_url_not_allowed``); at most ``MAX_SUBSCRIPTIONS`` per user (409
+    ``webhook_limit_reached``). Resolves the host name, so call it off the event loop.
+    """
+    urls.validate(data.url, allow_private=settings.webhook_allow_private)
+    count = session.exec(
+        select(func.count())
+        .select_from(WebhookSubscription)
+        .where(col(WebhookSubscription.owner_id) == owner_id)  # type: ignore[call-overload]
+    ).one()[0]
+    if count >= MAX_SUBSCRIPTIONS:
+        raise Conflict(
+            f"You already have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.",
+            code="webhook_limit_reached",
+        )
+    subscription = WebhookSubscription(
+        owner_id=owner_id,
+        url=data.url,
+        event_types=_event_types(data.event_types),
+        description=data.description,
+        active=data.active,
+        secret=new_secret(),
+    )
+    session.add(subscription)
+    session.commit()
+    return subscription
+
+
+def _raced(if_match: str | None) -> PreconditionFailed | Conflict:
+    if if_match is not None:
+        return PreconditionFailed(
+            "The webhook changed while this request ran; fetch it again and retry.",
+            code="etag_mismatch",
+        )
+    return Conflict("The webhook changed while this request ran; retry.", code="concurrent_update")
+
+
+def _write(
+    session: Session,
+    owner_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    if_match: str | None,
+    values_for: Callable[[WebhookSubscription], dict[str, Any]],
+) -> WebhookSubscription:
+    """Apply ``values_for(row)`` under optimistic concurrency; one commit.
+
+    Without ``If-Match`` a lost race re-reads and tries again; with it, it is a 412.
+    """
+    for _ in range(_WRITE_ATTEMPTS):
+        subscription = get(session, owner_id, webhook_id)
+        check_if_match(if_match, subscription.version)
+        values = values_for(subscription)
+        if not values:
+            return subscription
+        result = session.execute(
+            update(WebhookSubscription)
+            .where(col(WebhookSubscription.id) == subscription.id)
+            .where(col(WebhookSubscription.version) == subscription.version)
+            .values(**values, version=subscription.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            session.commit()
+            session.refresh(subscription)
+            return subscription
+        session.rollback()
+        if if_match is not None:
+            break
+    raise _raced(if_match)
+
+
+def update_(
+    session: Session,
+    settings: Settings,
+    owner_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    data: WebhookUpdate,
+    *,
+    if_match: str | None = None,
+) -> WebhookSubscription:
+    """Change the fields sent. Re-activating clears ``disabled_reason``.
+
+    A new URL is checked like on create, so call it off the event loop.
+    """
+    values = data.model_dump(exclude_unset=True)
+    if "url" in values:
+        urls.validate(values["url"], allow_private=settings.webhook_allow_private)
+    if "event_types" in values:
+        values["event_types"] = _event_types(data.event_types)
+
+    def values_for(subscription: WebhookSubscription) -> dict[str, Any]:
+        changed = {k: v for k, v in values.items() if getattr(subscription, k) != v}
+        if changed.get("active") is True:
+            changed["disabled_reason"] = None
+        return changed
+
+    return _write(session, owner_id, webhook_id, if_match, values_for)
+
+
+def delete_(
+    session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID, *, if_match: str | None = None
+) -> None:
+    """Delete a subscription and its delivery log; nothing more is sent to it."""
+    subscription = get(session, owner_id, webhook_id)
+    check_if_match(if_match, subscription.version)
+    session.delete(subscription)
+    session.commit()
+
+
+def rotate_secret(
+    session: Session,
+    owner_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    data: WebhookRotateSecret,
+    *,
+    if_match: str | None = None,
+) -> WebhookSubscription:
+    """Issue a new secret. The old one keeps signing alongside it for the grace period.
+
+    The returned row carries the new secret.
+    """
+    grace = timedelta(seconds=data.previous_secret_grace_seconds)
+
+    def values_for(subscription: WebhookSubscription) -> dict[str, Any]:
+        keep_old = grace > timedelta(0)
+        return {
+            "secret": new_secret(),
+            "previous_secret": subscription.secret if keep_old else None,
+            "previous_secret_expires_at": utcnow() + grace if keep_old else None,
+        }
+
+    return _write(session, owner_id, webhook_id, if_match, values_for)
+
+
+def list_deliveries(
+    session: Session,
+    owner_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    status: DeliveryStatus | None = None,
+) -> tuple[Sequence[WebhookDelivery], bool, str | None]:
+    """One page of a subscription's delivery log, newest first."""
+    get(session, owner_id, webhook_id)
+    statement = owned(WebhookDelivery, owner_id).where(
+        col(WebhookDelivery.subscription_id) == webhook_id
+    )
+    if status is not None:
+        statement = statement.where(col(WebhookDelivery.status) == status.value)
+    return keyset_page(session, statement, col(WebhookDelivery.id), limit=limit, cursor=cursor)
+
+
+def redeliver(
+    session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID, delivery_id: uuid.UUID
+) -> WebhookDelivery:
+    """Schedule a new attempt of a delivery now, whatever its status.
+
+    The event goes out with its original ``webhook-id``, so receivers can tell a repeat. If
+    that attempt fails, the retry schedule continues from the attempts already made. A
+    delivery being sent right now is a 409 ``delivery_in_progress``; one to an inactive
+    subscription is a 409 ``webhook_inactive``.
+    """
+    subscription = get(session, owner_id, webhook_id)
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.subscription_id != subscription.id:
+        raise NotFound(f"No delivery with id {delivery_id}.", code="delivery_not_found")
+    if not subscription.active:
+        raise Conflict(
+            "The webhook is inactive; activate it before redelivering.", code="webhook_inactive"
+        )
+    now = utcnow()
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id) == delivery.id)
+        .where(
+            or_(
+                col(WebhookDelivery.locked_until).is_(None),
+                col(WebhookDelivery.locked_until) <= now,
+            )
+        )
+        .values(
+            status=DeliveryStatus.PENDING.value,
+            next_attempt_at=now,
+            locked_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict(
+            "This delivery is being attempted right now; look at the log again shortly.",
+            code="delivery_in_progress",
+        )
+    session.commit()
+    session.refresh(delivery)
+    return delivery
