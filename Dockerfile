@@ -4,9 +4,9 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml requirements.lock README.md ./
 COPY app ./app
-RUN /opt/venv/bin/pip install -c constraints.txt .
+RUN /opt/venv/bin/pip install -c requirements.lock .
 
 # Runtime stage: the virtualenv, the migrations, and a non-root user.
 FROM python:3.11-slim

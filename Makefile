@@ -9,7 +9,7 @@ PORT   ?= 8000
 PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev run test lint fmt typecheck contract pytest openapi baseline migrate fuzz bench clean
+.PHONY: help install dev run test lint fmt typecheck contract pytest openapi baseline lock migrate fuzz bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,7 +18,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 
-# Installs are pinned by constraints.txt, so a fresh machine gets what was tested.
+# Installs are pinned by requirements.lock (made by `make lock`), so a fresh machine gets what
+# was tested.
 # The contract check's one npm package, installed from its lock file.
 CONTRACT_DIR  := openapi/diff
 CONTRACT_TOOL := $(CONTRACT_DIR)/node_modules/.package-lock.json
@@ -27,17 +28,22 @@ $(CONTRACT_TOOL): $(CONTRACT_DIR)/package.json $(CONTRACT_DIR)/package-lock.json
 	npm ci --prefix $(CONTRACT_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) install --quiet -c constraints.txt -e .
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
+	$(PIP) install --quiet -c requirements.lock -e .
 	@touch $@
 
-$(VENV)/.installed-dev: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml requirements.lock
+	$(PIP) install --quiet -c requirements.lock -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed ## create .venv and install the service
 
 dev: $(VENV)/.installed-dev ## create .venv and install with the dev tools
+
+lock: dev ## re-resolve requirements.lock from pyproject.toml (keeps pins that still fit; UPGRADE=1 for newest)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --no-header --annotation-style line \
+	  $(if $(UPGRADE),--upgrade) -o requirements.lock
 
 migrate: install ## apply the database migrations
 	$(BIN)/infoview migrate
@@ -74,7 +80,7 @@ baseline: openapi $(CONTRACT_TOOL) ## make the current document the v1 baseline 
 
 fuzz: dev ## long schemathesis runs, and a long run of the workflow state machine
 	INFOVIEW_FUZZ_EXAMPLES=$${INFOVIEW_FUZZ_EXAMPLES:-500} $(BIN)/pytest -m fuzz -p no:cacheprovider tests
-	INFOVIEW_STATEFUL_EXAMPLES=$${INFOVIEW_STATEFUL_EXAMPLES:-300} $(BIN)/pytest -p no:cacheprovider tests/test_workflow_stateful.py
+	INFOVIEW_STATEFUL_EXAMPLES=$${INFOVIEW_STATEFUL_EXAMPLES:-300} $(BIN)/pytest -p no:cacheprovider tests/interviews/test_workflow_stateful.py
 
 bench: dev ## the benchmark (see bench/README.md)
 	$(BIN)/python -m bench

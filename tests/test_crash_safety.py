@@ -46,8 +46,7 @@ from sqlmodel import Session, col, select
 from app.contacts.schemas import Contact
 from app.idempotency.service import LOCK_TIMEOUT
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
-from app.interviews.service import ENTERED_AT
-from app.interviews.workflow import ALLOWED
+from app.interviews.workflow import ALLOWED, ENTERED_AT
 from app.kit.db import make_engine
 from app.kit.migrations import upgrade
 from app.letters.schemas import Letter

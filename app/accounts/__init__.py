@@ -1,0 +1,1 @@
+"""Accounts: registration, session and personal access tokens, the caller, export and import."""

@@ -78,6 +78,7 @@ from app.contacts.schemas import (
     Title,
 )
 from app.interviews.schemas import Interview, InterviewEvent, InterviewQuestion, PrepChecklist
+from app.interviews.workflow import CHECKLIST_ITEMS, ENTERED_AT
 from app.kit.db import new_id, utcnow
 from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
 from app.letters.schemas import Letter
@@ -173,9 +174,6 @@ class OpeningStatementRecord(ChecklistItemRecord):
     text: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
 
-CHECKLIST_ITEMS = ("research", "website", "self_assessment", "opening_statement", "attire")
-
-
 class ChecklistRecord(_Record):
     """An interview's preparation checklist, item by item."""
 
@@ -237,20 +235,10 @@ class InterviewRecord(_Record):
     @model_validator(mode="after")
     def _consistent(self) -> InterviewRecord:
         _together(self.external_id, self.source)
-        entered = _ENTERED_AT[self.state]
+        entered = ENTERED_AT[self.state]
         if getattr(self, entered) is None:
             raise ValueError(f"an interview in state {self.state.value} needs {entered}")
         return self
-
-
-_ENTERED_AT = {
-    InterviewState.REQUEST: "requested_at",
-    InterviewState.PREPARED: "prepared_at",
-    InterviewState.HELD: "held_at",
-    InterviewState.THANKED: "thanked_at",
-    InterviewState.REPORTED_BACK: "reported_back_at",
-    InterviewState.CANCELLED: "cancelled_at",
-}
 
 
 class LetterRecord(_Record):

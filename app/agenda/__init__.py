@@ -1,0 +1,1 @@
+"""The agenda: what is due next, oldest first."""

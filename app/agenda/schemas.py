@@ -14,7 +14,7 @@ from pydantic import Field as PydanticField
 
 
 class AgendaKind(StrEnum):
-    """What is due, as PRODUCT.md lists it."""
+    """What is due: follow up, prepare, thank, report back, or keep in touch."""
 
     FOLLOW_UP = "follow_up"
     PREPARE = "prepare"

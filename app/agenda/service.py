@@ -1,4 +1,4 @@
-"""What is due: the agenda of PRODUCT.md, computed by indexed queries.
+"""What is due: the agenda of docs/workflow.md, computed by indexed queries.
 
 One query per kind of action, each filtered to what falls due before a bound, sorted by its
 due time and cut at ``limit + 1``, so no query returns more than could be shown. The queries
@@ -93,11 +93,11 @@ _NIL = uuid.UUID(int=0)
 _BLANKS = ("\t", "\n", "\r", "\v", "\f")
 
 # Untyped handles on the tables, for column expressions mypy cannot follow through SQLModel.
-IV: Any = Interview
-LT: Any = Letter
-CT: Any = Contact
-CL: Any = PrepChecklist
-RF: Any = Referral
+Interviews: Any = Interview
+Letters: Any = Letter
+Contacts: Any = Contact
+Checklists: Any = PrepChecklist
+Referrals: Any = Referral
 
 
 # --- portable "timestamp + n days" --------------------------------------------------------------
@@ -290,14 +290,14 @@ _LATER_ASK: Any = aliased(Letter, name="later_ask")
 _asked_again = (
     select(_LATER_ASK.id)
     .where(
-        _LATER_ASK.interview_id == LT.interview_id,
+        _LATER_ASK.interview_id == Letters.interview_id,
         _LATER_ASK.owner_id == _OWNER,
         _LATER_ASK.kind.in_(_WRITTEN_ASKS),
         _LATER_ASK.status == LetterStatus.SENT.value,
-        _LATER_ASK.recipient_id == LT.recipient_id,
+        _LATER_ASK.recipient_id == Letters.recipient_id,
         or_(
-            _LATER_ASK.sent_at > LT.sent_at,
-            and_(_LATER_ASK.sent_at == LT.sent_at, _LATER_ASK.id > LT.id),
+            _LATER_ASK.sent_at > Letters.sent_at,
+            and_(_LATER_ASK.sent_at == Letters.sent_at, _LATER_ASK.id > Letters.id),
         ),
     )
     .exists()
@@ -305,125 +305,143 @@ _asked_again = (
 # Each waiting interview's last ask, oldest first: a scan of the owner's sent letters by send
 # time that stops after ``cap`` interviews.
 FOLLOW_UP_QUERY = (
-    select(IV.id, IV.contact_id, LT.sent_at.label("last_sent"))
-    .select_from(_OuterFirstJoin(LT.__table__, IV.__table__, IV.id == LT.interview_id))
+    select(Interviews.id, Interviews.contact_id, Letters.sent_at.label("last_sent"))
+    .select_from(
+        _OuterFirstJoin(
+            Letters.__table__, Interviews.__table__, Interviews.id == Letters.interview_id
+        )
+    )
     .where(
-        LT.owner_id == _OWNER,
-        LT.status == LetterStatus.SENT.value,
-        LT.sent_at < _CUT,
-        LT.kind.in_(_WRITTEN_ASKS),
-        IV.owner_id == _OWNER,
-        IV.state == InterviewState.REQUEST.value,
-        IV.scheduled_at.is_(None),
-        LT.recipient_id == IV.contact_id,
+        Letters.owner_id == _OWNER,
+        Letters.status == LetterStatus.SENT.value,
+        Letters.sent_at < _CUT,
+        Letters.kind.in_(_WRITTEN_ASKS),
+        Interviews.owner_id == _OWNER,
+        Interviews.state == InterviewState.REQUEST.value,
+        Interviews.scheduled_at.is_(None),
+        Letters.recipient_id == Interviews.contact_id,
         not_(_asked_again),
     )
-    .order_by(LT.sent_at, IV.id)
+    .order_by(Letters.sent_at, Interviews.id)
     .limit(_CAP)
 )
 
-_statement_text: Any = func.coalesce(CL.opening_statement_text, "")
-for _blank in _BLANKS:
-    _statement_text = func.replace(_statement_text, _blank, " ")
-# The workflow's rule (workflow.missing_checklist_items), in SQL.
-_CHECKLIST_COMPLETE = and_(
-    CL.research_done == true(),
-    CL.website_done == true(),
-    CL.self_assessment_done == true(),
-    CL.opening_statement_done == true(),
-    func.trim(_statement_text) != "",
-    or_(IV.mode != InterviewMode.IN_PERSON.value, CL.attire_done == true()),
-)
+
+def _checklist_complete() -> Any:
+    """The workflow's checklist definition (``workflow.CHECKLIST``), as a SQL condition."""
+    conditions = []
+    for item in workflow.CHECKLIST:
+        done: Any = getattr(Checklists, f"{item.name}_done") == true()
+        if item.needs_text:
+            text: Any = func.coalesce(getattr(Checklists, f"{item.name}_text"), "")
+            for blank in _BLANKS:
+                text = func.replace(text, blank, " ")
+            done = and_(done, func.trim(text) != "")
+        if item.only_for is not None:
+            done = or_(Interviews.mode != item.only_for.value, done)
+        conditions.append(done)
+    return and_(*conditions)
+
+
+_CHECKLIST_COMPLETE = _checklist_complete()
 PREPARE_QUERY = (
     select(
-        IV.id,
-        IV.contact_id,
-        IV.mode,
-        IV.scheduled_at,
-        CL.interview_id.label("checklist_id"),
-        CL.research_done,
-        CL.website_done,
-        CL.self_assessment_done,
-        CL.opening_statement_done,
-        CL.opening_statement_text,
-        CL.attire_done,
+        Interviews.id,
+        Interviews.contact_id,
+        Interviews.mode,
+        Interviews.scheduled_at,
+        Checklists.interview_id.label("checklist_id"),
+        *(getattr(Checklists, f"{item.name}_done") for item in workflow.CHECKLIST),
+        *(
+            getattr(Checklists, f"{item.name}_text")
+            for item in workflow.CHECKLIST
+            if item.needs_text
+        ),
     )
-    .outerjoin(CL, CL.interview_id == IV.id)
+    .outerjoin(Checklists, Checklists.interview_id == Interviews.id)
     .where(
-        IV.owner_id == _OWNER,
-        IV.state.in_([InterviewState.REQUEST.value, InterviewState.PREPARED.value]),
-        IV.scheduled_at >= bindparam("now", type_=UTCDateTime),
-        IV.scheduled_at < _CUT,
-        or_(CL.interview_id.is_(None), not_(_CHECKLIST_COMPLETE)),
+        Interviews.owner_id == _OWNER,
+        Interviews.state.in_([InterviewState.REQUEST.value, InterviewState.PREPARED.value]),
+        Interviews.scheduled_at >= bindparam("now", type_=UTCDateTime),
+        Interviews.scheduled_at < _CUT,
+        or_(Checklists.interview_id.is_(None), not_(_CHECKLIST_COMPLETE)),
     )
-    .order_by(IV.scheduled_at, IV.id)
+    .order_by(Interviews.scheduled_at, Interviews.id)
     .limit(_CAP)
 )
 
 _thanked = (
-    select(LT.id)
+    select(Letters.id)
     .where(
-        LT.interview_id == IV.id,
-        LT.kind == LetterKind.THANK_YOU.value,
-        LT.status == LetterStatus.SENT.value,
-        LT.recipient_id == IV.contact_id,
-        LT.sent_at >= IV.held_at,
+        Letters.interview_id == Interviews.id,
+        Letters.kind == LetterKind.THANK_YOU.value,
+        Letters.status == LetterStatus.SENT.value,
+        Letters.recipient_id == Interviews.contact_id,
+        Letters.sent_at >= Interviews.held_at,
     )
     .exists()
 )
 THANK_QUERY = (
-    select(IV.id, IV.contact_id, IV.held_at)
+    select(Interviews.id, Interviews.contact_id, Interviews.held_at)
     .where(
-        IV.owner_id == _OWNER,
-        IV.state == InterviewState.HELD.value,
-        IV.held_at < _CUT,
+        Interviews.owner_id == _OWNER,
+        Interviews.state == InterviewState.HELD.value,
+        Interviews.held_at < _CUT,
         not_(_thanked),
     )
-    .order_by(IV.held_at, IV.id)
+    .order_by(Interviews.held_at, Interviews.id)
     .limit(_CAP)
 )
 
 _reported = (
-    select(LT.id)
+    select(Letters.id)
     .where(
-        LT.interview_id == IV.id,
-        LT.kind == LetterKind.REPORT_BACK.value,
-        LT.status == LetterStatus.SENT.value,
-        LT.recipient_id == RF.referrer_id,
-        or_(IV.held_at.is_(None), LT.sent_at >= IV.held_at),
+        Letters.interview_id == Interviews.id,
+        Letters.kind == LetterKind.REPORT_BACK.value,
+        Letters.status == LetterStatus.SENT.value,
+        Letters.recipient_id == Referrals.referrer_id,
+        or_(Interviews.held_at.is_(None), Letters.sent_at >= Interviews.held_at),
     )
     .exists()
 )
 REPORT_BACK_QUERY = (
-    select(IV.id, IV.contact_id, IV.thanked_at, RF.referrer_id)
-    .join(RF, and_(RF.owner_id == IV.owner_id, RF.referred_id == IV.contact_id))
+    select(Interviews.id, Interviews.contact_id, Interviews.thanked_at, Referrals.referrer_id)
+    .join(
+        Referrals,
+        and_(
+            Referrals.owner_id == Interviews.owner_id,
+            Referrals.referred_id == Interviews.contact_id,
+        ),
+    )
     .where(
-        IV.owner_id == _OWNER,
-        IV.state == InterviewState.THANKED.value,
-        IV.thanked_at < _CUT,
+        Interviews.owner_id == _OWNER,
+        Interviews.state == InterviewState.THANKED.value,
+        Interviews.thanked_at < _CUT,
         not_(_reported),
     )
-    .order_by(IV.thanked_at, IV.id, RF.referrer_id)
+    .order_by(Interviews.thanked_at, Interviews.id, Referrals.referrer_id)
     .limit(_CAP)
 )
 
 _keep_in_touch_due = _DaysAfter(
-    func.coalesce(CT.last_contacted_at, CT.created_at), CT.keep_in_touch_days
+    func.coalesce(Contacts.last_contacted_at, Contacts.created_at), Contacts.keep_in_touch_days
 )
 KEEP_IN_TOUCH_QUERY = (
-    select(CT.id, CT.keep_in_touch_days, CT.last_contacted_at, CT.created_at)
+    select(
+        Contacts.id, Contacts.keep_in_touch_days, Contacts.last_contacted_at, Contacts.created_at
+    )
     .where(
-        CT.owner_id == _OWNER,
-        CT.keep_in_touch_days.is_not(None),
-        CT.archived == false(),
+        Contacts.owner_id == _OWNER,
+        Contacts.keep_in_touch_days.is_not(None),
+        Contacts.archived == false(),
         _Before(_keep_in_touch_due, _CUT),
     )
-    .order_by(_keep_in_touch_due, CT.id)
+    .order_by(_keep_in_touch_due, Contacts.id)
     .limit(_CAP)
 )
 
-NAMES_QUERY = select(CT.id, CT.full_name).where(
-    CT.owner_id == _OWNER, CT.id.in_(bindparam("ids", expanding=True))
+NAMES_QUERY = select(Contacts.id, Contacts.full_name).where(
+    Contacts.owner_id == _OWNER, Contacts.id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -514,8 +532,11 @@ def _missing(row: Any) -> list[str]:
     if row.checklist_id is None:
         return list(workflow.CHECKLIST_ITEMS)
     done = {item: bool(getattr(row, f"{item}_done")) for item in workflow.CHECKLIST_ITEMS}
-    missing = workflow.missing_checklist_items(
-        done, row.opening_statement_text, InterviewMode(row.mode)
-    )
+    texts = {
+        item.name: getattr(row, f"{item.name}_text")
+        for item in workflow.CHECKLIST
+        if item.needs_text
+    }
+    missing = workflow.missing_checklist_items(done, texts, InterviewMode(row.mode))
     # Only a statement of exotic blanks reaches here complete by Python's rule; name it anyway.
     return missing or ["opening_statement"]

@@ -58,8 +58,8 @@ _MODE_WORDS = {
     InterviewMode.EMAIL: "by email",
 }
 
-IV: Any = Interview
-CT: Any = Contact
+Interviews: Any = Interview
+Contacts: Any = Contact
 
 
 @dataclass(frozen=True)
@@ -109,33 +109,33 @@ def scheduled_interviews(
     """The feed's interviews, oldest first: upcoming ones first in line, then recent ones."""
     base = (
         select(
-            IV.id,
-            IV.scheduled_at,
-            IV.duration_minutes,
-            IV.location,
-            IV.mode,
-            IV.state,
-            IV.career_field,
-            IV.organization,
-            IV.notes,
-            IV.version,
-            CT.full_name.label("contact_name"),
-            CT.title.label("contact_title"),
-            CT.organization.label("contact_organization"),
+            Interviews.id,
+            Interviews.scheduled_at,
+            Interviews.duration_minutes,
+            Interviews.location,
+            Interviews.mode,
+            Interviews.state,
+            Interviews.career_field,
+            Interviews.organization,
+            Interviews.notes,
+            Interviews.version,
+            Contacts.full_name.label("contact_name"),
+            Contacts.title.label("contact_title"),
+            Contacts.organization.label("contact_organization"),
         )
-        .join(CT, CT.id == IV.contact_id)
-        .where(IV.owner_id == owner_id, IV.state != InterviewState.CANCELLED.value)
+        .join(Contacts, Contacts.id == Interviews.contact_id)
+        .where(Interviews.owner_id == owner_id, Interviews.state != InterviewState.CANCELLED.value)
     )
     upcoming = session.execute(
-        base.where(IV.scheduled_at >= now, IV.scheduled_at < now + FUTURE_WINDOW)
-        .order_by(IV.scheduled_at, IV.id)
+        base.where(Interviews.scheduled_at >= now, Interviews.scheduled_at < now + FUTURE_WINDOW)
+        .order_by(Interviews.scheduled_at, Interviews.id)
         .limit(MAX_INTERVIEWS)
     ).all()
     past: Sequence[Any] = []
     if len(upcoming) < MAX_INTERVIEWS:
         past = session.execute(
-            base.where(IV.scheduled_at >= now - PAST_WINDOW, IV.scheduled_at < now)
-            .order_by(IV.scheduled_at.desc(), IV.id.desc())
+            base.where(Interviews.scheduled_at >= now - PAST_WINDOW, Interviews.scheduled_at < now)
+            .order_by(Interviews.scheduled_at.desc(), Interviews.id.desc())
             .limit(MAX_INTERVIEWS - len(upcoming))
         ).all()
     return [_Scheduled(**row._mapping) for row in [*reversed(past), *upcoming]]

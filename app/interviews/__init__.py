@@ -1,0 +1,1 @@
+"""Interviews: the conversation, its preparation checklist, workflow and take-away export."""

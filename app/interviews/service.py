@@ -59,16 +59,6 @@ from app.referrals.schemas import Referral
 from app.vocabulary import InterviewMode, InterviewState, LetterKind, LetterStatus
 from app.webhooks.outbox import emit
 
-# The column that records when each state was entered.
-ENTERED_AT: dict[InterviewState, str] = {
-    InterviewState.REQUEST: "requested_at",
-    InterviewState.PREPARED: "prepared_at",
-    InterviewState.HELD: "held_at",
-    InterviewState.THANKED: "thanked_at",
-    InterviewState.REPORTED_BACK: "reported_back_at",
-    InterviewState.CANCELLED: "cancelled_at",
-}
-
 
 def get(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Interview:
     """The caller's interview, or a 404."""
@@ -331,7 +321,12 @@ def delete_(
 def missing_items(checklist: PrepChecklist | Row[Any], mode: InterviewMode) -> list[str]:
     """The checklist items still required before the interview counts as prepared."""
     done = {item: bool(getattr(checklist, f"{item}_done")) for item in workflow.CHECKLIST_ITEMS}
-    return workflow.missing_checklist_items(done, checklist.opening_statement_text, mode)
+    texts = {
+        item.name: getattr(checklist, f"{item.name}_text")
+        for item in workflow.CHECKLIST
+        if item.needs_text
+    }
+    return workflow.missing_checklist_items(done, texts, mode)
 
 
 _INTERVIEWS: Any = Interview.__table__  # type: ignore[attr-defined]
@@ -468,7 +463,7 @@ def transition(
 
     values: dict[str, Any] = {
         "state": to.value,
-        ENTERED_AT[to]: (held_at or now) if to == InterviewState.HELD else now,
+        workflow.ENTERED_AT[to]: (held_at or now) if to == InterviewState.HELD else now,
         "version": interview.version + 1,
         "updated_at": now,
     }

@@ -1,6 +1,6 @@
 """The informational-interview workflow: request -> prepared -> held -> thanked -> reported-back.
 
-A pure module (no I/O): it reads like the workflow section of PRODUCT.md. First the table of
+A pure module (no I/O): it reads like the workflow table of docs/workflow.md. First the table of
 allowed moves, then the facts a guard may look at, then one guard per target state, each
 returning the requirements that are not met. An empty list means the move may happen.
 
@@ -45,33 +45,59 @@ def next_states(state: InterviewState) -> list[InterviewState]:
     return [s for s in ORDER if s in ALLOWED[state]]
 
 
-# The preparation checklist, in the order PRODUCT.md lists its items.
-CHECKLIST_ITEMS: tuple[str, ...] = (
-    "research",
-    "website",
-    "self_assessment",
-    "opening_statement",
-    "attire",
+# The field that records when each state was entered.
+ENTERED_AT: dict[InterviewState, str] = {
+    REQUEST: "requested_at",
+    PREPARED: "prepared_at",
+    HELD: "held_at",
+    THANKED: "thanked_at",
+    REPORTED_BACK: "reported_back_at",
+    CANCELLED: "cancelled_at",
+}
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One item of the preparation checklist, and what it takes to count as done.
+
+    ``needs_text``: a tick is not enough, the item's text must be non-empty. ``only_for``: the
+    item is required only for interviews in that mode. The checklist's columns are named after
+    the item (``<name>_done``, ``<name>_text``), so this definition also drives the agenda's
+    query for incomplete checklists.
+    """
+
+    name: str
+    needs_text: bool = False
+    only_for: InterviewMode | None = None
+
+
+# The preparation checklist, in the order docs/workflow.md lists its items.
+CHECKLIST: tuple[ChecklistItem, ...] = (
+    ChecklistItem("research"),
+    ChecklistItem("website"),
+    ChecklistItem("self_assessment"),
+    ChecklistItem("opening_statement", needs_text=True),
+    ChecklistItem("attire", only_for=InterviewMode.IN_PERSON),
 )
+CHECKLIST_ITEMS: tuple[str, ...] = tuple(item.name for item in CHECKLIST)
 
 
 def missing_checklist_items(
-    done: Mapping[str, bool], opening_statement_text: str | None, mode: InterviewMode
+    done: Mapping[str, bool], texts: Mapping[str, str | None], mode: InterviewMode
 ) -> list[str]:
     """The checklist items still required, in checklist order.
 
-    The opening statement counts only with a non-empty text, not just a tick; attire is
-    required only when the interview is face to face.
+    ``done`` holds each item's tick, ``texts`` the text of the items that need one.
     """
     missing: list[str] = []
-    for item in CHECKLIST_ITEMS:
-        if item == "attire" and mode != InterviewMode.IN_PERSON:
+    for item in CHECKLIST:
+        if item.only_for is not None and mode != item.only_for:
             continue
-        ok = bool(done.get(item))
-        if item == "opening_statement":
-            ok = ok and bool((opening_statement_text or "").strip())
+        ok = bool(done.get(item.name))
+        if item.needs_text:
+            ok = ok and bool((texts.get(item.name) or "").strip())
         if not ok:
-            missing.append(item)
+            missing.append(item.name)
     return missing
 
 

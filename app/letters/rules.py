@@ -1,4 +1,4 @@
-"""The rules that tie a letter to its interview, as PRODUCT.md states them. Pure: no I/O.
+"""The rules that tie a letter to its interview, as docs/workflow.md states them. Pure.
 
 The service gathers the facts (the interview's contact, state and decision; whether the
 recipient referred the interviewee) and asks ``check`` which rules a letter of a kind breaks.

@@ -1,0 +1,1 @@
+"""Referrals: who gave the user the lead to whom."""

@@ -25,7 +25,7 @@ from app.webhooks.schemas import OutboxEvent
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import create_contact
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 HEADER = (
     "full_name,email,phone,organization,title,career_field,profile_url,notes,tags,"
     "keep_in_touch_days,external_id,source"

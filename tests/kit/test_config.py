@@ -12,7 +12,7 @@ import pytest
 
 from app.kit.config import MIN_SECRET_BYTES, ConfigError, Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INFOVIEW = Path(sys.executable).parent / "infoview"
 GOOD_SECRET = "q3J8vX1mZr5TnYw0bLk2Hs7Pd9FgUeCa4Ri6OjNx"
 

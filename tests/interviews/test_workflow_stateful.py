@@ -55,7 +55,7 @@ STEPS = 25
 MAX_INTERVIEWS = 5
 MAX_REFERRERS = 6
 
-# --- the oracle: PRODUCT.md's workflow, independently -----------------------------------------
+# --- the oracle: the workflow of docs/workflow.md, independently ------------------------------
 
 ORDER = ["request", "prepared", "held", "thanked", "reported-back", "cancelled"]
 NEXT = {

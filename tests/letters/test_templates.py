@@ -21,7 +21,7 @@ from app.letters import user_templates as templates_service
 from app.vocabulary import LetterKind
 from tests.factories import User, assert_problem, register
 
-GOLDEN = Path(__file__).parent / "golden" / "letters"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "letters"
 # 2**60 macro calls, no loop at all.
 EXPONENTIAL = (
     "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}"

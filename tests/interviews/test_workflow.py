@@ -33,7 +33,7 @@ READY = Facts(
     reason="They moved abroad.",
 )
 
-# The table, spelled out once more as PRODUCT.md states it.
+# The table, spelled out once more as docs/workflow.md states it.
 EXPECTED_MOVES = {
     (S.REQUEST, S.PREPARED),
     (S.REQUEST, S.CANCELLED),
@@ -217,11 +217,13 @@ class TestChecklist:
     ALL_DONE = dict.fromkeys(workflow.CHECKLIST_ITEMS, True)
 
     def test_complete(self) -> None:
-        missing = workflow.missing_checklist_items(self.ALL_DONE, "Hi", InterviewMode.IN_PERSON)
+        missing = workflow.missing_checklist_items(
+            self.ALL_DONE, {"opening_statement": "Hi"}, InterviewMode.IN_PERSON
+        )
         assert missing == []
 
     def test_nothing_done(self) -> None:
-        missing = workflow.missing_checklist_items({}, None, InterviewMode.IN_PERSON)
+        missing = workflow.missing_checklist_items({}, {}, InterviewMode.IN_PERSON)
         assert missing == list(workflow.CHECKLIST_ITEMS)
 
     @pytest.mark.parametrize(
@@ -229,17 +231,23 @@ class TestChecklist:
     )
     def test_attire_only_in_person(self, mode: InterviewMode) -> None:
         done = {**self.ALL_DONE, "attire": False}
-        assert workflow.missing_checklist_items(done, "Hi", mode) == []
-        assert workflow.missing_checklist_items(done, "Hi", InterviewMode.IN_PERSON) == ["attire"]
+        assert workflow.missing_checklist_items(done, {"opening_statement": "Hi"}, mode) == []
+        assert workflow.missing_checklist_items(
+            done, {"opening_statement": "Hi"}, InterviewMode.IN_PERSON
+        ) == ["attire"]
 
     @pytest.mark.parametrize("text", [None, "", " \n "])
     def test_opening_statement_needs_text(self, text: str | None) -> None:
-        missing = workflow.missing_checklist_items(self.ALL_DONE, text, InterviewMode.PHONE)
+        missing = workflow.missing_checklist_items(
+            self.ALL_DONE, {"opening_statement": text}, InterviewMode.PHONE
+        )
         assert missing == ["opening_statement"]
 
     def test_text_without_tick_is_not_done(self) -> None:
         done = {**self.ALL_DONE, "opening_statement": False}
-        missing = workflow.missing_checklist_items(done, "Hi", InterviewMode.PHONE)
+        missing = workflow.missing_checklist_items(
+            done, {"opening_statement": "Hi"}, InterviewMode.PHONE
+        )
         assert missing == ["opening_statement"]
 
 
