@@ -22,7 +22,7 @@ from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
 from app.interviews import router as interviews
 from app.kit import problems
 from app.kit.config import Settings, get_settings
-from app.kit.db import make_engine, wal_checkpointer
+from app.kit.db import engine_for, wal_checkpointer
 from app.kit.deprecations import DeprecationMiddleware, mark_deprecated_operations
 from app.kit.handlers import PlannedRoute
 from app.kit.metrics import Metrics, MetricsMiddleware
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI application for the given settings (the environment's by default)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = engine_for(settings)
     ratelimiter = make_ratelimiter(settings)
     metrics = Metrics(engine)
 

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
+    # How long a statement waits for a lock another transaction holds (SQLite's busy timeout,
+    # PostgreSQL's lock_timeout) before the request gives up with a 503 and Retry-After.
+    db_lock_timeout_ms: int = Field(default=1000, ge=1, le=60_000)
+    # The longest one statement may run on PostgreSQL (statement_timeout), then a 503.
+    db_statement_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
     redis_url: str | None = None
     rate_limit_auth_per_minute: int = Field(default=10, ge=1)
     rate_limit_writes_per_minute: int = Field(default=600, ge=1)

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -20,10 +20,12 @@ import uuid6
 from sqlalchemy import JSON, DateTime, Engine, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
 
 from app.kit.config import Settings, get_settings
+from app.kit.errors import ServiceUnavailable
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -96,15 +98,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    # 32 MB of page cache per connection (the default is 2 MB): index pages of big tables stay hot.
-    cursor.execute("PRAGMA cache_size=-32000")
-    cursor.close()
+def _sqlite_pragmas(lock_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        # 32 MB of page cache per connection (the default 2 MB): big tables' index pages stay hot.
+        cursor.execute("PRAGMA cache_size=-32000")
+        cursor.close()
+
+    return on_connect
 
 
 def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
@@ -207,8 +212,19 @@ class _SQLiteUuid(Uuid):  # type: ignore[type-arg]
         return process
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """Build an engine with the settings this project needs for its dialect."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    lock_timeout_ms: int = 1000,
+    statement_timeout_ms: int = 30_000,
+) -> Engine:
+    """Build an engine with the settings this project needs for its dialect.
+
+    A statement waits at most ``lock_timeout_ms`` for a lock another transaction holds, and on
+    PostgreSQL runs at most ``statement_timeout_ms``; past either, :func:`database_problem`
+    turns the error into a 503 the client may retry.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -217,7 +233,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 10},
+            connect_args={"check_same_thread": False, "timeout": lock_timeout_ms / 1000},
             pool_size=pool_size,
             max_overflow=20,
             # Each SQLite connection has a page cache of its own: handing out the connection
@@ -225,27 +241,96 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # first-in-first-out pool spreads them (and the big tables' pages) over all ten.
             pool_use_lifo=True,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout_ms))
         # Types are adapted to the dialect through its colspecs, which may be set per instance.
         engine.dialect.colspecs = {**engine.dialect.colspecs, Uuid: _SQLiteUuid}
         return engine
+    options = (
+        f"-c lock_timeout={int(lock_timeout_ms)} -c statement_timeout={int(statement_timeout_ms)}"
+    )
     return create_engine(
-        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"options": options},
+    )
+
+
+def engine_for(settings: Settings) -> Engine:
+    """A new engine for the settings' database, with their pool size and timeouts."""
+    return make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
     )
 
 
 @lru_cache
-def _engine_for(url: str, pool_size: int) -> Engine:
-    return make_engine(url, pool_size=pool_size)
+def _shared_engine(
+    url: str, pool_size: int, lock_timeout_ms: int, statement_timeout_ms: int
+) -> Engine:
+    return make_engine(
+        url,
+        pool_size=pool_size,
+        lock_timeout_ms=lock_timeout_ms,
+        statement_timeout_ms=statement_timeout_ms,
+    )
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """The process-wide engine for the configured database."""
     settings = settings or get_settings()
-    return _engine_for(settings.database_url, settings.db_pool_size)
+    return _shared_engine(
+        settings.database_url,
+        settings.db_pool_size,
+        settings.db_lock_timeout_ms,
+        settings.db_statement_timeout_ms,
+    )
 
 
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """Yield a session that is closed (and rolled back if uncommitted) afterwards."""
     with Session(engine or get_engine(), expire_on_commit=False) as session:
         yield session
+
+
+# SQLSTATEs of waits that ran out, and of transactions the server gave up so another could go
+# on: the same request may well succeed a moment later.
+_LOCK_STATES = {"55P03", "40P01", "40001"}  # lock_not_available, deadlock, serialization
+_TIMEOUT_STATES = {"57014"}  # query_canceled: statement_timeout
+_SQLITE_BUSY = ("database is locked", "database table is locked")
+
+
+def database_problem(exc: DBAPIError) -> ServiceUnavailable | None:
+    """The retryable 503 a database error stands for, or None for a real failure.
+
+    A lock wait past the lock timeout (or a deadlock) is ``database_busy``; a statement past
+    PostgreSQL's statement timeout is ``database_timeout``; a connection that died under the
+    request (the pool replaces it) is ``database_unavailable``. Each says when to retry.
+    """
+    if exc.connection_invalidated:
+        return ServiceUnavailable(
+            "The connection to the database was lost; retry the request.",
+            code="database_unavailable",
+            headers={"Retry-After": "1"},
+        )
+    state = getattr(exc.orig, "sqlstate", None)
+    message = str(exc.orig).lower()
+    if state in _LOCK_STATES or (
+        isinstance(exc.orig, sqlite3.OperationalError) and message.startswith(_SQLITE_BUSY)
+    ):
+        return ServiceUnavailable(
+            "Another change holds the data this request needs; retry in a moment.",
+            code="database_busy",
+            headers={"Retry-After": "1"},
+        )
+    if state in _TIMEOUT_STATES:
+        return ServiceUnavailable(
+            "The database took too long to answer this request; retry later.",
+            code="database_timeout",
+            headers={"Retry-After": "5"},
+        )
+    return None

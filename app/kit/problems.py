@@ -17,8 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.kit.db import database_problem
 from app.kit.errors import AppError
 
 PROBLEM_BASE = "https://infoview.dev/problems/"
@@ -194,6 +196,17 @@ def install(app: FastAPI) -> None:
             errors = [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
             return problem_response(request, 422, "malformed_json", _MALFORMED_JSON, errors=errors)
         return problem_response(request, exc.status_code, code, detail, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        problem = database_problem(exc)
+        if problem is None:
+            return await _unhandled(request, exc)
+        log.warning(
+            "database unavailable",
+            extra={"request_id": getattr(request.state, "request_id", None), "code": problem.code},
+        )
+        return await _app_error(request, problem)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

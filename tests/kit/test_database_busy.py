@@ -1,0 +1,91 @@
+"""A lock another transaction holds, or a statement that runs too long, is a 503 the client may
+retry, with Retry-After; never a 500, and nothing is written."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, make_url, text
+
+from app.kit.config import Settings
+from app.main import create_app
+from tests.factories import assert_problem, register
+
+
+@contextmanager
+def serve(settings: Settings, **changes: int) -> Iterator[TestClient]:
+    application = create_app(settings.model_copy(update=changes))
+    with TestClient(application, raise_server_exceptions=False) as client:
+        yield client
+    application.state.engine.dispose()
+
+
+@contextmanager
+def contact_table_locked(database_url: str) -> Iterator[None]:
+    """Another connection holds the lock a new contact needs, until the block ends."""
+    if database_url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the database's one write lock
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(database_url)
+    with engine.connect() as holder:
+        holder.execute(text("LOCK TABLE contact IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            holder.rollback()
+    engine.dispose()
+
+
+def contact_count(client: TestClient, headers: dict[str, str]) -> int:
+    page = client.get("/api/v1/contacts", headers=headers, params={"limit": 100})
+    assert page.status_code == 200, page.text
+    return len(page.json()["data"])
+
+
+def test_a_lock_held_past_the_lock_timeout_is_a_503_with_retry_after(
+    settings: Settings, database_url: str
+) -> None:
+    with serve(settings, db_lock_timeout_ms=200) as client:
+        user = register(client)
+        with contact_table_locked(database_url):
+            started = time.monotonic()
+            refused = client.post(
+                "/api/v1/contacts", json={"full_name": "Ada"}, headers=user.headers
+            )
+            waited = time.monotonic() - started
+        body = assert_problem(refused, 503, "database_busy")
+        assert refused.headers["retry-after"] == "1"
+        assert "lock" in body["detail"].lower() or "another change" in body["detail"].lower()
+        assert waited < 5, f"the request waited {waited:.1f} s for a 200 ms lock timeout"
+        assert contact_count(client, user.headers) == 0
+        # Once the lock is gone, the same request goes through.
+        created = client.post("/api/v1/contacts", json={"full_name": "Ada"}, headers=user.headers)
+        assert created.status_code == 201, created.text
+        assert contact_count(client, user.headers) == 1
+
+
+def test_a_statement_past_the_statement_timeout_is_a_503(
+    settings: Settings, database_url: str
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("statement_timeout is PostgreSQL's")
+    with serve(settings, db_lock_timeout_ms=10_000, db_statement_timeout_ms=300) as client:
+        user = register(client)
+        with contact_table_locked(database_url):
+            refused = client.post(
+                "/api/v1/contacts", json={"full_name": "Ada"}, headers=user.headers
+            )
+        assert_problem(refused, 503, "database_timeout")
+        assert refused.headers["retry-after"] == "5"
+        assert contact_count(client, user.headers) == 0
