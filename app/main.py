@@ -94,9 +94,13 @@ def _document(router: APIRouter) -> None:
             extra.append(403)
         if authenticated and (route.methods or set()) & _WRITE_METHODS:
             extra.append(429)
+        if not {"health", "metrics"} & set(route.tags):
+            extra.append(503)  # the database busy or unreachable: every operation reads it
         declared = problems.problem_responses(*extra)
         if 429 in declared:
             declared = with_rate_limit_headers(declared)
+        if 503 in declared:
+            declared[503] = problems.DATABASE_UNAVAILABLE
         for status, spec in declared.items():
             if status not in route.responses and str(status) not in route.responses:
                 route.responses[status] = spec

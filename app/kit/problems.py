@@ -240,6 +240,22 @@ _DESCRIPTIONS = {
 }
 
 
+# The 503 any operation that reads the database may answer (see ``database_problem``).
+DATABASE_UNAVAILABLE: dict[str, Any] = {
+    "description": (
+        "The database is busy (`database_busy`), too slow (`database_timeout`) or unreachable "
+        "(`database_unavailable`); nothing was changed. Retry after `Retry-After` seconds."
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the problem statuses an operation can answer with."""
     return {
