@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if checkpointer is not None:
                 checkpointer.stop()
-            ratelimiter.close()
+            await ratelimiter.close()
             engine.dispose()
 
     app = FastAPI(

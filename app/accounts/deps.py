@@ -126,7 +126,7 @@ async def current_user(
         principal, getattr(request.scope.get("route"), "tags", ()), request.method
     )
     request.scope.setdefault("state", {})["user_id"] = str(principal.id)
-    limit_writes(request, response, principal.id)
+    await limit_writes(request, response, principal.id)
     return principal
 
 

@@ -9,12 +9,14 @@ When Redis cannot be reached it fails open: requests pass without limits, a warn
 once per outage, and Redis is not tried again for a few seconds so a dead server does not add
 its timeout to every request.
 
-The client is synchronous on purpose, like the database session: a loopback INCR takes tens of
-microseconds, less than a hop to a thread pool, and a sync client is not bound to one event loop.
+The Redis client is asyncio's: the event loop never waits on the network. Its connections
+belong to the loop that opened them, so a limiter used from another loop (a test's second
+client, a worker thread's loop) opens a client of its own there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -26,7 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from redis.commands.core import Script
+import redis.asyncio
+from redis.commands.core import AsyncScript
 
 from app.kit.config import Settings
 
@@ -87,15 +90,15 @@ def hashed(value: str) -> str:
 class RateLimiter:
     """Count hits; the base class of both backends."""
 
-    def hit(self, hits: Sequence[Hit]) -> list[Usage] | None:
+    async def hit(self, hits: Sequence[Hit]) -> list[Usage] | None:
         """Count one hit on every ``(policy, key)``; ``None`` when the counts are unknown."""
         raise NotImplementedError
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         """Forget every counter (tests)."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Release connections."""
 
 
@@ -108,7 +111,7 @@ class MemoryRateLimiter(RateLimiter):
         self._counters: dict[str, tuple[float, int]] = {}
         self._next_sweep = 0.0
 
-    def hit(self, hits: Sequence[Hit]) -> list[Usage]:
+    async def hit(self, hits: Sequence[Hit]) -> list[Usage]:
         now = self._clock()
         usages = []
         with self._lock:
@@ -129,7 +132,7 @@ class MemoryRateLimiter(RateLimiter):
         self._counters = {k: v for k, v in self._counters.items() if v[0] > now}
         self._next_sweep = now + 60
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         with self._lock:
             self._counters.clear()
 
@@ -166,16 +169,28 @@ class RedisRateLimiter(RateLimiter):
     ) -> None:
         self.prefix = prefix
         self._clock = clock
-        # Connections are opened lazily, on the first hit: building the app never needs Redis.
-        self._client: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        self._script: Script = self._client.register_script(_LUA_HIT)
+        self._url = url
+        self._timeout = timeout
+        # Clients are made on first use in each event loop: building the app never needs Redis.
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, AsyncScript]]
+        self._clients = {}
         self._where = _describe(url)
         self._down_until = 0.0
         self._down = False
 
-    def hit(self, hits: Sequence[Hit]) -> list[Usage] | None:
+    def _client(self) -> tuple[redis.asyncio.Redis, AsyncScript]:
+        loop = asyncio.get_running_loop()
+        found = self._clients.get(loop)
+        if found is None:
+            for other in [other for other in self._clients if other.is_closed()]:
+                del self._clients[other]
+            client = redis.asyncio.Redis.from_url(
+                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
+            found = self._clients[loop] = (client, client.register_script(_LUA_HIT))
+        return found
+
+    async def hit(self, hits: Sequence[Hit]) -> list[Usage] | None:
         if not hits:
             return []
         now = self._clock()
@@ -183,8 +198,9 @@ class RedisRateLimiter(RateLimiter):
             return None
         keys = [f"{self.prefix}{policy.name}:{key}" for policy, key in hits]
         windows = [policy.window * 1000 for policy, _ in hits]
+        _, script = self._client()
         try:
-            raw: Any = self._script(keys=keys, args=windows)
+            raw: Any = await script(keys=keys, args=windows)
         except (redis.RedisError, OSError) as exc:
             self._down_until = now + self.RETRY_AFTER_FAILURE
             if not self._down:
@@ -202,13 +218,20 @@ class RedisRateLimiter(RateLimiter):
             for i, (policy, _) in enumerate(hits)
         ]
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         """Delete this limiter's keys (only those under its prefix)."""
-        for key in self._client.scan_iter(match=f"{self.prefix}*", count=500):
-            self._client.delete(key)
+        client, _ = self._client()
+        async for key in client.scan_iter(match=f"{self.prefix}*", count=500):
+            await client.delete(key)
 
-    def close(self) -> None:
-        self._client.close()
+    async def close(self) -> None:
+        """Close the clients of this loop and of loops that are gone."""
+        current = asyncio.get_running_loop()
+        for loop, (client, _) in list(self._clients.items()):
+            if loop is current or loop.is_closed():
+                del self._clients[loop]
+                if loop is current:
+                    await client.aclose()
 
 
 def _describe(url: str) -> str:

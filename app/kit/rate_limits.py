@@ -58,10 +58,10 @@ def rate_limit_headers(usages: Sequence[Usage]) -> dict[str, str]:
     }
 
 
-def enforce(request: Request, response: Response, hits: Sequence[Hit]) -> None:
+async def enforce(request: Request, response: Response, hits: Sequence[Hit]) -> None:
     """Count the hits; refuse with 429 when any policy is exhausted, else set the headers."""
     limiter: RateLimiter = request.app.state.ratelimiter
-    usages = limiter.hit(hits)
+    usages = await limiter.hit(hits)
     if not usages:  # Redis unreachable: fail open, the limiter has logged it
         return
     headers = rate_limit_headers(usages)
@@ -114,7 +114,7 @@ async def _limit_auth(request: Request, response: Response, endpoint: str) -> No
         email = await _email(request)
         if email:
             hits.append((by_email, f"{endpoint}:{hashed(email)}"))
-    enforce(request, response, hits)
+    await enforce(request, response, hits)
 
 
 async def limit_register(request: Request, response: Response) -> None:
@@ -132,9 +132,9 @@ async def limit_refresh(request: Request, response: Response) -> None:
     await _limit_auth(request, response, "refresh")
 
 
-def limit_writes(request: Request, response: Response, user_id: uuid.UUID) -> None:
+async def limit_writes(request: Request, response: Response, user_id: uuid.UUID) -> None:
     """Writes (any non-safe method) per user; called by ``current_user``."""
     if request.method in SAFE_METHODS:
         return
     policy = Policy("writes", request.app.state.settings.rate_limit_writes_per_minute)
-    enforce(request, response, [(policy, str(user_id))])
+    await enforce(request, response, [(policy, str(user_id))])
