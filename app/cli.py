@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import app.tables  # noqa: F401  every table, so that foreign keys between them resolve
+
 if TYPE_CHECKING:
     from app.kit.config import Settings
 

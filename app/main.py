@@ -22,7 +22,7 @@ from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
 from app.interviews import router as interviews
 from app.kit import problems
 from app.kit.config import Settings, get_settings
-from app.kit.db import engine_for, wal_checkpointer
+from app.kit.db import async_engine_for, engine_for, wal_checkpointer
 from app.kit.deprecations import DeprecationMiddleware, mark_deprecated_operations
 from app.kit.handlers import PlannedRoute
 from app.kit.metrics import Metrics, MetricsMiddleware
@@ -110,9 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI application for the given settings (the environment's by default)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    # Requests reach the database through the asynchronous engine; the blocking one serves the
+    # work that runs in threads (imports, the calendar feed, webhook delivery, metrics).
     engine = engine_for(settings)
+    db = async_engine_for(settings)
     ratelimiter = make_ratelimiter(settings)
-    metrics = Metrics(engine)
+    metrics = Metrics(engine, pool_of=db.sync_engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # full collection, which otherwise stalls requests for tens of milliseconds.
         gc.collect()
         gc.freeze()
-        checkpointer = wal_checkpointer(engine)
+        checkpointer = wal_checkpointer(engine, db.sync_engine)
         if checkpointer is not None:
             checkpointer.start()
         try:
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 checkpointer.stop()
             await ratelimiter.close()
             engine.dispose()
+            await db.dispose()
 
     app = FastAPI(
         title="Infoview",
@@ -145,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.db = db
     app.state.ratelimiter = ratelimiter
     app.state.metrics = metrics
     problems.install(app)
@@ -158,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mark_deprecated_operations(app)
     install_indexed_dispatch(app)
     # Inside the request-context middleware: it sees a request id and a body already bounded.
-    app.add_middleware(IdempotencyMiddleware, settings=settings, engine=engine)
+    app.add_middleware(IdempotencyMiddleware, settings=settings, engine=db)
     # Outside idempotency, so a replayed answer announces a deprecation as the first did.
     app.add_middleware(DeprecationMiddleware)
     # Between the two: the body is already read and bounded; no NUL reaches the database.

@@ -1,7 +1,9 @@
 """Dependencies shared by the routers: the database session, the caller, concurrency headers.
 
-Dependencies are ``async`` on purpose: FastAPI runs sync dependencies in a thread pool, and
-the thread hop costs more than the sub-millisecond queries they wrap.
+The request's session and connection are asynchronous (psycopg's asyncio connections on
+PostgreSQL, aiosqlite on SQLite): routers hand the services, written against a plain
+``Session``, to ``session.run(...)``, and every statement is awaited. Work that is also heavy
+on the CPU takes a blocking session (:data:`ThreadSessionDep`) into a worker thread.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session
 
 from app.accounts import service as auth_service
@@ -19,7 +21,9 @@ from app.accounts import tokens as access_tokens
 from app.accounts.schemas import UserAccount
 from app.accounts.tokens import Principal
 from app.kit.config import Settings, get_settings
+from app.kit.db import AsyncSession
 from app.kit.errors import Unauthorized
+from app.kit.middleware import CONNECTION_STATE_KEY, SESSION_STATE_KEY, THREAD_SESSION_STATE_KEY
 from app.kit.rate_limits import limit_writes
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -35,11 +39,7 @@ BEARER_SCHEME = {
 }
 
 
-SESSION_STATE_KEY = "db_session"
-CONNECTION_STATE_KEY = "db_connection"
-
-
-def request_connection(request: Request) -> Connection:
+async def request_connection(request: Request) -> AsyncConnection:
     """The request's database connection, checked out on first use.
 
     Reads (the caller check, single rows, list pages) run on it directly; the request's
@@ -47,43 +47,65 @@ def request_connection(request: Request) -> Connection:
     returns it to the pool once the response is complete.
     """
     state = request.scope.setdefault("state", {})
-    connection: Connection | None = state.get(CONNECTION_STATE_KEY)
+    connection: AsyncConnection | None = state.get(CONNECTION_STATE_KEY)
     if connection is None:
-        connection = state[CONNECTION_STATE_KEY] = request.app.state.engine.connect()
+        connection = state[CONNECTION_STATE_KEY] = await request.app.state.db.connect()
     return connection
 
 
-def read_connection(request: Request) -> Connection:
+async def read_connection(request: Request) -> AsyncConnection:
     """Where a read of this request runs: the session's transaction once there is a session.
 
     A read on the bare connection would begin a transaction the session did not begin, and a
     session joining such a transaction does not commit it: once a session exists, everything
     goes through it.
     """
-    session: Session | None = request.scope.get("state", {}).get(SESSION_STATE_KEY)
-    return session.connection() if session is not None else request_connection(request)
+    session: AsyncSession | None = request.scope.get("state", {}).get(SESSION_STATE_KEY)
+    if session is not None:
+        return await session.connection()
+    return await request_connection(request)
 
 
-async def get_connection(request: Request) -> Connection:
-    """The request's connection, for operations that only read."""
-    return read_connection(request)
+async def get_connection(request: Request) -> AsyncConnection:
+    """The request's connection, for operations that only read.
+
+    Code written against a plain connection runs on it through ``run_sync``: every statement
+    is awaited on the asynchronous driver, so the event loop never waits for the database.
+    """
+    return await read_connection(request)
 
 
-async def get_session(request: Request) -> Session:
+async def get_session(request: Request) -> AsyncSession:
     """The request's session, opened on first use, on the request's connection.
 
-    The request-context middleware closes it (rolling back anything uncommitted) once the
-    response is complete, streamed bodies included. Not a ``yield`` dependency: the exit stack
-    FastAPI wraps around those costs more than most of our queries.
+    Services are written against a plain ``Session`` and run on this one through
+    ``run_sync``. The request-context middleware closes it (rolling back anything
+    uncommitted) once the response is complete, streamed bodies included. Not a ``yield``
+    dependency: the exit stack FastAPI wraps around those costs more than most of our queries.
     """
     state = request.scope.setdefault("state", {})
-    session: Session | None = state.get(SESSION_STATE_KEY)
+    session: AsyncSession | None = state.get(SESSION_STATE_KEY)
     if session is None:
-        connection = request_connection(request)
+        connection = await request_connection(request)
         if connection.in_transaction():
             # The caller check's read is over; the session begins (and commits) its own.
-            connection.rollback()
-        session = state[SESSION_STATE_KEY] = Session(bind=connection, expire_on_commit=False)
+            await connection.rollback()
+        session = state[SESSION_STATE_KEY] = AsyncSession(bind=connection, expire_on_commit=False)
+    return session
+
+
+async def get_thread_session(request: Request) -> Session:
+    """A blocking session, for an operation that runs in a worker thread.
+
+    Work that is heavy on the CPU as well as on the database (password hashing, a file import,
+    the calendar feed) runs off the event loop in a thread, on a session of its own from the
+    blocking engine. It must only be used inside that thread.
+    """
+    state = request.scope.setdefault("state", {})
+    session: Session | None = state.get(THREAD_SESSION_STATE_KEY)
+    if session is None:
+        engine = request.app.state.engine
+        session = state[THREAD_SESSION_STATE_KEY] = Session(engine, expire_on_commit=False)
     return session
 
 
@@ -93,8 +115,9 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ConnectionDep = Annotated[AsyncConnection, Depends(get_connection)]
+ThreadSessionDep = Annotated[Session, Depends(get_thread_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
@@ -111,14 +134,18 @@ async def current_user(
     """
     if not token:
         raise Unauthorized("A bearer token is required.", code="missing_token")
-    principal = request.scope.get("state", {}).get("principal")
-    if not isinstance(principal, Principal):  # else resolved by the Idempotency-Key middleware
-        settings = request.app.state.settings
+    found = request.scope.get("state", {}).get("principal")
+    if isinstance(found, Principal):  # resolved by the Idempotency-Key middleware
+        principal = found
+    else:
+        settings: Settings = request.app.state.settings
         if access_tokens.is_personal_token(token):
-            principal = access_tokens.resolve_principal(await get_session(request), settings, token)
+            session = await get_session(request)
+            principal = await session.run(access_tokens.resolve_principal, settings, token)
         else:  # a session JWT: one read on the connection, no session needed
-            user_id = auth_service.user_id_from_access_token(
-                read_connection(request), settings, token
+            connection = await read_connection(request)
+            user_id = await connection.run_sync(
+                auth_service.user_id_from_access_token, settings, token
             )
             principal = Principal(id=user_id)
     # Personal access tokens are held to their scopes here, once for every route.
@@ -135,7 +162,7 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 
 async def current_account(principal: CurrentUser, session: SessionDep) -> UserAccount:
     """The caller's account row, for the operations that show or change the account itself."""
-    account = session.get(UserAccount, principal.id)
+    account = await session.get(UserAccount, principal.id)
     if account is None:  # deleted since the token was checked, a moment ago
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
     return account
@@ -183,6 +210,7 @@ __all__ = [
     "IfMatch",
     "SessionDep",
     "SettingsDep",
+    "ThreadSessionDep",
     "declare_in_openapi",
     "get_settings",
 ]

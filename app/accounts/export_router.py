@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts import export as account
-from app.accounts.deps import CurrentUser, SessionDep
+from app.accounts.deps import CurrentUser, SessionDep, ThreadSessionDep
 from app.accounts.export import AccountDocument, ImportSummary
 from app.interviews import export as interview_export
 from app.interviews.export import InterviewExport, InterviewExportFormat
@@ -53,7 +53,7 @@ async def export_interview(
     ] = InterviewExportFormat.MARKDOWN,
 ) -> Response:
     """Download an interview's questions, answers, advice, next steps, people and dates."""
-    export = interview_export.build(session, user.id, interview_id)
+    export = await session.run(interview_export.build, user.id, interview_id)
     if format == InterviewExportFormat.JSON:
         body, media_type, extension = export.model_dump_json(), "application/json", "json"
     else:
@@ -106,6 +106,8 @@ value at fault, and nothing is written. The request body is limited to 1 MiB.
     responses=problem_responses(401, 403, 409, 413, 422),
     description=_IMPORT_DESCRIPTION,
 )
-async def import_account(document: AccountDocument, user: CurrentUser, session: SessionDep) -> Any:
+async def import_account(
+    document: AccountDocument, user: CurrentUser, session: ThreadSessionDep
+) -> Any:
     """Load an export into your empty account."""
     return await run_in_threadpool(account.import_document, session, user.id, document)

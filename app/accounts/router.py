@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts import service as auth_service
-from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep
+from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep, ThreadSessionDep
 from app.accounts.schemas import UserCreate, UserPublic
 from app.kit.problems import problem_responses
 from app.kit.rate_limits import limit_refresh, limit_register, limit_token, with_rate_limit_headers
@@ -62,7 +62,7 @@ def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
     dependencies=[Depends(limit_register)],
 )
 async def register(
-    data: UserCreate, session: SessionDep, request: Request, response: Response
+    data: UserCreate, session: ThreadSessionDep, request: Request, response: Response
 ) -> UserPublic:
     """Create an account."""
     # argon2 takes tens of milliseconds: hash off the event loop so other requests go on.
@@ -80,12 +80,17 @@ async def register(
 )
 async def token(
     form: Annotated[TokenForm, Form()],
-    session: SessionDep,
+    session: ThreadSessionDep,
     settings: SettingsDep,
 ) -> TokenResponse:
     """Log in (OAuth2 password form, the email as username); get access and refresh tokens."""
-    user = await run_in_threadpool(auth_service.authenticate, session, form.username, form.password)
-    return _tokens(auth_service.login(session, settings, user))
+
+    # argon2 again: the check and the new tokens are made off the event loop, in one thread.
+    def log_in() -> auth_service.TokenPair:
+        user = auth_service.authenticate(session, form.username, form.password)
+        return auth_service.login(session, settings, user)
+
+    return _tokens(await run_in_threadpool(log_in))
 
 
 @router.post(
@@ -99,7 +104,7 @@ async def refresh(
     data: RefreshRequest, session: SessionDep, settings: SettingsDep
 ) -> TokenResponse:
     """Trade a refresh token for a new pair; the old refresh token stops working."""
-    return _tokens(auth_service.refresh(session, settings, data.refresh_token))
+    return _tokens(await session.run(auth_service.refresh, settings, data.refresh_token))
 
 
 @router.post(
@@ -110,7 +115,7 @@ async def refresh(
 )
 async def logout(data: RefreshRequest, session: SessionDep, settings: SettingsDep) -> Response:
     """Revoke a refresh token and every token rotated from the same login."""
-    auth_service.logout(session, settings, data.refresh_token)
+    await session.run(auth_service.logout, settings, data.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -130,5 +135,5 @@ async def me(user: CurrentAccount) -> UserPublic:
 )
 async def delete_me(user: CurrentAccount, session: SessionDep) -> Response:
     """Delete the account and everything it owns. Its tokens stop working at once."""
-    auth_service.delete_account(session, user)
+    await session.run(auth_service.delete_account, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

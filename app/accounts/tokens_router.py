@@ -32,7 +32,7 @@ async def create_token(
     data: TokenCreate, user: CurrentUser, session: SessionDep, response: Response
 ) -> TokenCreated:
     """Create a personal access token; its secret is in this response and never again."""
-    token, secret = service.create(session, user.id, data)
+    token, secret = await session.run(service.create, user.id, data)
     response.headers["Location"] = f"/api/v1/tokens/{token.id}"
     response.headers["Cache-Control"] = "no-store"
     return TokenCreated(**TokenPublic.model_validate(token).model_dump(), token=secret)
@@ -51,7 +51,9 @@ async def list_tokens(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[TokenPublic]:
     """List your personal access tokens that are not revoked (never their secrets)."""
-    rows, has_more, next_cursor = service.list_(session, user.id, limit=limit, cursor=cursor)
+    rows, has_more, next_cursor = await session.run(
+        service.list_, user.id, limit=limit, cursor=cursor
+    )
     return Page[TokenPublic](
         data=[TokenPublic.model_validate(row) for row in rows],
         has_more=has_more,
@@ -67,7 +69,7 @@ async def list_tokens(
 )
 async def get_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TokenPublic:
     """One of your personal access tokens (never its secret)."""
-    return TokenPublic.model_validate(service.get(session, user.id, token_id))
+    return TokenPublic.model_validate(await session.run(service.get, user.id, token_id))
 
 
 @router.delete(
@@ -78,5 +80,5 @@ async def get_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep)
 )
 async def revoke_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
     """Revoke a personal access token; it stops working at once."""
-    service.revoke(session, user.id, token_id)
+    await session.run(service.revoke, user.id, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

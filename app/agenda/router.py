@@ -33,5 +33,7 @@ async def list_agenda(
     ] = 100,
 ) -> AgendaList:
     """List what is due next: follow up, prepare, thank, report back, keep in touch."""
-    result = agenda_service.agenda(connection, user.id, due_before=due_before, limit=limit)
+    result = await connection.run_sync(
+        agenda_service.agenda, user.id, due_before=due_before, limit=limit
+    )
     return AgendaList(data=result.items, has_more=result.has_more, due_before=result.due_before)

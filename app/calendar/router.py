@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
-from app.accounts.deps import CurrentUser, SessionDep
+from app.accounts.deps import CurrentUser, SessionDep, ThreadSessionDep
 from app.calendar import feed as calendar_feed
 from app.calendar import service as calendar_tokens
 from app.kit.problems import problem_responses
@@ -44,7 +44,7 @@ async def rotate_calendar_token(
     user: CurrentUser, session: SessionDep, response: Response
 ) -> CalendarToken:
     """Create or replace your calendar feed token; the previous one stops working at once."""
-    secret = calendar_tokens.rotate(session, user.id)
+    secret = await session.run(calendar_tokens.rotate, user.id)
     response.headers["Cache-Control"] = "no-store"
     return CalendarToken(token=secret, feed_url=f"{FEED_PATH}?token={secret}")
 
@@ -57,7 +57,7 @@ async def rotate_calendar_token(
 )
 async def revoke_calendar_token(user: CurrentUser, session: SessionDep) -> Response:
     """Turn your calendar feed off: its current token stops working at once."""
-    calendar_tokens.revoke(session, user.id)
+    await session.run(calendar_tokens.revoke, user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -75,7 +75,7 @@ async def revoke_calendar_token(user: CurrentUser, session: SessionDep) -> Respo
     openapi_extra={"security": []},
 )
 async def calendar_feed_ics(
-    session: SessionDep,
+    session: ThreadSessionDep,
     token: Annotated[
         str | None,
         Query(
@@ -85,7 +85,7 @@ async def calendar_feed_ics(
     ] = None,
 ) -> Response:
     """Your scheduled interviews and due actions, as an iCalendar feed to subscribe to."""
-    user = calendar_tokens.user_for(session, token)
+    user = await run_in_threadpool(calendar_tokens.user_for, session, token)
     # Up to 1,000 events take the icalendar library a good fraction of a second: built off the
     # event loop, so other requests on this worker keep being served meanwhile.
     body = await run_in_threadpool(calendar_feed.build, session, user.id)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.accounts.deps import CurrentUser, SessionDep
+from app.accounts.deps import CurrentUser, ThreadSessionDep
 from app.contacts import importing as importer
 from app.contacts.importing import ContactImportResult, ImportFormat, OnError
 from app.contacts.schemas import NO_CONTROL_CHARS
@@ -77,7 +77,7 @@ _OPENAPI_EXTRA: dict[str, Any] = {
 async def import_contacts(
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
+    session: ThreadSessionDep,
     dry_run: Annotated[
         bool, Query(description="Answer what would happen, and write nothing.")
     ] = False,

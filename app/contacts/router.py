@@ -62,7 +62,7 @@ async def create_contact(
     response: Response,
 ) -> ContactPublic:
     """Create a contact."""
-    contact, version = service.create(session, user.id, data)
+    contact, version = await session.run(service.create, user.id, data)
     response.headers["Location"] = f"/api/v1/contacts/{contact.id}"
     response.headers["ETag"] = etag(version)
     return contact
@@ -115,8 +115,8 @@ async def list_contacts(
     ] = None,
 ) -> Page[ContactPublic]:
     """List your contacts, newest first."""
-    rows, has_more, next_cursor = service.list_(
-        session,
+    rows, has_more, next_cursor = await session.run(
+        service.list_,
         user.id,
         limit=limit,
         cursor=cursor,
@@ -165,8 +165,8 @@ async def upsert_contact(
     if_match: IfMatch = None,
 ) -> ContactPublic:
     """Create or update the contact another platform knows by this id (201 or 200)."""
-    contact, created = service.upsert_by_external_id(
-        session, user.id, source, external_id, data, if_match=if_match
+    contact, created = await session.run(
+        service.upsert_by_external_id, user.id, source, external_id, data, if_match=if_match
     )
     if created:
         response.status_code = status.HTTP_201_CREATED
@@ -186,7 +186,7 @@ async def get_contact(
     contact_id: ContactId, user: CurrentUser, session: SessionDep, response: Response
 ) -> ContactPublic:
     """Get one contact."""
-    return _public(service.get(session, user.id, contact_id), response)
+    return _public(await session.run(service.get, user.id, contact_id), response)
 
 
 @router.patch(
@@ -204,7 +204,7 @@ async def update_contact(
     if_match: IfMatch = None,
 ) -> ContactPublic:
     """Change some of a contact's fields; archive it with ``{"archived": true}``."""
-    contact = service.update_(session, user.id, contact_id, data, if_match=if_match)
+    contact = await session.run(service.update_, user.id, contact_id, data, if_match=if_match)
     return _public(contact, response)
 
 
@@ -218,5 +218,5 @@ async def delete_contact(
     contact_id: ContactId, user: CurrentUser, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
     """Delete a contact nothing refers to (otherwise archive it)."""
-    service.delete_(session, user.id, contact_id, if_match=if_match)
+    await session.run(service.delete_, user.id, contact_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.accounts import tokens as access_tokens
 from app.idempotency import service
 from app.kit.config import Settings
+from app.kit.db import AsyncSession
 from app.kit.errors import AppError
 from app.kit.middleware import read_body
 from app.kit.problems import PROBLEM_MEDIA_TYPE, problem_response
@@ -74,7 +75,7 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 class IdempotencyMiddleware:
     """Run a keyed POST once per user and key; replay its stored response to retries."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, engine: Engine) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, engine: AsyncEngine) -> None:
         self.app = app
         self.settings = settings
         self.engine = engine
@@ -107,9 +108,9 @@ class IdempotencyMiddleware:
         if token is None:  # the route answers 401 itself (or needs no caller: key ignored)
             await self.app(scope, receive, send)
             return
-        with Session(self.engine, expire_on_commit=False) as session:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
             try:
-                principal = access_tokens.resolve_principal(session, self.settings, token)
+                principal = await session.run(access_tokens.resolve_principal, self.settings, token)
             except AppError:  # let current_user give the 401, exactly as without a key
                 principal = None
         if principal is None:
@@ -122,10 +123,10 @@ class IdempotencyMiddleware:
             scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), body
         )
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                self._maybe_purge(session)
-                outcome = service.claim(
-                    session,
+            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+                await session.run(self._maybe_purge)
+                outcome = await session.run(
+                    service.claim,
                     principal.id,
                     key,
                     method=scope["method"],
@@ -190,10 +191,10 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            self._release(claimed)
+            await self._release(claimed)
             raise
         if streaming or not finished or start is None:
-            self._release(claimed)
+            await self._release(claimed)
             if start is not None and not streaming:
                 await send(start)
                 await send({"type": "http.response.body", "body": b"".join(chunks)})
@@ -201,7 +202,7 @@ class IdempotencyMiddleware:
         status = int(start["status"])
         body = b"".join(chunks)
         if status >= 500 or status in _UNSTORED_STATUSES:
-            self._release(claimed)
+            await self._release(claimed)
         else:
             headers = {
                 name.decode("latin-1").lower(): value.decode("latin-1")
@@ -209,17 +210,17 @@ class IdempotencyMiddleware:
                 if name.decode("latin-1").lower() in STORED_HEADERS
             }
             try:
-                with Session(self.engine) as session:
-                    service.complete(session, claimed.record_id, status, headers, body)
+                async with AsyncSession(self.engine) as session:
+                    await session.run(service.complete, claimed.record_id, status, headers, body)
             except Exception:  # the client still gets its answer; the claim goes stale
                 log.exception("storing an idempotent response failed")
         await send(start)
         await send({"type": "http.response.body", "body": body})
 
-    def _release(self, claimed: service.Claimed) -> None:
+    async def _release(self, claimed: service.Claimed) -> None:
         try:
-            with Session(self.engine) as session:
-                service.release(session, claimed.record_id)
+            async with AsyncSession(self.engine) as session:
+                await session.run(service.release, claimed.record_id)
         except Exception:  # a stale claim is taken over after LOCK_TIMEOUT anyway
             log.exception("releasing an idempotency key failed")
 

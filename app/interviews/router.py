@@ -50,7 +50,7 @@ async def create_interview(
     data: InterviewCreate, session: SessionDep, user: CurrentUser, response: Response
 ) -> InterviewPublic:
     """Create an interview (in state request) with its empty preparation checklist."""
-    interview = service.create(session, user.id, data)
+    interview = await session.run(service.create, user.id, data)
     response.headers["Location"] = f"/api/v1/interviews/{interview.id}"
     response.headers["ETag"] = etag(interview.version)
     return _public(interview)
@@ -93,8 +93,8 @@ async def list_interviews(
         source=source,
         external_id=external_id,
     )
-    rows, has_more, next_cursor = service.list_(
-        connection, user.id, filters, limit=limit, cursor=cursor
+    rows, has_more, next_cursor = await connection.run_sync(
+        service.list_, user.id, filters, limit=limit, cursor=cursor
     )
     return page_response(InterviewPublic, rows, has_more=has_more, next_cursor=next_cursor)
 
@@ -109,7 +109,7 @@ async def get_interview(
     interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentUser
 ) -> Response:
     """Get one interview."""
-    row = service.get_row(connection, user.id, interview_id, stored=True)
+    row = await connection.run_sync(service.get_row, user.id, interview_id, stored=True)
     return row_response(InterviewPublic, row._mapping, headers={"ETag": etag(row.version)})
 
 
@@ -128,7 +128,7 @@ async def update_interview(
     if_match: IfMatch = None,
 ) -> InterviewPublic:
     """Change an interview's details; its state moves only through transitions."""
-    interview = service.update_(session, user.id, interview_id, data, if_match=if_match)
+    interview = await session.run(service.update_, user.id, interview_id, data, if_match=if_match)
     response.headers["ETag"] = etag(interview.version)
     return _public(interview)
 
@@ -143,7 +143,7 @@ async def delete_interview(
     interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, if_match: IfMatch = None
 ) -> Response:
     """Delete an interview that no letter refers to; cancel it otherwise."""
-    service.delete_(session, user.id, interview_id, if_match=if_match)
+    await session.run(service.delete_, user.id, interview_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -157,7 +157,7 @@ async def get_checklist(
     interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
 ) -> ChecklistPublic:
     """Get an interview's preparation checklist (its ETag is the interview's)."""
-    interview, checklist = checklist_service.get(session, user.id, interview_id)
+    interview, checklist = await session.run(checklist_service.get, user.id, interview_id)
     response.headers["ETag"] = etag(interview.version)
     return checklist_service.to_public(interview, checklist)
 
@@ -177,8 +177,8 @@ async def update_checklist(
     if_match: IfMatch = None,
 ) -> ChecklistPublic:
     """Tick, untick or annotate checklist items; returns the interview's new ETag."""
-    interview, checklist = checklist_service.update(
-        session, user.id, interview_id, data, if_match=if_match
+    interview, checklist = await session.run(
+        checklist_service.update, user.id, interview_id, data, if_match=if_match
     )
     response.headers["ETag"] = etag(interview.version)
     return checklist_service.to_public(interview, checklist)
@@ -194,7 +194,7 @@ async def list_transitions(
     interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
 ) -> list[TransitionOption]:
     """List the states the interview may move to next, each with its unmet requirements."""
-    interview, options = service.transition_options(session, user.id, interview_id)
+    interview, options = await session.run(service.transition_options, user.id, interview_id)
     response.headers["ETag"] = etag(interview.version)
     return [
         TransitionOption(
@@ -222,8 +222,8 @@ async def transition_interview(
     if_match: IfMatch = None,
 ) -> InterviewPublic:
     """Move the interview to its next state; refused with every unmet requirement if not ready."""
-    interview, version = service.transition(
-        session,
+    interview, version = await session.run(
+        service.transition,
         user.id,
         interview_id,
         data.to,
@@ -250,8 +250,8 @@ async def list_events(
     cursor: Cursor = None,
 ) -> Page[InterviewEventPublic]:
     """List the interview's recorded workflow moves, oldest first."""
-    rows, has_more, next_cursor = service.list_events(
-        session, user.id, interview_id, limit=limit, cursor=cursor
+    rows, has_more, next_cursor = await session.run(
+        service.list_events, user.id, interview_id, limit=limit, cursor=cursor
     )
     return Page[InterviewEventPublic](
         data=[InterviewEventPublic.model_validate(r, from_attributes=True) for r in rows],

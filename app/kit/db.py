@@ -14,18 +14,24 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import uuid6
 from sqlalchemy import JSON, DateTime, Engine, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel.ext.asyncio import session as sqlmodel_async
 
 from app.kit.config import Settings, get_settings
 from app.kit.errors import ServiceUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -131,9 +137,14 @@ class WalCheckpointer:
     """
 
     def __init__(
-        self, engine: Engine, *, interval: float = 0.25, min_bytes: int = 4 * 1024 * 1024
+        self,
+        engine: Engine,
+        *others: Engine,
+        interval: float = 0.25,
+        min_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.engine = engine
+        self.engines = (engine, *others)
         self.path = engine.url.database or ""
         self.interval = interval
         self.min_bytes = min_bytes
@@ -143,8 +154,9 @@ class WalCheckpointer:
     def start(self) -> None:
         if self._thread is not None:
             return
-        event.listen(self.engine, "connect", _no_autocheckpoint)
-        self.engine.dispose(close=False)  # pooled connections predate the listener
+        for engine in self.engines:
+            event.listen(engine, "connect", _no_autocheckpoint)
+            engine.dispose(close=False)  # pooled connections predate the listener
         self._thread = threading.Thread(
             target=self._run, name="sqlite-wal-checkpointer", daemon=True
         )
@@ -155,8 +167,9 @@ class WalCheckpointer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if event.contains(self.engine, "connect", _no_autocheckpoint):
-            event.remove(self.engine, "connect", _no_autocheckpoint)
+        for engine in self.engines:
+            if event.contains(engine, "connect", _no_autocheckpoint):
+                event.remove(engine, "connect", _no_autocheckpoint)
 
     def checkpoint(self) -> None:
         """One passive checkpoint now (a no-op when another one is running)."""
@@ -176,11 +189,11 @@ class WalCheckpointer:
             self.checkpoint()
 
 
-def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
-    """A checkpointer for an engine on an SQLite file; None for other databases."""
+def wal_checkpointer(engine: Engine, *others: Engine) -> WalCheckpointer | None:
+    """A checkpointer for engines on one SQLite file; None for other databases."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
-    return WalCheckpointer(engine)
+    return WalCheckpointer(engine, *others)
 
 
 class _SQLiteUuid(Uuid):  # type: ignore[type-arg]
@@ -226,11 +239,7 @@ def make_engine(
     turns the error into a 503 the client may retry.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            from pathlib import Path
-
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _make_parent_folder(url)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": lock_timeout_ms / 1000},
@@ -245,16 +254,74 @@ def make_engine(
         # Types are adapted to the dialect through its colspecs, which may be set per instance.
         engine.dialect.colspecs = {**engine.dialect.colspecs, Uuid: _SQLiteUuid}
         return engine
-    options = (
-        f"-c lock_timeout={int(lock_timeout_ms)} -c statement_timeout={int(statement_timeout_ms)}"
-    )
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=10,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"options": options},
+        connect_args={"options": _postgres_options(lock_timeout_ms, statement_timeout_ms)},
+    )
+
+
+def _make_parent_folder(sqlite_url: str) -> None:
+    path = sqlite_url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _postgres_options(lock_timeout_ms: int, statement_timeout_ms: int) -> str:
+    """Server settings for every connection: how long to wait for a lock, and to run."""
+    return (
+        f"-c lock_timeout={int(lock_timeout_ms)} -c statement_timeout={int(statement_timeout_ms)}"
+    )
+
+
+def make_async_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    lock_timeout_ms: int = 1000,
+    statement_timeout_ms: int = 30_000,
+) -> AsyncEngine:
+    """The asynchronous engine requests use: psycopg's asyncio connections on PostgreSQL,
+    aiosqlite on SQLite (each connection's calls run in a thread of its own).
+
+    Its pool, timeouts, pragmas and column types are those of :func:`make_engine`. Code
+    written against a blocking ``Session`` or ``Connection`` runs on it through ``run_sync``:
+    SQLAlchemy then awaits every statement on the asynchronous driver, so a request waiting
+    for the database (or for a lock) never holds up the event loop.
+    """
+    if url.startswith("sqlite"):
+        _make_parent_folder(url)
+        engine = create_async_engine(
+            url.replace("sqlite://", "sqlite+aiosqlite://", 1),
+            connect_args={"check_same_thread": False, "timeout": lock_timeout_ms / 1000},
+            pool_size=pool_size,
+            max_overflow=20,
+            pool_use_lifo=True,  # as in make_engine: warm page caches
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(lock_timeout_ms))
+        dialect = engine.sync_engine.dialect
+        dialect.colspecs = {**dialect.colspecs, Uuid: _SQLiteUuid}
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"options": _postgres_options(lock_timeout_ms, statement_timeout_ms)},
+    )
+
+
+def async_engine_for(settings: Settings) -> AsyncEngine:
+    """A new asynchronous engine for the settings' database."""
+    return make_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
     )
 
 
@@ -289,6 +356,21 @@ def get_engine(settings: Settings | None = None) -> Engine:
         settings.db_lock_timeout_ms,
         settings.db_statement_timeout_ms,
     )
+
+
+class AsyncSession(sqlmodel_async.AsyncSession):
+    """An asynchronous session that runs code written against a blocking ``Session``.
+
+    ``await session.run(service.create, owner_id, data)`` calls ``service.create(s, owner_id,
+    data)`` with ``s`` this session's blocking face; SQLAlchemy awaits each of its statements
+    on the asynchronous driver, so the event loop serves other requests meanwhile.
+    """
+
+    async def run(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn`` with this session's blocking face as its first argument."""
+        return await self.run_sync(fn, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:

@@ -140,7 +140,9 @@ def _gauge(gauge: TableGauge, rows: Sequence[Sequence[Any]]) -> GaugeMetricFamil
 class Metrics:
     """The registry of one app and the instruments the middleware records into."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, pool_of: Engine | None = None) -> None:
+        """``engine`` answers the table gauges' queries (from a worker thread, at scrape time);
+        ``pool_of`` is the engine whose pool the requests use (``engine`` by default)."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "http_requests_total",
@@ -156,7 +158,7 @@ class Metrics:
             registry=self.registry,
         )
         if engine is not None:
-            self.registry.register(PoolCollector(engine))
+            self.registry.register(PoolCollector(pool_of or engine))
             self.registry.register(TableCollector(engine))
         # labels() takes a lock and builds a tuple each call; the children are reusable.
         self._counters: dict[tuple[str, str, int], Counter] = {}

@@ -14,12 +14,17 @@ import uuid
 from typing import Any, overload
 
 from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.accounts.deps import CONNECTION_STATE_KEY, SESSION_STATE_KEY
-
 log = logging.getLogger("infoview.access")
+
+# Where a request keeps what it checked out of the pool, for this middleware to give back once
+# the response is complete: its asynchronous session and connection, and its blocking session.
+SESSION_STATE_KEY = "db_session"
+CONNECTION_STATE_KEY = "db_connection"
+THREAD_SESSION_STATE_KEY = "db_thread_session"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -165,10 +170,13 @@ class RequestContextMiddleware:
         finally:
             session = state.pop(SESSION_STATE_KEY, None)
             if session is not None:  # opened by the get_session dependency
-                session.close()
+                await session.close()
             connection = state.pop(CONNECTION_STATE_KEY, None)
             if connection is not None:  # checked out by the request_connection dependency
-                connection.close()
+                await connection.close()
+            thread_session = state.pop(THREAD_SESSION_STATE_KEY, None)
+            if thread_session is not None:  # opened by the get_thread_session dependency
+                await run_in_threadpool(thread_session.close)
             log.info(
                 "request",
                 extra={

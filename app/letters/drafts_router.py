@@ -25,7 +25,7 @@ async def draft_letter(
     data: LetterDraftCreate, session: SessionDep, user: CurrentUser, response: Response
 ) -> LetterPublic:
     """Draft a letter from its template, filled with the contact's and interview's details."""
-    letter = service.create(session, user.id, data)
+    letter = await session.run(service.create, user.id, data)
     response.headers["Location"] = f"/api/v1/letters/{letter.id}"
     response.headers["ETag"] = etag(letter.version)
     return LetterPublic.model_validate(letter, from_attributes=True)

@@ -34,7 +34,7 @@ async def create_letter(
     data: LetterCreate, session: SessionDep, user: CurrentUser, response: Response
 ) -> LetterPublic:
     """Draft a letter to one of your contacts."""
-    letter = letters_service.create(session, user.id, data)
+    letter = await session.run(letters_service.create, user.id, data)
     response.headers["Location"] = f"/api/v1/letters/{letter.id}"
     return _public(letter, response)
 
@@ -58,8 +58,8 @@ async def list_letters(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[LetterPublic]:
     """List your letters, newest first."""
-    rows, has_more, next_cursor = letters_service.list_letters(
-        session,
+    rows, has_more, next_cursor = await session.run(
+        letters_service.list_letters,
         user.id,
         kind=kind,
         status=letter_status,
@@ -87,7 +87,7 @@ async def get_letter(
     letter_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
 ) -> LetterPublic:
     """Get one of your letters."""
-    return _public(letters_service.get(session, user.id, letter_id), response)
+    return _public(await session.run(letters_service.get, user.id, letter_id), response)
 
 
 @router.patch(
@@ -105,7 +105,9 @@ async def update_letter(
     if_match: IfMatch = None,
 ) -> LetterPublic:
     """Edit a draft letter; a sent letter never changes."""
-    letter = letters_service.update_letter(session, user.id, letter_id, data, if_match=if_match)
+    letter = await session.run(
+        letters_service.update_letter, user.id, letter_id, data, if_match=if_match
+    )
     return _public(letter, response)
 
 
@@ -120,7 +122,7 @@ async def delete_letter(
     letter_id: uuid.UUID, session: SessionDep, user: CurrentUser, if_match: IfMatch = None
 ) -> Response:
     """Delete a draft letter; a sent letter stays on the record."""
-    letters_service.delete_letter(session, user.id, letter_id, if_match=if_match)
+    await session.run(letters_service.delete_letter, user.id, letter_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -138,5 +140,5 @@ async def send_letter(
     if_match: IfMatch = None,
 ) -> LetterPublic:
     """Send a draft letter: it is stamped with sent_at and never changes again."""
-    letter = letters_service.send(session, user.id, letter_id, if_match=if_match)
+    letter = await session.run(letters_service.send, user.id, letter_id, if_match=if_match)
     return _public(letter, response)

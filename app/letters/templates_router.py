@@ -43,7 +43,7 @@ async def get_template(
     kind: Kind, session: SessionDep, user: CurrentUser, response: Response
 ) -> TemplatePublic:
     """Get the template a kind of letter is drafted from: yours, or the built-in one."""
-    return _public(service.get(session, user.id, kind), response)
+    return _public(await session.run(service.get, user.id, kind), response)
 
 
 @router.put(
@@ -65,7 +65,7 @@ async def put_template(
     if_match: IfMatch = None,
 ) -> TemplatePublic:
     """Save your own template for a kind of letter, after checking it (201 or 200)."""
-    view, created = service.save(session, user.id, kind, data.source, if_match=if_match)
+    view, created = await session.run(service.save, user.id, kind, data.source, if_match=if_match)
     if created:
         response.status_code = status.HTTP_201_CREATED
         response.headers["Location"] = str(request.url.path)
@@ -83,5 +83,5 @@ async def delete_template(
     kind: Kind, session: SessionDep, user: CurrentUser, if_match: IfMatch = None
 ) -> Response:
     """Delete your template for a kind of letter, so the built-in one applies again."""
-    service.delete_template(session, user.id, kind, if_match=if_match)
+    await session.run(service.delete_template, user.id, kind, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

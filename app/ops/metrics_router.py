@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client.exposition import choose_encoder
+from starlette.concurrency import run_in_threadpool
 
 from app.kit.metrics import Metrics
 
@@ -20,4 +21,6 @@ async def get_metrics(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     # The classic text format unless the scraper asks for OpenMetrics (Prometheus does).
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encoder(metrics.registry), headers={"Content-Type": content_type})
+    # The table gauges query the database: collected in a worker thread, off the event loop.
+    body = await run_in_threadpool(encoder, metrics.registry)
+    return Response(body, headers={"Content-Type": content_type})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from app.kit.errors import ServiceUnavailable
 from app.kit.migrations import migrations_at_head
@@ -33,7 +34,7 @@ async def healthz() -> Health:
 async def readyz(request: Request) -> Health:
     """The database answers and its schema is at the latest migration."""
     try:
-        at_head = migrations_at_head(request.app.state.engine)
+        at_head = await run_in_threadpool(migrations_at_head, request.app.state.engine)
     except Exception as exc:
         raise ServiceUnavailable(
             "The database is unreachable.", code="database_unreachable"

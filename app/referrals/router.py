@@ -41,7 +41,7 @@ async def create_referral(
     response: Response,
 ) -> ReferralPublic:
     """Record that one of your contacts referred you to another."""
-    referral = service.create(session, user.id, data)
+    referral = await session.run(service.create, user.id, data)
     response.headers["Location"] = request.app.url_path_for("get_referral", referral_id=referral.id)
     return _public(referral, response)
 
@@ -71,8 +71,8 @@ async def list_referrals(
     ] = None,
 ) -> Page[ReferralPublic]:
     """List your referrals, newest first."""
-    rows, has_more, next_cursor = service.list_(
-        session,
+    rows, has_more, next_cursor = await session.run(
+        service.list_,
         user.id,
         limit=limit,
         cursor=cursor,
@@ -97,7 +97,7 @@ async def get_referral(
     referral_id: ReferralId, user: CurrentUser, session: SessionDep, response: Response
 ) -> ReferralPublic:
     """Get one referral."""
-    return _public(service.get(session, user.id, referral_id), response)
+    return _public(await session.run(service.get, user.id, referral_id), response)
 
 
 @router.patch(
@@ -115,7 +115,7 @@ async def update_referral(
     if_match: IfMatch = None,
 ) -> ReferralPublic:
     """Change a referral's relationship, notes or date (the pair itself is fixed)."""
-    referral = service.update_(session, user.id, referral_id, data, if_match=if_match)
+    referral = await session.run(service.update_, user.id, referral_id, data, if_match=if_match)
     return _public(referral, response)
 
 
@@ -129,5 +129,5 @@ async def delete_referral(
     referral_id: ReferralId, user: CurrentUser, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
     """Delete a referral no interview came from."""
-    service.delete_(session, user.id, referral_id, if_match=if_match)
+    await session.run(service.delete_, user.id, referral_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

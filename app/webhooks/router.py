@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app.accounts.deps import CurrentUser, IfMatch, SessionDep, SettingsDep
+from app.accounts.deps import CurrentUser, IfMatch, SessionDep, SettingsDep, ThreadSessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.schemas import Page
@@ -55,7 +55,7 @@ def _with_secret(subscription: WebhookSubscription, response: Response) -> Webho
 async def create_webhook(
     data: WebhookCreate,
     user: CurrentUser,
-    session: SessionDep,
+    session: ThreadSessionDep,
     settings: SettingsDep,
     request: Request,
     response: Response,
@@ -79,7 +79,9 @@ async def list_webhooks(
     user: CurrentUser, session: SessionDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[WebhookPublic]:
     """List your webhook subscriptions, newest first."""
-    rows, has_more, next_cursor = service.list_(session, user.id, limit=limit, cursor=cursor)
+    rows, has_more, next_cursor = await session.run(
+        service.list_, user.id, limit=limit, cursor=cursor
+    )
     return Page[WebhookPublic](
         data=[WebhookPublic.model_validate(row) for row in rows],
         has_more=has_more,
@@ -97,7 +99,7 @@ async def get_webhook(
     webhook_id: WebhookId, user: CurrentUser, session: SessionDep, response: Response
 ) -> WebhookPublic:
     """Get a webhook subscription (without its secret)."""
-    return _public(service.get(session, user.id, webhook_id), response)
+    return _public(await session.run(service.get, user.id, webhook_id), response)
 
 
 @router.patch(
@@ -110,7 +112,7 @@ async def update_webhook(
     webhook_id: WebhookId,
     data: WebhookUpdate,
     user: CurrentUser,
-    session: SessionDep,
+    session: ThreadSessionDep,
     settings: SettingsDep,
     response: Response,
     if_match: IfMatch = None,
@@ -132,7 +134,7 @@ async def delete_webhook(
     webhook_id: WebhookId, user: CurrentUser, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
     """Delete a subscription and its delivery log; nothing more is sent to it."""
-    service.delete_(session, user.id, webhook_id, if_match=if_match)
+    await session.run(service.delete_, user.id, webhook_id, if_match=if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -151,8 +153,8 @@ async def rotate_webhook_secret(
     if_match: IfMatch = None,
 ) -> WebhookWithSecret:
     """Issue a new signing secret (shown once); the old one signs too for a grace period."""
-    subscription = service.rotate_secret(
-        session, user.id, webhook_id, data or WebhookRotateSecret(), if_match=if_match
+    subscription = await session.run(
+        service.rotate_secret, user.id, webhook_id, data or WebhookRotateSecret(), if_match=if_match
     )
     return _with_secret(subscription, response)
 
@@ -174,8 +176,13 @@ async def list_webhook_deliveries(
     ] = None,
 ) -> Page[WebhookDeliveryPublic]:
     """List a subscription's deliveries, newest first, with the outcome of each."""
-    rows, has_more, next_cursor = service.list_deliveries(
-        session, user.id, webhook_id, limit=limit, cursor=cursor, status=delivery_status
+    rows, has_more, next_cursor = await session.run(
+        service.list_deliveries,
+        user.id,
+        webhook_id,
+        limit=limit,
+        cursor=cursor,
+        status=delivery_status,
     )
     return Page[WebhookDeliveryPublic](
         data=[WebhookDeliveryPublic.model_validate(row) for row in rows],
@@ -195,5 +202,5 @@ async def redeliver_webhook_delivery(
     webhook_id: WebhookId, delivery_id: DeliveryId, user: CurrentUser, session: SessionDep
 ) -> WebhookDeliveryPublic:
     """Send a delivery again now, with its original webhook-id."""
-    delivery = service.redeliver(session, user.id, webhook_id, delivery_id)
+    delivery = await session.run(service.redeliver, user.id, webhook_id, delivery_id)
     return WebhookDeliveryPublic.model_validate(delivery)

@@ -512,6 +512,7 @@ def test_every_query_is_an_index_search(client: TestClient, database_url: str) -
     user = register(client)
     mixed_agenda(client, user)
     app: Any = client.app
+    requests = app.state.db.sync_engine  # the engine requests run on
     engine = app.state.engine
     statements: list[tuple[str, Any]] = []
 
@@ -519,11 +520,11 @@ def test_every_query_is_an_index_search(client: TestClient, database_url: str) -
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append((statement, params))
 
-    event.listen(engine, "before_cursor_execute", capture)
+    event.listen(requests, "before_cursor_execute", capture)
     try:
         get_agenda(client, user)
     finally:
-        event.remove(engine, "before_cursor_execute", capture)
+        event.remove(requests, "before_cursor_execute", capture)
     agenda_queries = [
         (s, p) for s, p in statements if "user_account" not in s and "idempotency" not in s
     ]

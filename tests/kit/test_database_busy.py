@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -27,7 +28,11 @@ def serve(settings: Settings, **changes: int) -> Iterator[TestClient]:
 
 @contextmanager
 def contact_table_locked(database_url: str) -> Iterator[None]:
-    """Another connection holds the lock a new contact needs, until the block ends."""
+    """Another connection holds the lock a new contact needs, until the block ends.
+
+    Reads go on: SQLite's write lock leaves readers alone in WAL mode, and PostgreSQL's
+    SHARE lock on the table stops only writers.
+    """
     if database_url.startswith("sqlite"):
         holder = sqlite3.connect(make_url(database_url).database or "", isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # the database's one write lock
@@ -39,7 +44,7 @@ def contact_table_locked(database_url: str) -> Iterator[None]:
         return
     engine = create_engine(database_url)
     with engine.connect() as holder:
-        holder.execute(text("LOCK TABLE contact IN ACCESS EXCLUSIVE MODE"))
+        holder.execute(text("LOCK TABLE contact IN SHARE MODE"))
         try:
             yield
         finally:
@@ -89,3 +94,28 @@ def test_a_statement_past_the_statement_timeout_is_a_503(
         assert_problem(refused, 503, "database_timeout")
         assert refused.headers["retry-after"] == "5"
         assert contact_count(client, user.headers) == 0
+
+
+def test_a_request_waiting_for_a_lock_holds_up_no_other_request(
+    settings: Settings, database_url: str
+) -> None:
+    """The wait happens off the event loop: the same worker goes on answering meanwhile."""
+    with serve(settings, db_lock_timeout_ms=3000) as client:
+        user = register(client)
+        pool = ThreadPoolExecutor(1)
+        with contact_table_locked(database_url):
+            waiting = pool.submit(
+                client.post, "/api/v1/contacts", json={"full_name": "Ada"}, headers=user.headers
+            )
+            time.sleep(0.3)  # the POST is now waiting for the lock
+            assert not waiting.done()
+            for path in ("/healthz", "/api/v1/contacts", "/api/v1/agenda"):
+                started = time.monotonic()
+                answer = client.get(path, headers=user.headers)
+                took = time.monotonic() - started
+                assert answer.status_code == 200, answer.text
+                assert took < 1.0, f"{path} took {took:.2f} s while a POST waited for a lock"
+            assert not waiting.done(), "the lock was held all along"
+        # Released before its timeout: the waiting POST goes through.
+        assert waiting.result(timeout=10).status_code == 201
+        pool.shutdown()
