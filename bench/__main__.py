@@ -121,7 +121,7 @@ def parse_wrk(name: str, out: str) -> Result:
 class Server:
     """``infoview serve --workers 1`` in a subprocess, with its peak RSS read from /proc."""
 
-    def __init__(self, url: str, port: int) -> None:
+    def __init__(self, url: str, port: int, workers: int = 1) -> None:
         self.port = port
         env = dict(os.environ)
         env.update(
@@ -142,7 +142,7 @@ class Server:
                 "--port",
                 str(port),
                 "--workers",
-                "1",
+                str(workers),
             ],
             env=env,
             cwd=ROOT,

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlmodel import SQLModel
 
+import app.tables  # noqa: F401  every table, for the inserts below
 from app.kit.db import make_engine, new_id
 from app.kit.migrations import upgrade
 from app.kit.security import hash_password

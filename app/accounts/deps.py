@@ -23,7 +23,12 @@ from app.accounts.tokens import Principal
 from app.kit.config import Settings, get_settings
 from app.kit.db import AsyncSession
 from app.kit.errors import Unauthorized
-from app.kit.middleware import CONNECTION_STATE_KEY, SESSION_STATE_KEY, THREAD_SESSION_STATE_KEY
+from app.kit.middleware import (
+    CONNECTION_STATE_KEY,
+    READ_SESSION_STATE_KEY,
+    SESSION_STATE_KEY,
+    THREAD_SESSION_STATE_KEY,
+)
 from app.kit.rate_limits import limit_writes
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -49,7 +54,11 @@ async def request_connection(request: Request) -> AsyncConnection:
     state = request.scope.setdefault("state", {})
     connection: AsyncConnection | None = state.get(CONNECTION_STATE_KEY)
     if connection is None:
-        connection = state[CONNECTION_STATE_KEY] = await request.app.state.db.connect()
+        connection = await request.app.state.db.connect()
+        # Reads need no transaction around them: no BEGIN and ROLLBACK round trips. The
+        # session, if the request opens one, puts the connection back in transactions.
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        state[CONNECTION_STATE_KEY] = connection
     return connection
 
 
@@ -90,7 +99,25 @@ async def get_session(request: Request) -> AsyncSession:
         if connection.in_transaction():
             # The caller check's read is over; the session begins (and commits) its own.
             await connection.rollback()
+        default = connection.sync_connection.default_isolation_level  # type: ignore[union-attr]
+        await connection.execution_options(isolation_level=default)
         session = state[SESSION_STATE_KEY] = AsyncSession(bind=connection, expire_on_commit=False)
+    return session
+
+
+async def get_read_session(request: Request) -> AsyncSession:
+    """A session for an operation that only reads: no transaction, so no BEGIN or ROLLBACK.
+
+    It runs on the request's connection as the caller check left it, outside any
+    transaction; each statement sees what was committed when it ran. Never for writes: a write
+    needs :func:`get_session`, whose transaction commits it whole or not at all.
+    """
+    state = request.scope.setdefault("state", {})
+    session: AsyncSession | None = state.get(SESSION_STATE_KEY) or state.get(READ_SESSION_STATE_KEY)
+    if session is None:
+        connection = await request_connection(request)
+        session = AsyncSession(bind=connection, expire_on_commit=False)
+        state[READ_SESSION_STATE_KEY] = session
     return session
 
 
@@ -117,6 +144,7 @@ async def get_app_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ConnectionDep = Annotated[AsyncConnection, Depends(get_connection)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 ThreadSessionDep = Annotated[Session, Depends(get_thread_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
@@ -208,6 +236,7 @@ __all__ = [
     "CurrentAccount",
     "CurrentUser",
     "IfMatch",
+    "ReadSessionDep",
     "SessionDep",
     "SettingsDep",
     "ThreadSessionDep",

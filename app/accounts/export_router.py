@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts import export as account
-from app.accounts.deps import CurrentUser, SessionDep, ThreadSessionDep
+from app.accounts.deps import CurrentUser, ReadSessionDep, ThreadSessionDep
 from app.accounts.export import AccountDocument, ImportSummary
 from app.interviews import export as interview_export
 from app.interviews.export import InterviewExport, InterviewExportFormat
@@ -47,7 +47,7 @@ def _download_headers(filename: str) -> dict[str, str]:
 async def export_interview(
     interview_id: Annotated[uuid.UUID, Path(description="The interview's id.")],
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     format: Annotated[
         InterviewExportFormat, Query(description="markdown (a write-up) or json.")
     ] = InterviewExportFormat.MARKDOWN,

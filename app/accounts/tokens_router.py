@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.accounts import tokens as service
-from app.accounts.deps import CurrentUser, SessionDep
+from app.accounts.deps import CurrentUser, ReadSessionDep, SessionDep
 from app.accounts.token_schemas import TokenCreate, TokenCreated, TokenPublic
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT
@@ -46,7 +46,7 @@ async def create_token(
 )
 async def list_tokens(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[TokenPublic]:
@@ -67,7 +67,7 @@ async def list_tokens(
     response_model=TokenPublic,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TokenPublic:
+async def get_token(token_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> TokenPublic:
     """One of your personal access tokens (never its secret)."""
     return TokenPublic.model_validate(await session.run(service.get, user.id, token_id))
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.convertors import PathConvertor, register_url_convertor
 
-from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.contacts import service
 from app.contacts.schemas import (
     NO_CONTROL_CHARS,
@@ -76,7 +76,7 @@ async def create_contact(
 )
 async def list_contacts(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
     cursor: Annotated[
         str | None,
@@ -183,7 +183,7 @@ async def upsert_contact(
     responses=problem_responses(401, 404, 422),
 )
 async def get_contact(
-    contact_id: ContactId, user: CurrentUser, session: SessionDep, response: Response
+    contact_id: ContactId, user: CurrentUser, session: ReadSessionDep, response: Response
 ) -> ContactPublic:
     """Get one contact."""
     return _public(await session.run(service.get, user.id, contact_id), response)

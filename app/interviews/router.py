@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.accounts.deps import ConnectionDep, CurrentUser, IfMatch, SessionDep
+from app.accounts.deps import ConnectionDep, CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.interviews import checklist as checklist_service
 from app.interviews import service
 from app.interviews.schemas import (
@@ -154,7 +154,7 @@ async def delete_interview(
     responses=problem_responses(401, 404, 422),
 )
 async def get_checklist(
-    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
+    interview_id: uuid.UUID, session: ReadSessionDep, user: CurrentUser, response: Response
 ) -> ChecklistPublic:
     """Get an interview's preparation checklist (its ETag is the interview's)."""
     interview, checklist = await session.run(checklist_service.get, user.id, interview_id)
@@ -191,7 +191,7 @@ async def update_checklist(
     responses=problem_responses(401, 404, 422),
 )
 async def list_transitions(
-    interview_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
+    interview_id: uuid.UUID, session: ReadSessionDep, user: CurrentUser, response: Response
 ) -> list[TransitionOption]:
     """List the states the interview may move to next, each with its unmet requirements."""
     interview, options = await session.run(service.transition_options, user.id, interview_id)
@@ -244,7 +244,7 @@ async def transition_interview(
 )
 async def list_events(
     interview_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSessionDep,
     user: CurrentUser,
     limit: Limit = 20,
     cursor: Cursor = None,

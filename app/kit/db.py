@@ -305,11 +305,13 @@ def make_async_engine(
         dialect = engine.sync_engine.dialect
         dialect.colspecs = {**dialect.colspecs, Uuid: _SQLiteUuid}
         return engine
+    # No ping on every checkout (a round trip each time): a connection found dead is answered
+    # with a 503 database_unavailable, and SQLAlchemy then replaces every connection of the
+    # pool opened before it, so one request pays for a database restart, not all of them.
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=10,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"options": _postgres_options(lock_timeout_ms, statement_timeout_ms)},
     )

@@ -23,6 +23,7 @@ log = logging.getLogger("infoview.access")
 # Where a request keeps what it checked out of the pool, for this middleware to give back once
 # the response is complete: its asynchronous session and connection, and its blocking session.
 SESSION_STATE_KEY = "db_session"
+READ_SESSION_STATE_KEY = "db_read_session"
 CONNECTION_STATE_KEY = "db_connection"
 THREAD_SESSION_STATE_KEY = "db_thread_session"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -168,9 +169,10 @@ class RequestContextMiddleware:
                 return
             await self.app(scope, receive, send_with_id)
         finally:
-            session = state.pop(SESSION_STATE_KEY, None)
-            if session is not None:  # opened by the get_session dependency
-                await session.close()
+            for key in (SESSION_STATE_KEY, READ_SESSION_STATE_KEY):
+                session = state.pop(key, None)
+                if session is not None:  # opened by the get_session or get_read_session
+                    await session.close()
             connection = state.pop(CONNECTION_STATE_KEY, None)
             if connection is not None:  # checked out by the request_connection dependency
                 await connection.close()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.schemas import Page
@@ -46,7 +46,7 @@ async def create_letter(
     responses=problem_responses(401, 422),
 )
 async def list_letters(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: CurrentUser,
     kind: LetterKind | None = None,
     letter_status: Annotated[LetterStatus | None, Query(alias="status")] = None,
@@ -84,7 +84,7 @@ async def list_letters(
     responses=problem_responses(401, 404, 422),
 )
 async def get_letter(
-    letter_id: uuid.UUID, session: SessionDep, user: CurrentUser, response: Response
+    letter_id: uuid.UUID, session: ReadSessionDep, user: CurrentUser, response: Response
 ) -> LetterPublic:
     """Get one of your letters."""
     return _public(await session.run(letters_service.get, user.id, letter_id), response)

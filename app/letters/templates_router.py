@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import etag
 from app.letters import user_templates as service
@@ -40,7 +40,7 @@ def _public(view: service.TemplateView, response: Response) -> TemplatePublic:
     responses=problem_responses(401, 404, 422),
 )
 async def get_template(
-    kind: Kind, session: SessionDep, user: CurrentUser, response: Response
+    kind: Kind, session: ReadSessionDep, user: CurrentUser, response: Response
 ) -> TemplatePublic:
     """Get the template a kind of letter is drafted from: yours, or the built-in one."""
     return _public(await session.run(service.get, user.id, kind), response)

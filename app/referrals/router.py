@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.accounts.deps import CurrentUser, IfMatch, SessionDep
+from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.schemas import Page
@@ -54,7 +54,7 @@ async def create_referral(
 )
 async def list_referrals(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
     cursor: Annotated[
         str | None,
@@ -94,7 +94,7 @@ async def list_referrals(
     responses=problem_responses(401, 404, 422),
 )
 async def get_referral(
-    referral_id: ReferralId, user: CurrentUser, session: SessionDep, response: Response
+    referral_id: ReferralId, user: CurrentUser, session: ReadSessionDep, response: Response
 ) -> ReferralPublic:
     """Get one referral."""
     return _public(await session.run(service.get, user.id, referral_id), response)

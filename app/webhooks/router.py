@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app.accounts.deps import CurrentUser, IfMatch, SessionDep, SettingsDep, ThreadSessionDep
+from app.accounts.deps import (
+    CurrentUser,
+    IfMatch,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    ThreadSessionDep,
+)
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.schemas import Page
@@ -76,7 +83,7 @@ async def create_webhook(
     responses=problem_responses(401, 422),
 )
 async def list_webhooks(
-    user: CurrentUser, session: SessionDep, limit: Limit = 20, cursor: Cursor = None
+    user: CurrentUser, session: ReadSessionDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[WebhookPublic]:
     """List your webhook subscriptions, newest first."""
     rows, has_more, next_cursor = await session.run(
@@ -96,7 +103,7 @@ async def list_webhooks(
     responses=problem_responses(401, 404, 422),
 )
 async def get_webhook(
-    webhook_id: WebhookId, user: CurrentUser, session: SessionDep, response: Response
+    webhook_id: WebhookId, user: CurrentUser, session: ReadSessionDep, response: Response
 ) -> WebhookPublic:
     """Get a webhook subscription (without its secret)."""
     return _public(await session.run(service.get, user.id, webhook_id), response)
@@ -168,7 +175,7 @@ async def rotate_webhook_secret(
 async def list_webhook_deliveries(
     webhook_id: WebhookId,
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Limit = 20,
     cursor: Cursor = None,
     delivery_status: Annotated[

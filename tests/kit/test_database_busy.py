@@ -119,3 +119,29 @@ def test_a_request_waiting_for_a_lock_holds_up_no_other_request(
         # Released before its timeout: the waiting POST goes through.
         assert waiting.result(timeout=10).status_code == 201
         pool.shutdown()
+
+
+def test_connections_killed_under_the_pool_cost_one_retry(
+    settings: Settings, database_url: str
+) -> None:
+    """No ping before each request: a dead connection is a 503 once, then the pool renews."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to lose")
+    with serve(settings) as client:
+        user = register(client)
+        assert client.get("/api/v1/contacts", headers=user.headers).status_code == 200
+        engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as admin:
+            admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        engine.dispose()
+        answers = [client.get("/api/v1/contacts", headers=user.headers) for _ in range(3)]
+        statuses = [answer.status_code for answer in answers]
+        assert statuses in ([200, 200, 200], [503, 200, 200]), statuses
+        if statuses[0] == 503:
+            assert_problem(answers[0], 503, "database_unavailable")
+            assert answers[0].headers["retry-after"] == "1"

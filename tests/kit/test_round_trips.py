@@ -1,0 +1,122 @@
+"""How many times a request talks to PostgreSQL, counted on the wire.
+
+Every message the app sends to the database passes through a proxy that counts them; each
+one is a round trip (the app waits for the answer before it sends the next). The database is
+usually on another host, where each round trip costs a millisecond or so, so these budgets
+are what keeps a request fast there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import make_url
+
+from app.kit.config import Settings
+from app.main import create_app
+from tests.factories import register
+
+
+class CountingProxy:
+    """Forward ``127.0.0.1:<port>`` to the database; count what the app sends."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._sockets.append(sock)
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                with contextlib.suppress(OSError):
+                    sink.shutdown(socket.SHUT_WR)
+                return
+            if counted:
+                with self._lock:
+                    self.sent += 1
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._server.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+@pytest.fixture
+def counted(settings: Settings, database_url: str) -> Iterator[tuple[TestClient, CountingProxy]]:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite is in the process: there is no round trip to count")
+    url = make_url(database_url)
+    proxy = CountingProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    application = create_app(settings.model_copy(update={"database_url": proxied}))
+    try:
+        with TestClient(application, raise_server_exceptions=False) as client:
+            yield client, proxy
+    finally:
+        application.state.engine.dispose()
+        proxy.close()
+
+
+def round_trips(
+    client: TestClient, proxy: CountingProxy, method: str, path: str, **kw: object
+) -> int:
+    """The round trips of one request, once the pool holds an open connection."""
+    before = proxy.sent
+    response = client.request(method, path, **kw)  # type: ignore[arg-type]
+    assert response.status_code < 300, response.text
+    return proxy.sent - before
+
+
+def test_reads_and_writes_stay_within_their_round_trip_budgets(
+    counted: tuple[TestClient, CountingProxy],
+) -> None:
+    client, proxy = counted
+    user = register(client)
+    headers = user.headers
+    contact = client.post("/api/v1/contacts", json={"full_name": "Ada"}, headers=headers).json()
+    interview = client.post(
+        "/api/v1/interviews", json={"contact_id": contact["id"], "mode": "phone"}, headers=headers
+    ).json()
+    path = f"/api/v1/interviews/{interview['id']}"
+    client.get(path, headers=headers)  # the pool has its connection from here on
+
+    # Reads: the caller check, then the rows; no ping, no BEGIN, no ROLLBACK around them.
+    assert round_trips(client, proxy, "GET", path, headers=headers) <= 2
+    assert round_trips(client, proxy, "GET", "/api/v1/interviews?limit=50", headers=headers) <= 2
+    assert round_trips(client, proxy, "GET", "/api/v1/contacts?limit=50", headers=headers) <= 2
+    # A create: the caller check, BEGIN, the row, its webhook event, COMMIT.
+    created = round_trips(
+        client, proxy, "POST", "/api/v1/contacts", json={"full_name": "Bo"}, headers=headers
+    )
+    assert created <= 5, created
