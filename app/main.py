@@ -24,13 +24,11 @@ from app.kit import problems
 from app.kit.config import Settings, get_settings
 from app.kit.db import async_engine_for, engine_for, wal_checkpointer
 from app.kit.deprecations import DeprecationMiddleware, mark_deprecated_operations
-from app.kit.handlers import PlannedRoute
 from app.kit.metrics import Metrics, MetricsMiddleware
 from app.kit.middleware import RequestContextMiddleware, configure_logging
 from app.kit.nul_guard import NulGuardMiddleware
 from app.kit.rate_limiter import make_ratelimiter
 from app.kit.rate_limits import with_rate_limit_headers
-from app.kit.routing import include_flat, install_indexed_dispatch
 from app.letters import drafts_router as drafts
 from app.letters import router as letters
 from app.letters import templates_router as templates
@@ -153,15 +151,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ratelimiter = ratelimiter
     app.state.metrics = metrics
     problems.install(app)
-    app.router.route_class = PlannedRoute
+    mark_deprecated_operations(
+        [health.router, metrics_api.router, *(module.router for module in _V1_MODULES)]
+    )
     for router in (health.router, metrics_api.router):
         _document(router)
-        include_flat(app, router)
+        app.include_router(router)
     for module in _V1_MODULES:
         _document(module.router)
-        include_flat(app, module.router, API_PREFIX)
-    mark_deprecated_operations(app)
-    install_indexed_dispatch(app)
+        app.include_router(module.router, prefix=API_PREFIX)
     # Inside the request-context middleware: it sees a request id and a body already bounded.
     app.add_middleware(IdempotencyMiddleware, settings=settings, engine=db)
     # Outside idempotency, so a replayed answer announces a deprecation as the first did.

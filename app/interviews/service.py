@@ -65,13 +65,9 @@ def get(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Inter
     return get_owned(session, Interview, interview_id, owner_id, what="interview")
 
 
-def get_row(
-    db: Session | Connection, owner_id: uuid.UUID, interview_id: uuid.UUID, *, stored: bool = False
-) -> Row[Any]:
-    """The caller's interview as a row, or a 404; ``stored``: its values as the database
-    driver returns them, for writing straight to JSON (:func:`~app.kit.queries.stored_columns`).
-    """
-    return get_owned_row(db, Interview, interview_id, owner_id, what="interview", stored=stored)
+def get_row(db: Session | Connection, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Row[Any]:
+    """The caller's interview as a row, or a 404."""
+    return get_owned_row(db, Interview, interview_id, owner_id, what="interview")
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ _LIST_FILTERS: dict[str, Callable[[Any], Any]] = {
 def _list_statement(filters: tuple[str, ...], after_cursor: bool) -> Select[Any]:
     table = Interview.__table__  # type: ignore[attr-defined]
     conditions = [_LIST_FILTERS[name](table.c) for name in filters]
-    return owned_page_statement(table, conditions, after_cursor=after_cursor, stored=True)
+    return owned_page_statement(table, conditions, after_cursor=after_cursor)
 
 
 def list_(
@@ -116,8 +112,7 @@ def list_(
     limit: int,
     cursor: str | None,
 ) -> tuple[Sequence[RowMapping], bool, str | None]:
-    """One page of the caller's interviews, newest first, as rows of stored values (for
-    writing straight to JSON, :func:`~app.kit.queries.stored_columns`)."""
+    """One page of the caller's interviews, newest first, as rows."""
     params: dict[str, Any] = {"owner": owner_id}
     for name in _LIST_FILTERS:
         value = getattr(filters, name)

@@ -17,15 +17,16 @@ listed in ``FIELDS`` as ``"<Model>.<field>"``; a test keeps the two in step.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from email.utils import formatdate
 from typing import Any, get_args
 
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi import APIRouter
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CHANGELOG_URL = "https://infoview.dev/changelog"
@@ -58,16 +59,30 @@ OPERATIONS: dict[str, Notice] = {}
 FIELDS: dict[str, Notice] = {}
 
 
-def mark_deprecated_operations(app: FastAPI, operations: dict[str, Notice] = OPERATIONS) -> None:
-    """Mark the listed operations deprecated, so the document says so."""
+def mark_deprecated_operations(
+    routers: Iterable[APIRouter], operations: dict[str, Notice] = OPERATIONS
+) -> None:
+    """Mark the listed operations deprecated, so the document says so.
+
+    Done on the routers before the app includes them: what the document shows of an
+    operation is taken when it is included. This list is the one place an operation is
+    deprecated: every other operation is marked not deprecated.
+    """
     known = set()
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.operation_id in operations:
-            route.deprecated = True
+    for route in _api_routes([r for router in routers for r in router.routes]):
+        route.deprecated = route.operation_id in operations
+        if route.deprecated:
             known.add(route.operation_id)
     missing = set(operations) - known
     if missing:
         raise RuntimeError(f"deprecations name unknown operations: {sorted(missing)}")
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every operation as declared on its router (what a request's ``scope["route"]`` is)."""
+    for context in iter_route_contexts(routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context.original_route
 
 
 def _models(annotation: Any) -> Iterator[type[BaseModel]]:
@@ -128,11 +143,10 @@ class DeprecationMiddleware:
     def _index(self, scope: Scope) -> dict[int, list[tuple[bytes, bytes]]]:
         if self._headers is None:
             headers = {}
-            for route in getattr(scope.get("app"), "routes", []):
-                if isinstance(route, APIRoute):
-                    notice = notice_for(route, self.operations, self.fields)
-                    if notice is not None:
-                        headers[id(route)] = notice.headers()
+            for route in _api_routes(getattr(scope.get("app"), "routes", [])):
+                notice = notice_for(route, self.operations, self.fields)
+                if notice is not None:
+                    headers[id(route)] = notice.headers()
             self._headers = headers
         return self._headers
 

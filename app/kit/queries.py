@@ -17,16 +17,12 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Label,
     Row,
     RowMapping,
     Select,
     Table,
     bindparam,
-    type_coerce,
 )
-from sqlalchemy import select as core_select
-from sqlalchemy.types import NullType
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -59,21 +55,10 @@ def connection_of(db: Session | Connection) -> Connection:
     return db if isinstance(db, Connection) else db.connection()
 
 
-def stored_columns(table: Table) -> list[Label[Any]]:
-    """The table's columns, read back exactly as the database driver returns them.
-
-    No SQLAlchemy type processing: SQLite's UUIDs and timestamps stay text, JSON stays text.
-    For rows that go straight to JSON (:mod:`app.kit.rows_json`), where parsing each value
-    only to write it out again cost more than the query.
-    """
-    return [type_coerce(column, NullType()).label(column.key) for column in table.c]
-
-
 @cache
-def _owned_row_statement(table: Table, stored: bool) -> Select[Any]:
+def _owned_row_statement(table: Table) -> Select[Any]:
     c = table.c
-    statement = core_select(*stored_columns(table)) if stored else table.select()
-    return statement.where(c.id == bindparam("object_id"), c.owner_id == bindparam("owner_id"))
+    return table.select().where(c.id == bindparam("object_id"), c.owner_id == bindparam("owner_id"))
 
 
 def get_owned_row(
@@ -83,17 +68,15 @@ def get_owned_row(
     owner_id: uuid.UUID,
     *,
     what: str,
-    stored: bool = False,
 ) -> Row[Any]:
     """Like :func:`get_owned`, without an ORM object: the row (columns by attribute or by
-    ``row._mapping[name]``), for reads and for Core writes; ``stored`` reads its values as the
-    driver returns them (:func:`stored_columns`).
+    ``row._mapping[name]``), for reads and for Core writes.
 
     One prepared Core statement on the session's connection; building, tracking and expiring
     an ORM object costs several times the query itself, and a read needs none of it.
     """
     table: Table = model.__table__  # type: ignore[attr-defined]
-    statement = _owned_row_statement(table, stored)
+    statement = _owned_row_statement(table)
     row = (
         connection_of(db).execute(statement, {"object_id": object_id, "owner_id": owner_id}).first()
     )
@@ -132,17 +115,14 @@ def owned_page_statement(
     conditions: Sequence[ColumnElement[bool]],
     *,
     after_cursor: bool,
-    stored: bool = False,
 ) -> Select[Any]:
     """A keyset page of the owner's rows as one prepared Core statement, newest first.
 
     Everything the request varies is a bound parameter (``:owner``, the filters' own,
     ``:cursor``, ``:cap``), so callers build one statement per combination of filters, keep it,
     and run it with :func:`keyset_rows`; nothing is built or cache-keyed per request.
-    ``stored`` reads the values as the driver returns them (:func:`stored_columns`).
     """
-    statement = core_select(*stored_columns(table)) if stored else table.select()
-    statement = statement.where(table.c.owner_id == bindparam("owner"), *conditions)
+    statement = table.select().where(table.c.owner_id == bindparam("owner"), *conditions)
     if after_cursor:
         statement = statement.where(table.c.id < bindparam("cursor"))
     return statement.order_by(table.c.id.desc()).limit(bindparam("cap"))

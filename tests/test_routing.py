@@ -1,0 +1,63 @@
+"""What a client sees of routing: 405 with the path's methods, 404 problems for unknown
+paths, redirects, and routes that share a prefix matched in their declared order."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.testclient import TestClient
+
+from tests.factories import assert_problem, register
+
+
+def test_wrong_method_is_405_with_the_paths_methods(client: TestClient) -> None:
+    user = register(client)
+    r = client.put(f"/api/v1/interviews/{uuid.uuid4()}", headers=user.headers, json={})
+    assert_problem(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "DELETE, GET, PATCH"
+
+    r = client.patch("/api/v1/letters/draft", headers=user.headers, json={})
+    assert_problem(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "POST"
+
+    r = client.get("/api/v1/contacts/import", headers=user.headers)
+    assert_problem(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "POST"
+
+    r = client.post("/healthz")
+    assert_problem(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "GET"
+
+
+def test_unknown_paths_redirects_and_documents_answer_as_before(client: TestClient) -> None:
+    for path in ("/api/v1/nope", "/api/v1/nope/deeper/still", "/api/v2/contacts", "/nope"):
+        body = assert_problem(client.get(path), 404, "not_found")
+        assert path in body["detail"]
+    r = client.get("/healthz/", follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["location"].endswith("/healthz")
+
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    assert "/api/v1/contacts/{contact_id}" in r.json()["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_contact_import_is_not_taken_by_the_contact_id_routes(client: TestClient) -> None:
+    """``/contacts/import`` is declared before ``/contacts/{contact_id}`` and wins, as declared."""
+    user = register(client)
+    r = client.post(
+        "/api/v1/contacts/import",
+        content=b"full_name,email\nAda Lovelace,ada@example.com\n",
+        headers={**user.headers, "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] == 1
+    listed = client.get("/api/v1/contacts", headers=user.headers).json()
+    contact = next(c for c in listed["data"] if c["full_name"] == "Ada Lovelace")
+    # ...and a real id still reaches /contacts/{contact_id}.
+    r = client.get(f"/api/v1/contacts/{contact['id']}", headers=user.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["email"] == "ada@example.com"
