@@ -11,22 +11,28 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from app.contacts.schemas import Contact, ContactCreate, ContactPublic, ContactUpdate, ContactUpsert
 from app.interviews.schemas import Interview
-from app.kit.db import utcnow
 from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
-from app.kit.queries import check_if_match, get_owned, insert_row, keyset_page, owned
+from app.kit.queries import (
+    WRITE_ATTEMPTS,
+    check_if_match,
+    compare_and_delete,
+    compare_and_set,
+    get_owned,
+    insert_row,
+    keyset_page,
+    optimistic_write,
+    owned,
+)
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
 from app.webhooks.outbox import emit
-
-# How often a write re-reads and retries when another writer got in between (no If-Match).
-_WRITE_ATTEMPTS = 3
 
 
 def get(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
@@ -128,18 +134,6 @@ def create(session: Session, owner_id: uuid.UUID, data: ContactCreate) -> tuple[
     return contact, row["version"]
 
 
-def _compare_and_set(session: Session, contact: Contact, values: dict[str, Any]) -> bool:
-    """Write ``values`` only if nobody changed the row since it was read; bump the version."""
-    result = session.execute(
-        update(Contact)
-        .where(col(Contact.id) == contact.id)
-        .where(col(Contact.version) == contact.version)
-        .values(**values, version=contact.version + 1, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
 def _check_external_identity(session: Session, contact: Contact, values: dict[str, Any]) -> None:
     """After a change, ``source`` and ``external_id`` are both set or both empty, and unique."""
     source: str | None = values.get("source", contact.source)
@@ -166,16 +160,6 @@ def _check_external_identity(session: Session, contact: Contact, values: dict[st
         raise _external_id_taken(holder.id)
 
 
-def _raced(if_match: str | None) -> PreconditionFailed | Conflict:
-    """Another writer changed the contact between our read and our write."""
-    if if_match is not None:
-        return PreconditionFailed(
-            "The contact changed while this request ran; fetch it again and retry.",
-            code="etag_mismatch",
-        )
-    return Conflict("The contact changed while this request ran; retry.", code="concurrent_update")
-
-
 def _write(
     session: Session,
     owner_id: uuid.UUID,
@@ -184,30 +168,25 @@ def _write(
     if_match: str | None,
 ) -> Contact:
     """Apply ``values`` to a contact under optimistic concurrency; one commit."""
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> Contact:
         contact = get(session, owner_id, contact_id)
         check_if_match(if_match, contact.version)
         if not values:
             return contact
         _check_external_identity(session, contact, values)
         try:
-            written = _compare_and_set(session, contact, values)
-            if written:
-                session.refresh(contact)  # the new values, for the event committed with them
-                emit(session, owner_id, "contact.updated", ContactPublic.model_validate(contact))
-                session.commit()
+            compare_and_set(session, Contact, contact.id, contact.version, **values)
+            session.refresh(contact)  # the new values, for the event committed with them
+            emit(session, owner_id, "contact.updated", ContactPublic.model_validate(contact))
+            session.commit()
         except IntegrityError as exc:  # a concurrent write took the external id first
             session.rollback()
             raise _external_id_taken() from exc
-        if written:
-            session.refresh(contact)
-            return contact
-        # Someone else wrote first: with If-Match that is a stale precondition; without it,
-        # read the new version and apply the change on top.
-        session.rollback()
-        if if_match is not None:
-            break
-    raise _raced(if_match)
+        session.refresh(contact)
+        return contact
+
+    return optimistic_write(session, attempt, if_match=if_match, what="contact")
 
 
 def update_(
@@ -249,7 +228,7 @@ def upsert_by_external_id(
                     {"loc": ["body", field], "msg": "differs from the path", "type": "mismatch"}
                 ],
             )
-    for _ in range(_WRITE_ATTEMPTS):
+    for _ in range(WRITE_ATTEMPTS):
         holder = _holder_of(session, owner_id, source, external_id)
         if holder is not None:
             values = data.model_dump(exclude_unset=True, exclude={"source", "external_id"})
@@ -302,26 +281,18 @@ def delete_(
     session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a contact nothing refers to; one that is referred to is a 409 ``contact_in_use``."""
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> None:
         contact = get(session, owner_id, contact_id)
         check_if_match(if_match, contact.version)
         referenced_by = references_to(session, owner_id, contact_id)
         if referenced_by:
             raise _in_use(contact_id, referenced_by)
         try:
-            result = session.execute(
-                delete(Contact)
-                .where(col(Contact.id) == contact_id)
-                .where(col(Contact.version) == contact.version)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                session.commit()
-                return
+            compare_and_delete(session, Contact, contact_id, contact.version)
+            session.commit()
         except IntegrityError as exc:  # a reference was added concurrently
             session.rollback()
             raise _in_use(contact_id, references_to(session, owner_id, contact_id)) from exc
-        session.rollback()
-        if if_match is not None:
-            break
-    raise _raced(if_match)
+
+    optimistic_write(session, attempt, if_match=if_match, what="contact")

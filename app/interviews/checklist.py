@@ -19,11 +19,11 @@ from app.interviews.schemas import (
     OpeningStatementPublic,
     PrepChecklist,
 )
-from app.interviews.service import bump_version, missing_items
 from app.interviews.service import get as get_interview
+from app.interviews.service import missing_items
 from app.kit.db import utcnow
 from app.kit.errors import NotFound
-from app.kit.queries import check_if_match
+from app.kit.queries import check_if_match, compare_and_set, optimistic_write
 from app.vocabulary import InterviewMode
 
 
@@ -53,33 +53,37 @@ def update(
     if_match: str | None = None,
 ) -> tuple[Interview, PrepChecklist]:
     """Apply a partial change to any items; ``done_at`` follows ``done``."""
-    interview = get_interview(session, owner_id, interview_id)
-    check_if_match(if_match, interview.version)
-    checklist = _row(session, interview)
-    now = utcnow()
-    changed = False
-    for item in data.model_fields_set:
-        patch = getattr(data, item)
-        for field in patch.model_fields_set:
-            column = f"{item}_{field}"
-            value = getattr(patch, field)
-            if field == "done":
-                if bool(getattr(checklist, column)) == value:
+
+    def attempt() -> tuple[Interview, PrepChecklist]:
+        interview = get_interview(session, owner_id, interview_id)
+        check_if_match(if_match, interview.version)
+        checklist = _row(session, interview)
+        now = utcnow()
+        changed = False
+        for item in data.model_fields_set:
+            patch = getattr(data, item)
+            for field in patch.model_fields_set:
+                column = f"{item}_{field}"
+                value = getattr(patch, field)
+                if field == "done":
+                    if bool(getattr(checklist, column)) == value:
+                        continue
+                    setattr(checklist, f"{item}_done_at", now if value else None)
+                elif getattr(checklist, column) == value:
                     continue
-                setattr(checklist, f"{item}_done_at", now if value else None)
-            elif getattr(checklist, column) == value:
-                continue
-            setattr(checklist, column, value)
-            changed = True
-    if not changed:
+                setattr(checklist, column, value)
+                changed = True
+        if not changed:
+            return interview, checklist
+        checklist.updated_at = now
+        # Lock the interview row first (compare-and-set), then write the checklist.
+        compare_and_set(session, Interview, interview.id, interview.version, updated_at=now)
+        session.add(checklist)
+        session.commit()
+        session.refresh(interview)
         return interview, checklist
-    checklist.updated_at = now
-    # Lock the interview row first (compare-and-set), then write the checklist.
-    bump_version(session, interview, if_match, updated_at=now)
-    session.add(checklist)
-    session.commit()
-    session.refresh(interview)
-    return interview, checklist
+
+    return optimistic_write(session, attempt, if_match=if_match, what="interview")
 
 
 def to_public(interview: Interview, checklist: PrepChecklist) -> ChecklistPublic:

@@ -21,10 +21,8 @@ from sqlalchemy import (
     RowMapping,
     Select,
     bindparam,
-    delete,
     func,
     select,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -44,12 +42,15 @@ from app.kit.db import utcnow
 from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
 from app.kit.queries import (
     check_if_match,
+    compare_and_delete,
+    compare_and_set,
     decode_cursor,
     encode_cursor,
     get_owned,
     get_owned_row,
     insert_row,
     keyset_rows,
+    optimistic_write,
     owned,
     owned_page_statement,
     require_owned_ref,
@@ -197,33 +198,6 @@ def create(session: Session, owner_id: uuid.UUID, data: InterviewCreate) -> Inte
     return interview
 
 
-def bump_version(
-    session: Session, interview: Interview, if_match: str | None, **values: Any
-) -> None:
-    """Write ``values`` and the next version with compare-and-set on the version read.
-
-    If another write got in between, nothing is written: a 412 when the caller asked for a
-    precise version (``If-Match``), otherwise a 409 asking to retry.
-    """
-    col: Any = Interview
-    result = session.execute(
-        update(Interview)
-        .where(col.id == interview.id, col.version == interview.version)
-        .values(version=interview.version + 1, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        if if_match is not None:
-            raise PreconditionFailed(
-                "The interview changed while this request ran; fetch it again and retry.",
-                code="etag_mismatch",
-            )
-        raise Conflict(
-            "The interview changed while this request ran; retry.", code="concurrent_update"
-        )
-
-
 def update_(
     session: Session,
     owner_id: uuid.UUID,
@@ -233,81 +207,75 @@ def update_(
     if_match: str | None = None,
 ) -> Interview:
     """Change an interview's editable fields (never its state or interviewee)."""
-    interview = get(session, owner_id, interview_id)
-    check_if_match(if_match, interview.version)
-    changes = data.model_dump(mode="python", exclude_unset=True)
-    if "questions" in changes:
-        changes["questions"] = data.model_dump(mode="json", include={"questions"})["questions"]
-    for key in ("mode", "decision"):
-        if key in changes:
-            changes[key] = str(changes[key])
-    if changes.get("referral_id") is not None:
-        _check_referral(session, owner_id, changes["referral_id"], interview.contact_id)
-    if "external_id" in changes or "source" in changes:
-        external_id = changes.get("external_id", interview.external_id)
-        source = changes.get("source", interview.source)
-        if (external_id is None) != (source is None):
-            raise Unprocessable(
-                "external_id and source go together: give both or neither.",
-                code="validation_error",
-                errors=[
-                    {
-                        "loc": ["body", "source" if source is None else "external_id"],
-                        "msg": "external_id and source go together",
-                        "type": "value_error",
-                    }
-                ],
-            )
-        _check_external_id(session, owner_id, source, external_id, exclude=interview.id)
-    if not changes:
+
+    def attempt() -> Interview:
+        interview = get(session, owner_id, interview_id)
+        check_if_match(if_match, interview.version)
+        changes = data.model_dump(mode="python", exclude_unset=True)
+        if "questions" in changes:
+            changes["questions"] = data.model_dump(mode="json", include={"questions"})["questions"]
+        for key in ("mode", "decision"):
+            if key in changes:
+                changes[key] = str(changes[key])
+        if changes.get("referral_id") is not None:
+            _check_referral(session, owner_id, changes["referral_id"], interview.contact_id)
+        if "external_id" in changes or "source" in changes:
+            external_id = changes.get("external_id", interview.external_id)
+            source = changes.get("source", interview.source)
+            if (external_id is None) != (source is None):
+                raise Unprocessable(
+                    "external_id and source go together: give both or neither.",
+                    code="validation_error",
+                    errors=[
+                        {
+                            "loc": ["body", "source" if source is None else "external_id"],
+                            "msg": "external_id and source go together",
+                            "type": "value_error",
+                        }
+                    ],
+                )
+            _check_external_id(session, owner_id, source, external_id, exclude=interview.id)
+        if not changes:
+            return interview
+        try:
+            compare_and_set(session, Interview, interview.id, interview.version, **changes)
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise _external_id_taken(changes.get("source"), changes.get("external_id")) from exc
+        session.refresh(interview)
         return interview
-    changes["updated_at"] = utcnow()
-    try:
-        bump_version(session, interview, if_match, **changes)
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise _external_id_taken(changes.get("source"), changes.get("external_id")) from exc
-    session.refresh(interview)
-    return interview
+
+    return optimistic_write(session, attempt, if_match=if_match, what="interview")
 
 
 def delete_(
     session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete an interview (its checklist and events go with it) unless a letter refers to it."""
-    interview = get(session, owner_id, interview_id)
-    check_if_match(if_match, interview.version)
-    in_use = Conflict(
-        "Letters refer to this interview, so it stays on record; delete its draft letters, "
-        "or cancel the interview instead.",
-        code="interview_in_use",
-    )
-    col: Any = Letter
-    if session.execute(select(col.id).where(col.interview_id == interview.id).limit(1)).first():
-        raise in_use
-    icol: Any = Interview
-    try:
-        # The checklist and the events go by ON DELETE CASCADE.
-        result = session.execute(
-            delete(Interview).where(icol.id == interview.id, icol.version == interview.version)
+
+    def attempt() -> None:
+        interview = get(session, owner_id, interview_id)
+        check_if_match(if_match, interview.version)
+        in_use = Conflict(
+            "Letters refer to this interview, so it stays on record; delete its draft letters, "
+            "or cancel the interview instead.",
+            code="interview_in_use",
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        col: Any = Letter
+        if session.execute(select(col.id).where(col.interview_id == interview.id).limit(1)).first():
+            raise in_use
+        try:
+            # The checklist and the events go by ON DELETE CASCADE.
+            compare_and_delete(session, Interview, interview.id, interview.version)
+            refresh_last_contacted(session, interview.contact_id)
+            session.commit()
+        except IntegrityError as exc:  # a letter was tied to it in the meantime
             session.rollback()
-            if if_match is not None:
-                raise PreconditionFailed(
-                    "The interview changed while this request ran; fetch it again and retry.",
-                    code="etag_mismatch",
-                )
-            raise Conflict(
-                "The interview changed while this request ran; retry.", code="concurrent_update"
-            )
-        refresh_last_contacted(session, interview.contact_id)
-        session.commit()
-    except IntegrityError as exc:  # a letter was tied to it in the meantime
-        session.rollback()
-        raise in_use from exc
-    session.expunge(interview)
+            raise in_use from exc
+        session.expunge(interview)
+
+    optimistic_write(session, attempt, if_match=if_match, what="interview")
 
 
 # --- the workflow -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
@@ -26,9 +26,11 @@ from sqlalchemy import (
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.kit.errors import NotFound, PreconditionFailed, Unprocessable
+from app.kit.db import utcnow
+from app.kit.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 
 M = TypeVar("M", bound=SQLModel)
+T = TypeVar("T")
 
 MAX_LIMIT = 100
 
@@ -207,6 +209,81 @@ def check_if_match(if_match: str | None, version: int) -> None:
     raise PreconditionFailed(
         f"The resource has changed (current ETag {etag(version)}); fetch it again and retry.",
         code="etag_mismatch",
+    )
+
+
+# How often a write without If-Match is tried again when other writers keep getting in first.
+WRITE_ATTEMPTS = 3
+
+
+class LostRace(Exception):
+    """Another writer changed the row between our read and our compare-and-set write."""
+
+
+def compare_and_set(
+    session: Session,
+    model: type[SQLModel],
+    row_id: uuid.UUID,
+    version: int,
+    *conditions: ColumnElement[bool],
+    **values: Any,
+) -> None:
+    """Write ``values`` and the next version, only if the row is still at ``version`` (and
+    meets ``conditions``); otherwise nothing is written and :class:`LostRace` is raised.
+
+    ``updated_at`` is set to now unless ``values`` say otherwise. Nothing is committed.
+    """
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    if "updated_at" in table.c and "updated_at" not in values:
+        values["updated_at"] = utcnow()
+    result = session.execute(
+        table.update()
+        .where(table.c.id == row_id, table.c.version == version, *conditions)
+        .values(**values, version=version + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostRace
+
+
+def compare_and_delete(
+    session: Session,
+    model: type[SQLModel],
+    row_id: uuid.UUID,
+    version: int,
+    *conditions: ColumnElement[bool],
+) -> None:
+    """Delete the row only if it is still at ``version``; otherwise :class:`LostRace`."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    result = session.execute(
+        table.delete().where(table.c.id == row_id, table.c.version == version, *conditions)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostRace
+
+
+def optimistic_write(
+    session: Session, attempt: Callable[[], T], *, if_match: str | None, what: str
+) -> T:
+    """Run one write under optimistic concurrency, the same way for every resource.
+
+    ``attempt`` reads the row, checks ``If-Match`` (:func:`check_if_match`), writes with
+    :func:`compare_and_set` or :func:`compare_and_delete`, and commits. When another writer got
+    in between, the transaction is rolled back and: with ``If-Match``, the caller's version is
+    stale, a 412 ``etag_mismatch``; without it, the change is applied again on top of the new
+    version, up to :data:`WRITE_ATTEMPTS` times, then a 409 ``concurrent_update``.
+    """
+    for _ in range(WRITE_ATTEMPTS):
+        try:
+            return attempt()
+        except LostRace:
+            session.rollback()
+            if if_match is not None:
+                raise PreconditionFailed(
+                    f"The {what} changed while this request ran; fetch it again and retry.",
+                    code="etag_mismatch",
+                ) from None
+    raise Conflict(
+        f"The {what} kept changing while this request ran; retry.", code="concurrent_update"
     )
 
 

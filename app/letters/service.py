@@ -11,26 +11,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, exists, update
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.contacts.activity import refresh_last_contacted
 from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview
 from app.kit.db import utcnow
 from app.kit.errors import AppError, Conflict, Unprocessable
-from app.kit.queries import check_if_match, get_owned, keyset_page, owned, require_owned_ref
+from app.kit.queries import (
+    check_if_match,
+    compare_and_delete,
+    compare_and_set,
+    get_owned,
+    keyset_page,
+    optimistic_write,
+    owned,
+    require_owned_ref,
+)
 from app.letters import job_ask, rules
 from app.letters.schemas import Letter, LetterCreate, LetterPublic, LetterUpdate
 from app.referrals.schemas import Referral
 from app.vocabulary import Decision, InterviewState, LetterKind, LetterStatus
 from app.webhooks.outbox import emit
 
-# How often a write is retried when another writer changed the letter between read and write.
-WRITE_ATTEMPTS = 3
+# A letter's compare-and-set writes also require that it is still a draft.
+_STILL_A_DRAFT = col(Letter.status) == LetterStatus.DRAFT.value
 
 
 def get(session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID) -> Letter:
@@ -126,21 +135,15 @@ def delete_letter(
     session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a draft. A sent letter is part of the record and stays: 409."""
-    for _ in range(WRITE_ATTEMPTS):
+
+    def attempt() -> None:
         letter = get(session, owner_id, letter_id)
         _check_writable(letter, if_match, sent_code="letter_sent")
-        result = session.execute(
-            delete(Letter).where(
-                Letter.id == letter.id,  # type: ignore[arg-type]
-                Letter.version == letter.version,  # type: ignore[arg-type]
-                Letter.status == LetterStatus.DRAFT.value,  # type: ignore[arg-type]
-            )
-        )
-        if cast(CursorResult[Any], result).rowcount == 1:
-            session.commit()
-            return
-        session.rollback()
-    raise _concurrent_update()
+        compare_and_delete(session, Letter, letter.id, letter.version, _STILL_A_DRAFT)
+        session.commit()
+        session.expunge(letter)
+
+    optimistic_write(session, attempt, if_match=if_match, what="letter")
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -155,24 +158,13 @@ def _write(
     *,
     sent_code: str,
 ) -> Letter:
-    """Read, check, and compare-and-set one draft; retried if another writer came between."""
-    for _ in range(WRITE_ATTEMPTS):
+    """Read, check, and compare-and-set one draft, under :func:`optimistic_write`."""
+
+    def attempt() -> Letter:
         letter = get(session, owner_id, letter_id)
         _check_writable(letter, if_match, sent_code=sent_code)
         new_values = values(letter)
-        result = session.execute(
-            update(Letter)
-            .where(
-                Letter.id == letter.id,  # type: ignore[arg-type]
-                Letter.version == letter.version,  # type: ignore[arg-type]
-                Letter.status == LetterStatus.DRAFT.value,  # type: ignore[arg-type]
-            )
-            .values(**new_values, version=letter.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if cast(CursorResult[Any], result).rowcount != 1:
-            session.rollback()  # expires the stale row: the next round reads it afresh
-            continue
+        compare_and_set(session, Letter, letter.id, letter.version, _STILL_A_DRAFT, **new_values)
         if new_values.get("status") == LetterStatus.SENT.value:
             refresh_last_contacted(session, letter.recipient_id)
             session.refresh(letter)  # as sent, for the event committed with it
@@ -184,7 +176,8 @@ def _write(
             raise _external_id_taken(letter) from exc
         session.refresh(letter)
         return letter
-    raise _concurrent_update()
+
+    return optimistic_write(session, attempt, if_match=if_match, what="letter")
 
 
 def _check_writable(letter: Letter, if_match: str | None, *, sent_code: str) -> None:
@@ -202,13 +195,6 @@ def _check_writable(letter: Letter, if_match: str | None, *, sent_code: str) -> 
 
 def _iso(letter: Letter) -> str:
     return letter.sent_at.isoformat() if letter.sent_at else "an unknown time"
-
-
-def _concurrent_update() -> Conflict:
-    return Conflict(
-        "The letter kept changing while this request ran; fetch it again and retry.",
-        code="concurrent_update",
-    )
 
 
 # --- external references ---------------------------------------------------------------------

@@ -13,20 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.kit.db import utcnow
-from app.kit.errors import Conflict, Unprocessable
-from app.kit.queries import check_if_match
+from app.kit.errors import Unprocessable
+from app.kit.queries import (
+    WRITE_ATTEMPTS,
+    LostRace,
+    check_if_match,
+    compare_and_delete,
+    compare_and_set,
+    optimistic_write,
+)
 from app.letters import context, job_ask, render, rules
 from app.letters.template_schemas import LetterTemplate
 from app.vocabulary import LetterKind
 
-WRITE_ATTEMPTS = 3
 # The version (and ETag) of "no template of your own": If-Match "0" means "only if none yet".
 BUILT_IN_VERSION = 0
 _LOC = ["body", "source"]
@@ -81,67 +85,52 @@ def save(
     validate(kind, source)
     for _ in range(WRITE_ATTEMPTS):
         row = _row(session, owner_id, kind)
-        check_if_match(if_match, row.version if row else BUILT_IN_VERSION)
-        if row is None:
-            row = LetterTemplate(owner_id=owner_id, kind=kind.value, source=source)
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:  # another request saved the first one meanwhile
-                session.rollback()
-                continue
-            return _view(kind, row), True
-        result = session.execute(
-            update(LetterTemplate)
-            .where(
-                LetterTemplate.id == row.id,  # type: ignore[arg-type]
-                LetterTemplate.version == row.version,  # type: ignore[arg-type]
-            )
-            .values(source=source, version=row.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if cast(CursorResult[Any], result).rowcount != 1:
+        if row is not None:
+            break
+        check_if_match(if_match, BUILT_IN_VERSION)
+        row = LetterTemplate(owner_id=owner_id, kind=kind.value, source=source)
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:  # another request saved the first one meanwhile
             session.rollback()
             continue
+        return _view(kind, row), True
+
+    def attempt() -> tuple[TemplateView, bool]:
+        row = _row(session, owner_id, kind)
+        if row is None:  # deleted meanwhile: saving makes it anew
+            raise LostRace
+        check_if_match(if_match, row.version)
+        compare_and_set(session, LetterTemplate, row.id, row.version, source=source)
         session.commit()
         session.refresh(row)
         return _view(kind, row), False
-    raise _concurrent_update()
+
+    return optimistic_write(session, attempt, if_match=if_match, what="template")
 
 
 def delete_template(
     session: Session, owner_id: uuid.UUID, kind: LetterKind, *, if_match: str | None = None
 ) -> None:
     """Drop the caller's template for ``kind``, so ours applies again (a no-op if none)."""
-    for _ in range(WRITE_ATTEMPTS):
+
+    def attempt() -> None:
         row = _row(session, owner_id, kind)
         check_if_match(if_match, row.version if row else BUILT_IN_VERSION)
         if row is None:
             return
-        result = session.execute(
-            delete(LetterTemplate).where(
-                LetterTemplate.id == row.id,  # type: ignore[arg-type]
-                LetterTemplate.version == row.version,  # type: ignore[arg-type]
-            )
-        )
-        if cast(CursorResult[Any], result).rowcount == 1:
-            session.commit()
-            return
-        session.rollback()
-    raise _concurrent_update()
+        compare_and_delete(session, LetterTemplate, row.id, row.version)
+        session.commit()
+        session.expunge(row)
+
+    optimistic_write(session, attempt, if_match=if_match, what="template")
 
 
 def source_for(session: Session, owner_id: uuid.UUID, kind: LetterKind) -> str:
     """The source a letter of ``kind`` is drafted from for the caller."""
     row = _row(session, owner_id, kind)
     return row.source if row is not None else built_in(kind)
-
-
-def _concurrent_update() -> Conflict:
-    return Conflict(
-        "The template kept changing while this request ran; fetch it again and retry.",
-        code="concurrent_update",
-    )
 
 
 # --- checking a template --------------------------------------------------------------------

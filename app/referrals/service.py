@@ -10,21 +10,26 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview
-from app.kit.db import utcnow
-from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
-from app.kit.queries import check_if_match, get_owned, keyset_page, owned, require_owned_ref
+from app.kit.errors import Conflict, Unprocessable
+from app.kit.queries import (
+    check_if_match,
+    compare_and_delete,
+    compare_and_set,
+    get_owned,
+    keyset_page,
+    optimistic_write,
+    owned,
+    require_owned_ref,
+)
 from app.referrals.schemas import Referral, ReferralCreate, ReferralPublic, ReferralUpdate
 from app.vocabulary import Relationship
 from app.webhooks.outbox import emit
-
-# How often a write re-reads and retries when another writer got in between (no If-Match).
-_WRITE_ATTEMPTS = 3
 
 
 def get(session: Session, owner_id: uuid.UUID, referral_id: uuid.UUID) -> Referral:
@@ -103,16 +108,6 @@ def create(session: Session, owner_id: uuid.UUID, data: ReferralCreate) -> Refer
     return referral
 
 
-def _raced(if_match: str | None) -> PreconditionFailed | Conflict:
-    """Another writer changed the referral between our read and our write."""
-    if if_match is not None:
-        return PreconditionFailed(
-            "The referral changed while this request ran; fetch it again and retry.",
-            code="etag_mismatch",
-        )
-    return Conflict("The referral changed while this request ran; retry.", code="concurrent_update")
-
-
 def update_(
     session: Session,
     owner_id: uuid.UUID,
@@ -125,26 +120,18 @@ def update_(
     values = data.model_dump(exclude_unset=True)
     if "relationship" in values:
         values["relationship"] = values["relationship"].value
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> Referral:
         referral = get(session, owner_id, referral_id)
         check_if_match(if_match, referral.version)
         if not values:
             return referral
-        result = session.execute(
-            update(Referral)
-            .where(col(Referral.id) == referral.id)
-            .where(col(Referral.version) == referral.version)
-            .values(**values, version=referral.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            session.commit()
-            session.refresh(referral)
-            return referral
-        session.rollback()
-        if if_match is not None:
-            break
-    raise _raced(if_match)
+        compare_and_set(session, Referral, referral.id, referral.version, **values)
+        session.commit()
+        session.refresh(referral)
+        return referral
+
+    return optimistic_write(session, attempt, if_match=if_match, what="referral")
 
 
 def _in_use() -> Conflict:
@@ -159,7 +146,8 @@ def delete_(
     session: Session, owner_id: uuid.UUID, referral_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a referral no interview came from; one that is used is a 409 ``referral_in_use``."""
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> None:
         referral = get(session, owner_id, referral_id)
         check_if_match(if_match, referral.version)
         used = session.execute(
@@ -173,19 +161,10 @@ def delete_(
         if used:
             raise _in_use()
         try:
-            result = session.execute(
-                delete(Referral)
-                .where(col(Referral.id) == referral_id)
-                .where(col(Referral.version) == referral.version)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                session.commit()
-                return
+            compare_and_delete(session, Referral, referral_id, referral.version)
+            session.commit()
         except IntegrityError as exc:  # an interview was tied to it concurrently
             session.rollback()
             raise _in_use() from exc
-        session.rollback()
-        if if_match is not None:
-            break
-    raise _raced(if_match)
+
+    optimistic_write(session, attempt, if_match=if_match, what="referral")

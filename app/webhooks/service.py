@@ -18,8 +18,16 @@ from sqlmodel import Session, col
 
 from app.kit.config import Settings
 from app.kit.db import utcnow
-from app.kit.errors import Conflict, NotFound, PreconditionFailed
-from app.kit.queries import check_if_match, get_owned, keyset_page, owned
+from app.kit.errors import Conflict, NotFound
+from app.kit.queries import (
+    check_if_match,
+    compare_and_delete,
+    compare_and_set,
+    get_owned,
+    keyset_page,
+    optimistic_write,
+    owned,
+)
 from app.webhooks import urls
 from app.webhooks.schemas import (
     DeliveryStatus,
@@ -35,7 +43,6 @@ from app.webhooks.schemas import (
 MAX_SUBSCRIPTIONS = 25
 SECRET_PREFIX = "whsec_"
 _SECRET_BYTES = 32
-_WRITE_ATTEMPTS = 3
 
 
 def new_secret() -> str:
@@ -94,15 +101,6 @@ def create(
     return subscription
 
 
-def _raced(if_match: str | None) -> PreconditionFailed | Conflict:
-    if if_match is not None:
-        return PreconditionFailed(
-            "The webhook changed while this request ran; fetch it again and retry.",
-            code="etag_mismatch",
-        )
-    return Conflict("The webhook changed while this request ran; retry.", code="concurrent_update")
-
-
 def _write(
     session: Session,
     owner_id: uuid.UUID,
@@ -114,27 +112,21 @@ def _write(
 
     Without ``If-Match`` a lost race re-reads and tries again; with it, it is a 412.
     """
-    for _ in range(_WRITE_ATTEMPTS):
+
+    def attempt() -> WebhookSubscription:
         subscription = get(session, owner_id, webhook_id)
         check_if_match(if_match, subscription.version)
         values = values_for(subscription)
         if not values:
             return subscription
-        result = session.execute(
-            update(WebhookSubscription)
-            .where(col(WebhookSubscription.id) == subscription.id)
-            .where(col(WebhookSubscription.version) == subscription.version)
-            .values(**values, version=subscription.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+        compare_and_set(
+            session, WebhookSubscription, subscription.id, subscription.version, **values
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            session.commit()
-            session.refresh(subscription)
-            return subscription
-        session.rollback()
-        if if_match is not None:
-            break
-    raise _raced(if_match)
+        session.commit()
+        session.refresh(subscription)
+        return subscription
+
+    return optimistic_write(session, attempt, if_match=if_match, what="webhook")
 
 
 def update_(
@@ -169,10 +161,16 @@ def delete_(
     session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a subscription and its delivery log; nothing more is sent to it."""
-    subscription = get(session, owner_id, webhook_id)
-    check_if_match(if_match, subscription.version)
-    session.delete(subscription)
-    session.commit()
+
+    def attempt() -> None:
+        subscription = get(session, owner_id, webhook_id)
+        check_if_match(if_match, subscription.version)
+        # The delivery log goes with it, by ON DELETE CASCADE.
+        compare_and_delete(session, WebhookSubscription, webhook_id, subscription.version)
+        session.commit()
+        session.expunge(subscription)
+
+    optimistic_write(session, attempt, if_match=if_match, what="webhook")
 
 
 def rotate_secret(
