@@ -9,6 +9,7 @@ from sqlalchemy import JSON, engine_from_config, pool
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
+import app.tables  # noqa: F401  (registers every table on the metadata)
 from app.kit.db import UTCDateTime
 
 config = context.config

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
 from sqlmodel import SQLModel
 
+import app.tables  # noqa: F401  (every table on the metadata, for TRUNCATE and migrations)
 from app.kit.config import Settings
 from app.kit.migrations import upgrade
 from app.kit.security import use_fast_password_hashing

@@ -100,11 +100,7 @@ async def list_interviews(
     rows, has_more, next_cursor = await connection.run_sync(
         service.list_, user.id, filters, limit=limit, cursor=cursor
     )
-    page = Page[InterviewPublic](
-        data=[InterviewPublic.model_validate(row) for row in rows],
-        has_more=has_more,
-        next_cursor=next_cursor,
-    )
+    page = _PAGE.validate_python({"data": rows, "has_more": has_more, "next_cursor": next_cursor})
     return Response(_PAGE.dump_json(page), media_type="application/json")
 
 
@@ -119,7 +115,7 @@ async def get_interview(
 ) -> Response:
     """Get one interview."""
     row = await connection.run_sync(service.get_row, user.id, interview_id)
-    body = _ONE.dump_json(InterviewPublic.model_validate(row._mapping))
+    body = _ONE.dump_json(_ONE.validate_python(row, from_attributes=True))
     return Response(body, media_type="application/json", headers={"ETag": etag(row.version)})
 
 

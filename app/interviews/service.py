@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
-    RowMapping,
     Select,
     bindparam,
     func,
@@ -112,7 +111,7 @@ def list_(
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[Sequence[RowMapping], bool, str | None]:
+) -> tuple[list[dict[str, Any]], bool, str | None]:
     """One page of the caller's interviews, newest first, as rows."""
     params: dict[str, Any] = {"owner": owner_id}
     for name in _LIST_FILTERS:

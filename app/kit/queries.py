@@ -18,7 +18,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
-    RowMapping,
     Select,
     Table,
     bindparam,
@@ -137,15 +136,18 @@ def keyset_rows(
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[Sequence[RowMapping], bool, str | None]:
-    """Run an :func:`owned_page_statement`: one page of row mappings, newest first.
+) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """Run an :func:`owned_page_statement`: one page of rows as dicts, newest first.
 
     ``statement`` must have been built with ``after_cursor=cursor is not None``.
     """
     params = {**params, "cap": limit + 1}
     if cursor is not None:
         params["cursor"] = decode_cursor(cursor)
-    rows = connection_of(db).execute(statement, params).mappings().all()
+    result = connection_of(db).execute(statement, params)
+    # Plain dicts: what pydantic validates fastest (a RowMapping costs it twice the time).
+    keys = list(result.keys())
+    rows = [dict(zip(keys, row, strict=True)) for row in result]
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None

@@ -39,7 +39,6 @@ from sqlalchemy import Engine, delete, exists, or_, select, update
 from sqlmodel import Session, col
 from standardwebhooks.webhooks import Webhook
 
-import app.tables  # noqa: F401  every table, so that foreign keys between them resolve
 from app import __version__
 from app.kit.config import Settings
 from app.kit.db import get_engine, utcnow
