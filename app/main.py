@@ -22,7 +22,8 @@ from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
 from app.interviews import router as interviews
 from app.kit import problems
 from app.kit.config import Settings, get_settings
-from app.kit.db import async_engine_for, engine_for, wal_checkpointer
+from app.kit.database import request_database
+from app.kit.db import engine_for, wal_checkpointer
 from app.kit.deprecations import DeprecationMiddleware, mark_deprecated_operations
 from app.kit.metrics import Metrics, MetricsMiddleware
 from app.kit.middleware import RequestContextMiddleware, configure_logging
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Requests reach the database through the asynchronous engine; the blocking one serves the
     # work that runs in threads (imports, the calendar feed, webhook delivery, metrics).
     engine = engine_for(settings)
-    db = async_engine_for(settings)
+    db = request_database(settings)
     ratelimiter = make_ratelimiter(settings)
     metrics = Metrics(engine, pool_of=db.sync_engine)
 

@@ -149,6 +149,10 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self.wait_until_up()
+
+    def wait_until_up(self) -> None:
+        """Return once ``/healthz`` answers; stop the process and exit if it never does."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session
 
 from app.accounts import service as auth_service
@@ -21,7 +20,7 @@ from app.accounts import tokens as access_tokens
 from app.accounts.schemas import UserAccount
 from app.accounts.tokens import Principal
 from app.kit.config import Settings, get_settings
-from app.kit.db import AsyncSession
+from app.kit.database import RequestConnection, RequestDatabase, RequestSession
 from app.kit.errors import Unauthorized
 from app.kit.middleware import (
     CONNECTION_STATE_KEY,
@@ -44,7 +43,7 @@ BEARER_SCHEME = {
 }
 
 
-async def request_connection(request: Request) -> AsyncConnection:
+async def request_connection(request: Request) -> RequestConnection:
     """The request's database connection, checked out on first use.
 
     Reads (the caller check, single rows, list pages) run on it directly; the request's
@@ -52,9 +51,10 @@ async def request_connection(request: Request) -> AsyncConnection:
     returns it to the pool once the response is complete.
     """
     state = request.scope.setdefault("state", {})
-    connection: AsyncConnection | None = state.get(CONNECTION_STATE_KEY)
+    connection: RequestConnection | None = state.get(CONNECTION_STATE_KEY)
     if connection is None:
-        connection = await request.app.state.db.connect()
+        database: RequestDatabase = request.app.state.db
+        connection = await database.connect()
         # Reads need no transaction around them: no BEGIN and ROLLBACK round trips. The
         # session, if the request opens one, puts the connection back in transactions.
         await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -62,20 +62,21 @@ async def request_connection(request: Request) -> AsyncConnection:
     return connection
 
 
-async def read_connection(request: Request) -> AsyncConnection:
+async def read_connection(request: Request) -> RequestConnection:
     """Where a read of this request runs: the session's transaction once there is a session.
 
     A read on the bare connection would begin a transaction the session did not begin, and a
     session joining such a transaction does not commit it: once a session exists, everything
     goes through it.
     """
-    session: AsyncSession | None = request.scope.get("state", {}).get(SESSION_STATE_KEY)
+    session: RequestSession | None = request.scope.get("state", {}).get(SESSION_STATE_KEY)
     if session is not None:
-        return await session.connection()
+        connection: RequestConnection = await session.connection()
+        return connection
     return await request_connection(request)
 
 
-async def get_connection(request: Request) -> AsyncConnection:
+async def get_connection(request: Request) -> RequestConnection:
     """The request's connection, for operations that only read.
 
     Code written against a plain connection runs on it through ``run_sync``: every statement
@@ -84,7 +85,7 @@ async def get_connection(request: Request) -> AsyncConnection:
     return await read_connection(request)
 
 
-async def get_session(request: Request) -> AsyncSession:
+async def get_session(request: Request) -> RequestSession:
     """The request's session, opened on first use, on the request's connection.
 
     Services are written against a plain ``Session`` and run on this one through
@@ -93,7 +94,7 @@ async def get_session(request: Request) -> AsyncSession:
     dependency: the exit stack FastAPI wraps around those costs more than most of our queries.
     """
     state = request.scope.setdefault("state", {})
-    session: AsyncSession | None = state.get(SESSION_STATE_KEY)
+    session: RequestSession | None = state.get(SESSION_STATE_KEY)
     if session is None:
         connection = await request_connection(request)
         if connection.in_transaction():
@@ -101,11 +102,12 @@ async def get_session(request: Request) -> AsyncSession:
             await connection.rollback()
         default = connection.sync_connection.default_isolation_level  # type: ignore[union-attr]
         await connection.execution_options(isolation_level=default)
-        session = state[SESSION_STATE_KEY] = AsyncSession(bind=connection, expire_on_commit=False)
+        database: RequestDatabase = request.app.state.db
+        session = state[SESSION_STATE_KEY] = database.session(connection)
     return session
 
 
-async def get_read_session(request: Request) -> AsyncSession:
+async def get_read_session(request: Request) -> RequestSession:
     """A session for an operation that only reads: no transaction, so no BEGIN or ROLLBACK.
 
     It runs on the request's connection as the caller check left it, outside any
@@ -113,10 +115,13 @@ async def get_read_session(request: Request) -> AsyncSession:
     needs :func:`get_session`, whose transaction commits it whole or not at all.
     """
     state = request.scope.setdefault("state", {})
-    session: AsyncSession | None = state.get(SESSION_STATE_KEY) or state.get(READ_SESSION_STATE_KEY)
+    session: RequestSession | None = state.get(SESSION_STATE_KEY) or state.get(
+        READ_SESSION_STATE_KEY
+    )
     if session is None:
         connection = await request_connection(request)
-        session = AsyncSession(bind=connection, expire_on_commit=False)
+        database: RequestDatabase = request.app.state.db
+        session = database.session(connection)
         state[READ_SESSION_STATE_KEY] = session
     return session
 
@@ -142,9 +147,9 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-ConnectionDep = Annotated[AsyncConnection, Depends(get_connection)]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+SessionDep = Annotated[RequestSession, Depends(get_session)]
+ConnectionDep = Annotated[RequestConnection, Depends(get_connection)]
+ReadSessionDep = Annotated[RequestSession, Depends(get_read_session)]
 ThreadSessionDep = Annotated[Session, Depends(get_thread_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 

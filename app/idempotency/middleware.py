@@ -24,7 +24,6 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.accounts import tokens as access_tokens
 from app.idempotency import service
 from app.kit.config import Settings
-from app.kit.db import AsyncSession
+from app.kit.database import RequestDatabase
 from app.kit.errors import AppError
 from app.kit.middleware import read_body
 from app.kit.problems import PROBLEM_MEDIA_TYPE, problem_response
@@ -75,7 +74,7 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 class IdempotencyMiddleware:
     """Run a keyed POST once per user and key; replay its stored response to retries."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, engine: RequestDatabase) -> None:
         self.app = app
         self.settings = settings
         self.engine = engine
@@ -108,7 +107,7 @@ class IdempotencyMiddleware:
         if token is None:  # the route answers 401 itself (or needs no caller: key ignored)
             await self.app(scope, receive, send)
             return
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self.engine.session() as session:
             try:
                 principal = await session.run(access_tokens.resolve_principal, self.settings, token)
             except AppError:  # let current_user give the 401, exactly as without a key
@@ -123,7 +122,7 @@ class IdempotencyMiddleware:
             scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), body
         )
         try:
-            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with self.engine.session() as session:
                 await session.run(self._maybe_purge)
                 outcome = await session.run(
                     service.claim,
@@ -210,7 +209,7 @@ class IdempotencyMiddleware:
                 if name.decode("latin-1").lower() in STORED_HEADERS
             }
             try:
-                async with AsyncSession(self.engine) as session:
+                async with self.engine.session() as session:
                     await session.run(service.complete, claimed.record_id, status, headers, body)
             except Exception:  # the client still gets its answer; the claim goes stale
                 log.exception("storing an idempotent response failed")
@@ -219,7 +218,7 @@ class IdempotencyMiddleware:
 
     async def _release(self, claimed: service.Claimed) -> None:
         try:
-            async with AsyncSession(self.engine) as session:
+            async with self.engine.session() as session:
                 await session.run(service.release, claimed.record_id)
         except Exception:  # a stale claim is taken over after LOCK_TIMEOUT anyway
             log.exception("releasing an idempotency key failed")

@@ -284,8 +284,7 @@ def make_async_engine(
     lock_timeout_ms: int = 1000,
     statement_timeout_ms: int = 30_000,
 ) -> AsyncEngine:
-    """The asynchronous engine requests use: psycopg's asyncio connections on PostgreSQL,
-    aiosqlite on SQLite (each connection's calls run in a thread of its own).
+    """The asynchronous engine requests use on PostgreSQL: psycopg's asyncio connections.
 
     Its pool, timeouts, pragmas and column types are those of :func:`make_engine`. Code
     written against a blocking ``Session`` or ``Connection`` runs on it through ``run_sync``:
@@ -293,18 +292,7 @@ def make_async_engine(
     for the database (or for a lock) never holds up the event loop.
     """
     if url.startswith("sqlite"):
-        _make_parent_folder(url)
-        engine = create_async_engine(
-            url.replace("sqlite://", "sqlite+aiosqlite://", 1),
-            connect_args={"check_same_thread": False, "timeout": lock_timeout_ms / 1000},
-            pool_size=pool_size,
-            max_overflow=20,
-            pool_use_lifo=True,  # as in make_engine: warm page caches
-        )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(lock_timeout_ms))
-        dialect = engine.sync_engine.dialect
-        dialect.colspecs = {**dialect.colspecs, Uuid: _SQLiteUuid}
-        return engine
+        raise ValueError("SQLite is reached inline (app.kit.database.InlineDatabase), not async")
     # No ping on every checkout (a round trip each time): a connection found dead is answered
     # with a 503 database_unavailable, and SQLAlchemy then replaces every connection of the
     # pool opened before it, so one request pays for a database restart, not all of them.
@@ -314,16 +302,6 @@ def make_async_engine(
         max_overflow=10,
         pool_recycle=1800,
         connect_args={"options": _postgres_options(lock_timeout_ms, statement_timeout_ms)},
-    )
-
-
-def async_engine_for(settings: Settings) -> AsyncEngine:
-    """A new asynchronous engine for the settings' database."""
-    return make_async_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        lock_timeout_ms=settings.db_lock_timeout_ms,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
     )
 
 

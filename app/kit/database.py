@@ -1,0 +1,246 @@
+"""The database as requests reach it: one interface, a driver chosen for each database.
+
+Routers and dependencies see a :class:`RequestDatabase`: ``connect()`` gives the request's
+connection, ``session(bind)`` a session on it, and services written against a plain
+``Session`` or ``Connection`` run through ``session.run(fn, ...)`` and
+``connection.run_sync(fn, ...)``. Underneath:
+
+- **PostgreSQL** (:class:`AsyncDatabase`): psycopg's asyncio connections through SQLAlchemy's
+  asyncio layer. Every statement is awaited: while one request waits for the database (a
+  millisecond away, or behind another transaction's lock), the event loop serves the others.
+- **SQLite** (:class:`InlineDatabase`): the database is a file in this process, its reads take
+  microseconds, and a thread hop per statement would cost more than the statement. Work runs
+  inline, on a connection that never waits for a lock: when the write lock is taken, the
+  attempt is rolled back and tried again after an ``await asyncio.sleep``, so other requests
+  go on meanwhile, until the lock timeout has passed (then ``database_busy``, a 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import Session
+
+from app.kit.config import Settings
+from app.kit.db import AsyncSession, make_async_engine, make_engine
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Between two tries for SQLite's write lock: short at first, never long.
+_FIRST_PAUSE, _LONGEST_PAUSE = 0.002, 0.05
+
+
+class RequestConnection(Protocol):
+    """The request's connection, whichever the driver."""
+
+    @property
+    def sync_connection(self) -> Connection | None: ...
+
+    def in_transaction(self) -> bool: ...
+
+    async def run_sync(
+        self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+
+    async def rollback(self) -> None: ...
+
+    async def execution_options(self, **options: Any) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class RequestSession(Protocol):
+    """A session on the request's connection, whichever the driver."""
+
+    async def run(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+
+    async def get(self, model: type[T], ident: Any) -> T | None: ...
+
+    async def connection(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Any: ...
+
+
+class RequestDatabase(Protocol):
+    """Where requests get their connections and sessions."""
+
+    @property
+    def sync_engine(self) -> Engine: ...
+
+    async def connect(self) -> RequestConnection: ...
+
+    def session(self, bind: RequestConnection | None = None) -> RequestSession: ...
+
+    async def dispose(self) -> None: ...
+
+
+class AsyncDatabase:
+    """PostgreSQL through psycopg's asyncio connections."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def sync_engine(self) -> Engine:
+        return self.engine.sync_engine
+
+    async def connect(self) -> RequestConnection:
+        connection: AsyncConnection = await self.engine.connect()
+        return cast(RequestConnection, connection)
+
+    def session(self, bind: RequestConnection | None = None) -> AsyncSession:
+        return AsyncSession(bind=bind or self.engine, expire_on_commit=False)  # type: ignore[arg-type]
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _busy(error: OperationalError) -> bool:
+    return isinstance(error.orig, sqlite3.OperationalError) and str(error.orig).startswith(
+        ("database is locked", "database table is locked")
+    )
+
+
+async def _waiting_out_locks(call: Callable[[], T], rollback: Callable[[], None], wait: float) -> T:
+    """``call()``; while SQLite's write lock is taken, roll back and try again, asleep between."""
+    deadline = time.monotonic() + wait
+    pause = _FIRST_PAUSE
+    while True:
+        try:
+            return call()
+        except OperationalError as error:
+            left = deadline - time.monotonic()
+            if not _busy(error) or left <= 0:
+                raise
+            rollback()
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+class InlineConnection:
+    """SQLite: a blocking connection that never waits for a lock, used inline."""
+
+    def __init__(self, connection: Connection, lock_timeout: float) -> None:
+        self.connection = connection
+        self.lock_timeout = lock_timeout
+
+    @property
+    def sync_connection(self) -> Connection:
+        return self.connection
+
+    def in_transaction(self) -> bool:
+        return self.connection.in_transaction()
+
+    async def run_sync(
+        self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await _waiting_out_locks(
+            lambda: fn(self.connection, *args, **kwargs),
+            self.connection.rollback,
+            self.lock_timeout,
+        )
+
+    async def rollback(self) -> None:
+        self.connection.rollback()
+
+    async def execution_options(self, **options: Any) -> Self:
+        self.connection.execution_options(**options)
+        return self
+
+    async def close(self) -> None:
+        self.connection.close()
+
+
+class InlineSession:
+    """SQLite: a blocking session used inline, trying again while the write lock is taken."""
+
+    def __init__(self, session: Session, lock_timeout: float) -> None:
+        self.session = session
+        self.lock_timeout = lock_timeout
+
+    async def run(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await _waiting_out_locks(
+            lambda: fn(self.session, *args, **kwargs), self.session.rollback, self.lock_timeout
+        )
+
+    async def get(self, model: type[T], ident: Any) -> T | None:
+        return self.session.get(model, ident)
+
+    async def connection(self) -> InlineConnection:
+        return InlineConnection(self.session.connection(), self.lock_timeout)
+
+    async def close(self) -> None:
+        self.session.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class InlineDatabase:
+    """SQLite through its own driver, inline; lock waits are slept off, not blocked on."""
+
+    def __init__(self, engine: Engine, lock_timeout: float) -> None:
+        self.engine = engine
+        self.lock_timeout = lock_timeout
+
+    @property
+    def sync_engine(self) -> Engine:
+        return self.engine
+
+    async def connect(self) -> InlineConnection:
+        return InlineConnection(self.engine.connect(), self.lock_timeout)
+
+    def session(self, bind: RequestConnection | None = None) -> InlineSession:
+        target = bind.sync_connection if bind is not None else self.engine
+        return InlineSession(Session(bind=target, expire_on_commit=False), self.lock_timeout)
+
+    async def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def request_database(settings: Settings) -> RequestDatabase:
+    """The database requests use, for the settings' URL."""
+    if settings.database_url.startswith("sqlite"):
+        # No busy timeout on these connections: a lock wait is slept off by InlineDatabase.
+        engine = make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, lock_timeout_ms=0
+        )
+        return InlineDatabase(engine, settings.db_lock_timeout_ms / 1000)
+    return AsyncDatabase(
+        make_async_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            lock_timeout_ms=settings.db_lock_timeout_ms,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+    )
