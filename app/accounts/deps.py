@@ -1,9 +1,9 @@
 """Dependencies shared by the routers: the database session, the caller, concurrency headers.
 
-The request's session and connection are asynchronous (psycopg's asyncio connections on
-PostgreSQL, aiosqlite on SQLite): routers hand the services, written against a plain
-``Session``, to ``session.run(...)``, and every statement is awaited. Work that is also heavy
-on the CPU takes a blocking session (:data:`ThreadSessionDep`) into a worker thread.
+The request's session and connection come from :mod:`app.kit.database`: routers hand the
+services, written against a plain ``Session``, to ``session.run(...)``; on PostgreSQL every
+statement is awaited, on SQLite a lock wait is slept off. Work that is also heavy on the CPU
+takes a blocking session (:data:`ThreadSessionDep`) into a worker thread.
 """
 
 from __future__ import annotations

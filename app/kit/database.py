@@ -164,7 +164,11 @@ class InlineConnection:
         self.connection.rollback()
 
     async def execution_options(self, **options: Any) -> Self:
-        self.connection.execution_options(**options)
+        # SQLite's driver begins a transaction only before a write, never around a read: the
+        # isolation level the request path toggles for PostgreSQL changes nothing here.
+        options.pop("isolation_level", None)
+        if options:
+            self.connection.execution_options(**options)
         return self
 
     async def close(self) -> None:
