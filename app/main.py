@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _document(module.router)
         app.include_router(module.router, prefix=API_PREFIX)
     # Inside the request-context middleware: it sees a request id and a body already bounded.
-    app.add_middleware(IdempotencyMiddleware, settings=settings, engine=db)
+    app.add_middleware(IdempotencyMiddleware, settings=settings, database=db)
     # Outside idempotency, so a replayed answer announces a deprecation as the first did.
     app.add_middleware(DeprecationMiddleware)
     # Between the two: the body is already read and bounded; no NUL reaches the database.

@@ -74,10 +74,10 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 class IdempotencyMiddleware:
     """Run a keyed POST once per user and key; replay its stored response to retries."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, engine: RequestDatabase) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, database: RequestDatabase) -> None:
         self.app = app
         self.settings = settings
-        self.engine = engine
+        self.database = database
         self._ttl = timedelta(hours=settings.idempotency_hours)
         self._next_purge = 0.0
 
@@ -107,7 +107,7 @@ class IdempotencyMiddleware:
         if token is None:  # the route answers 401 itself (or needs no caller: key ignored)
             await self.app(scope, receive, send)
             return
-        async with self.engine.session() as session:
+        async with self.database.session() as session:
             try:
                 principal = await session.run(access_tokens.resolve_principal, self.settings, token)
             except AppError:  # let current_user give the 401, exactly as without a key
@@ -122,7 +122,7 @@ class IdempotencyMiddleware:
             scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), body
         )
         try:
-            async with self.engine.session() as session:
+            async with self.database.session() as session:
                 await session.run(self._maybe_purge)
                 outcome = await session.run(
                     service.claim,
@@ -209,7 +209,7 @@ class IdempotencyMiddleware:
                 if name.decode("latin-1").lower() in STORED_HEADERS
             }
             try:
-                async with self.engine.session() as session:
+                async with self.database.session() as session:
                     await session.run(service.complete, claimed.record_id, status, headers, body)
             except Exception:  # the client still gets its answer; the claim goes stale
                 log.exception("storing an idempotent response failed")
@@ -218,7 +218,7 @@ class IdempotencyMiddleware:
 
     async def _release(self, claimed: service.Claimed) -> None:
         try:
-            async with self.engine.session() as session:
+            async with self.database.session() as session:
                 await session.run(service.release, claimed.record_id)
         except Exception:  # a stale claim is taken over after LOCK_TIMEOUT anyway
             log.exception("releasing an idempotency key failed")
