@@ -10,23 +10,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from app.contacts.schemas import Contact
-from app.interviews.schemas import Interview
 from app.kit.errors import Conflict, Unprocessable
-from app.kit.queries import (
-    check_if_match,
-    compare_and_delete,
-    compare_and_set,
-    get_owned,
-    keyset_page,
-    optimistic_write,
-    owned,
-    require_owned_ref,
-)
+from app.kit.queries import check_if_match, optimistic_write
+from app.referrals.repository import ReferralRepository
 from app.referrals.schemas import Referral, ReferralCreate, ReferralPublic, ReferralUpdate
 from app.vocabulary import Relationship
 from app.webhooks.outbox import emit
@@ -34,7 +23,7 @@ from app.webhooks.outbox import emit
 
 def get(session: Session, owner_id: uuid.UUID, referral_id: uuid.UUID) -> Referral:
     """The caller's referral, or a 404 ``referral_not_found``."""
-    return get_owned(session, Referral, referral_id, owner_id, what="referral")
+    return ReferralRepository(session).get(owner_id, referral_id)
 
 
 def list_(
@@ -48,14 +37,14 @@ def list_(
     relationship: Relationship | None = None,
 ) -> tuple[Sequence[Referral], bool, str | None]:
     """One page of the caller's referrals, newest first, narrowed by the given filters."""
-    statement = owned(Referral, owner_id)
-    if referrer_id is not None:
-        statement = statement.where(col(Referral.referrer_id) == referrer_id)
-    if referred_id is not None:
-        statement = statement.where(col(Referral.referred_id) == referred_id)
-    if relationship is not None:
-        statement = statement.where(col(Referral.relationship) == relationship.value)
-    return keyset_page(session, statement, col(Referral.id), limit=limit, cursor=cursor)
+    return ReferralRepository(session).page(
+        owner_id,
+        limit=limit,
+        cursor=cursor,
+        referrer_id=referrer_id,
+        referred_id=referred_id,
+        relationship=relationship,
+    )
 
 
 def _duplicate(existing_id: uuid.UUID | None = None) -> Conflict:
@@ -81,13 +70,10 @@ def create(session: Session, owner_id: uuid.UUID, data: ReferralCreate) -> Refer
                 }
             ],
         )
-    require_owned_ref(session, Contact, data.referrer_id, owner_id, field="referrer_id")
-    require_owned_ref(session, Contact, data.referred_id, owner_id, field="referred_id")
-    existing = session.exec(
-        owned(Referral, owner_id)
-        .where(col(Referral.referrer_id) == data.referrer_id)
-        .where(col(Referral.referred_id) == data.referred_id)
-    ).first()
+    referrals = ReferralRepository(session)
+    referrals.contact(owner_id, data.referrer_id, field="referrer_id")
+    referrals.contact(owner_id, data.referred_id, field="referred_id")
+    existing = referrals.find_pair(owner_id, data.referrer_id, data.referred_id)
     if existing is not None:
         raise _duplicate(existing.id)
     referral = Referral(
@@ -98,7 +84,7 @@ def create(session: Session, owner_id: uuid.UUID, data: ReferralCreate) -> Refer
         notes=data.notes,
         referred_on=data.referred_on,
     )
-    session.add(referral)
+    referrals.add(referral)
     emit(session, owner_id, "referral.created", ReferralPublic.model_validate(referral))
     try:
         session.commit()
@@ -120,15 +106,16 @@ def update_(
     values = data.model_dump(exclude_unset=True)
     if "relationship" in values:
         values["relationship"] = values["relationship"].value
+    referrals = ReferralRepository(session)
 
     def attempt() -> Referral:
-        referral = get(session, owner_id, referral_id)
+        referral = referrals.get(owner_id, referral_id)
         check_if_match(if_match, referral.version)
         if not values:
             return referral
-        compare_and_set(session, Referral, referral.id, referral.version, **values)
+        referrals.compare_and_set(referral, **values)
         session.commit()
-        session.refresh(referral)
+        referrals.refresh(referral)
         return referral
 
     return optimistic_write(session, attempt, if_match=if_match, what="referral")
@@ -146,22 +133,15 @@ def delete_(
     session: Session, owner_id: uuid.UUID, referral_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a referral no interview came from; one that is used is a 409 ``referral_in_use``."""
+    referrals = ReferralRepository(session)
 
     def attempt() -> None:
-        referral = get(session, owner_id, referral_id)
+        referral = referrals.get(owner_id, referral_id)
         check_if_match(if_match, referral.version)
-        used = session.execute(
-            select(
-                exists().where(
-                    col(Interview.owner_id) == owner_id,
-                    col(Interview.referral_id) == referral_id,
-                )
-            )
-        ).scalar_one()
-        if used:
+        if referrals.in_use(owner_id, referral_id):
             raise _in_use()
         try:
-            compare_and_delete(session, Referral, referral_id, referral.version)
+            referrals.compare_and_delete(referral)
             session.commit()
         except IntegrityError as exc:  # an interview was tied to it concurrently
             session.rollback()
