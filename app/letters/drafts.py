@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from app.accounts.schemas import UserAccount
 from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview
 from app.kit.db import utcnow
-from app.kit.queries import require_owned_ref
 from app.letters import context, render
 from app.letters import service as letters
 from app.letters import user_templates as templates
+from app.letters.repository import DraftContextRepository, LetterRepository
 from app.letters.schemas import Letter, LetterCreate
 from app.letters.template_schemas import LetterDraftCreate
-from app.referrals.schemas import Referral
 from app.vocabulary import LetterKind
 
 MAX_SUBJECT = 300
@@ -37,18 +35,16 @@ def create(session: Session, owner_id: uuid.UUID, data: LetterDraftCreate) -> Le
         channel=data.channel,
     )
     letters.check(session, owner_id, request)  # references and letter rules, before filling
-    recipient = require_owned_ref(
-        session, Contact, data.recipient_id, owner_id, field="recipient_id"
-    )
+    references = LetterRepository(session)
+    facts = DraftContextRepository(session)
+    recipient = references.recipient(owner_id, data.recipient_id)
     interview: Interview | None = None
     interviewee: Contact | None = None
     if data.interview_id is not None:
-        interview = require_owned_ref(
-            session, Interview, data.interview_id, owner_id, field="interview_id"
-        )
-        interviewee = session.get(Contact, interview.contact_id)
-    referrer, relationship = _referrer(session, owner_id, data.kind, recipient, interview)
-    user = session.get(UserAccount, owner_id)
+        interview = references.interview(owner_id, data.interview_id)
+        interviewee = facts.contact(interview.contact_id)
+    referrer, relationship = _referrer(facts, owner_id, data.kind, recipient, interview)
+    user = facts.user(owner_id)
     assert user is not None  # the caller is signed in
     variables = context.build(
         user=user,
@@ -70,7 +66,7 @@ def create(session: Session, owner_id: uuid.UUID, data: LetterDraftCreate) -> Le
 
 
 def _referrer(
-    session: Session,
+    facts: DraftContextRepository,
     owner_id: uuid.UUID,
     kind: LetterKind,
     recipient: Contact,
@@ -83,26 +79,17 @@ def _referrer(
     interview, to the recipient); none when nobody referred them.
     """
     referred_id = interview.contact_id if interview is not None else recipient.id
-    statement = select(Referral).where(Referral.owner_id == owner_id)
     if kind == LetterKind.REPORT_BACK:
-        referral = session.exec(
-            statement.where(Referral.referrer_id == recipient.id).where(
-                Referral.referred_id == referred_id
-            )
-        ).first()
+        referral = facts.referral_between(owner_id, recipient.id, referred_id)
         return recipient, referral.relationship if referral else None
     referral = None
     if interview is not None and interview.referral_id is not None:
-        referral = session.exec(statement.where(Referral.id == interview.referral_id)).first()
+        referral = facts.referral(owner_id, interview.referral_id)
     if referral is None:
-        referral = session.exec(
-            statement.where(Referral.referred_id == referred_id)
-            .order_by(col(Referral.created_at), col(Referral.id))
-            .limit(1)
-        ).first()
+        referral = facts.earliest_referral_to(owner_id, referred_id)
     if referral is None:
         return None, None
-    return session.get(Contact, referral.referrer_id), referral.relationship
+    return facts.contact(referral.referrer_id), referral.relationship
 
 
 def _clamp(subject: str | None) -> str | None:

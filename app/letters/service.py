@@ -13,38 +13,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.contacts.activity import refresh_last_contacted
-from app.contacts.schemas import Contact
-from app.interviews.schemas import Interview
 from app.kit.db import utcnow
 from app.kit.errors import AppError, Conflict, Unprocessable
-from app.kit.queries import (
-    check_if_match,
-    compare_and_delete,
-    compare_and_set,
-    get_owned,
-    keyset_page,
-    optimistic_write,
-    owned,
-    require_owned_ref,
-)
+from app.kit.queries import check_if_match, optimistic_write
 from app.letters import job_ask, rules
+from app.letters.repository import LetterRepository
 from app.letters.schemas import Letter, LetterCreate, LetterPublic, LetterUpdate
-from app.referrals.schemas import Referral
 from app.vocabulary import Decision, InterviewState, LetterKind, LetterStatus
 from app.webhooks.outbox import emit
-
-# A letter's compare-and-set writes also require that it is still a draft.
-_STILL_A_DRAFT = col(Letter.status) == LetterStatus.DRAFT.value
 
 
 def get(session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID) -> Letter:
     """The caller's letter, or a 404."""
-    return get_owned(session, Letter, letter_id, owner_id, what="letter")
+    return LetterRepository(session).get(owner_id, letter_id)
 
 
 def list_letters(
@@ -61,27 +46,26 @@ def list_letters(
     cursor: str | None = None,
 ) -> tuple[Sequence[Letter], bool, str | None]:
     """One page of the caller's letters, newest first, filtered."""
-    statement = owned(Letter, owner_id)
-    filters: list[tuple[Any, Any]] = [
-        (Letter.kind, kind),
-        (Letter.status, status),
-        (Letter.interview_id, interview_id),
-        (Letter.recipient_id, recipient_id),
-        (Letter.source, source),
-        (Letter.external_id, external_id),
-    ]
-    for column, value in filters:
-        if value is not None:
-            statement = statement.where(column == value)
-    return keyset_page(session, statement, Letter.id, limit=limit, cursor=cursor)
+    return LetterRepository(session).page(
+        owner_id,
+        kind=kind,
+        status=status,
+        interview_id=interview_id,
+        recipient_id=recipient_id,
+        source=source,
+        external_id=external_id,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def create(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> Letter:
     """Draft a letter; it must already obey every letter rule."""
+    letters = LetterRepository(session)
     letter = Letter(owner_id=owner_id, **data.model_dump())
-    _check_external_ref(session, letter)
-    _check_letter(session, letter)
-    session.add(letter)
+    _check_external_ref(letters, letter)
+    _check_letter(letters, letter)
+    letters.add(letter)
     try:
         session.commit()
     except IntegrityError as exc:  # a concurrent create took the external id first
@@ -96,7 +80,7 @@ def check(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> None:
     Drafting asks first, so a letter the rules refuse is refused for that reason rather than
     for a template that had, say, no interview to read from.
     """
-    _check_letter(session, Letter(owner_id=owner_id, **data.model_dump()))
+    _check_letter(LetterRepository(session), Letter(owner_id=owner_id, **data.model_dump()))
 
 
 def update_letter(
@@ -109,11 +93,12 @@ def update_letter(
 ) -> Letter:
     """Change a draft; the letter as it would become must obey every rule. Sent: 409."""
     changes = data.model_dump(exclude_unset=True)
+    letters = LetterRepository(session)
 
     def values(letter: Letter) -> dict[str, Any]:
         proposed = Letter.model_validate({**letter.model_dump(), **changes})
-        _check_external_ref(session, proposed)
-        _check_letter(session, proposed)
+        _check_external_ref(letters, proposed)
+        _check_letter(letters, proposed)
         return changes
 
     return _write(session, owner_id, letter_id, if_match, values, sent_code="letter_sent")
@@ -123,9 +108,10 @@ def send(
     session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID, *, if_match: str | None = None
 ) -> Letter:
     """Mark a draft sent now, after checking the rules once more. Sent already: 409."""
+    letters = LetterRepository(session)
 
     def values(letter: Letter) -> dict[str, Any]:
-        _check_letter(session, letter)
+        _check_letter(letters, letter)
         return {"status": LetterStatus.SENT.value, "sent_at": utcnow()}
 
     return _write(session, owner_id, letter_id, if_match, values, sent_code="letter_already_sent")
@@ -135,11 +121,12 @@ def delete_letter(
     session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a draft. A sent letter is part of the record and stays: 409."""
+    letters = LetterRepository(session)
 
     def attempt() -> None:
-        letter = get(session, owner_id, letter_id)
+        letter = letters.get(owner_id, letter_id)
         _check_writable(letter, if_match, sent_code="letter_sent")
-        compare_and_delete(session, Letter, letter.id, letter.version, _STILL_A_DRAFT)
+        letters.compare_and_delete(letter)
         session.commit()
         session.expunge(letter)
 
@@ -159,22 +146,23 @@ def _write(
     sent_code: str,
 ) -> Letter:
     """Read, check, and compare-and-set one draft, under :func:`optimistic_write`."""
+    letters = LetterRepository(session)
 
     def attempt() -> Letter:
-        letter = get(session, owner_id, letter_id)
+        letter = letters.get(owner_id, letter_id)
         _check_writable(letter, if_match, sent_code=sent_code)
         new_values = values(letter)
-        compare_and_set(session, Letter, letter.id, letter.version, _STILL_A_DRAFT, **new_values)
+        letters.compare_and_set(letter, **new_values)
         if new_values.get("status") == LetterStatus.SENT.value:
             refresh_last_contacted(session, letter.recipient_id)
-            session.refresh(letter)  # as sent, for the event committed with it
+            letters.refresh(letter)  # as sent, for the event committed with it
             emit(session, owner_id, "letter.sent", LetterPublic.model_validate(letter))
         try:
             session.commit()
         except IntegrityError as exc:  # a concurrent write took the external id first
             session.rollback()
             raise _external_id_taken(letter) from exc
-        session.refresh(letter)
+        letters.refresh(letter)
         return letter
 
     return optimistic_write(session, attempt, if_match=if_match, what="letter")
@@ -200,7 +188,7 @@ def _iso(letter: Letter) -> str:
 # --- external references ---------------------------------------------------------------------
 
 
-def _check_external_ref(session: Session, letter: Letter) -> None:
+def _check_external_ref(letters: LetterRepository, letter: Letter) -> None:
     """``external_id`` and ``source`` come together, and name one letter per user and source."""
     if (letter.external_id is None) != (letter.source is None):
         missing = "source" if letter.source is None else "external_id"
@@ -217,14 +205,7 @@ def _check_external_ref(session: Session, letter: Letter) -> None:
         )
     if letter.external_id is None:
         return
-    taken = session.exec(
-        select(Letter.id)
-        .where(Letter.owner_id == letter.owner_id)
-        .where(Letter.source == letter.source)
-        .where(Letter.external_id == letter.external_id)
-        .where(Letter.id != letter.id)
-    ).first()
-    if taken is not None:
+    if letters.external_id_taken(letter):
         raise _external_id_taken(letter)
 
 
@@ -238,21 +219,19 @@ def _external_id_taken(letter: Letter) -> Conflict:
 # --- the letter rules --------------------------------------------------------------------------
 
 
-def _check_letter(session: Session, letter: Letter) -> None:
+def _check_letter(letters: LetterRepository, letter: Letter) -> None:
     """Load the facts the letter rules need, apply them and the job-ask check, or raise.
 
     References first (422 invalid_reference), then every broken rule at once: the letter's
     own faults (422) before the interview's progress (409).
     """
     kind = LetterKind(letter.kind)
-    require_owned_ref(session, Contact, letter.recipient_id, letter.owner_id, field="recipient_id")
+    letters.recipient(letter.owner_id, letter.recipient_id)
     facts = rules.LetterFacts(recipient_id=letter.recipient_id, interview=None)
     if letter.interview_id is not None:
-        interview = require_owned_ref(
-            session, Interview, letter.interview_id, letter.owner_id, field="interview_id"
-        )
-        is_referrer = kind in rules.TO_REFERRER and _is_referrer(
-            session, letter.owner_id, letter.recipient_id, interview.contact_id
+        interview = letters.interview(letter.owner_id, letter.interview_id)
+        is_referrer = kind in rules.TO_REFERRER and letters.is_referrer(
+            letter.owner_id, letter.recipient_id, interview.contact_id
         )
         facts = rules.LetterFacts(
             recipient_id=letter.recipient_id,
@@ -271,19 +250,6 @@ def _check_letter(session: Session, letter: Letter) -> None:
         _check_job_ask(kind, letter)
     if violations:
         raise _refusal(Conflict, violations, violations)
-
-
-def _is_referrer(
-    session: Session, owner_id: uuid.UUID, referrer_id: uuid.UUID, referred_id: uuid.UUID
-) -> bool:
-    statement = select(
-        exists().where(
-            Referral.owner_id == owner_id,  # type: ignore[arg-type]
-            Referral.referrer_id == referrer_id,  # type: ignore[arg-type]
-            Referral.referred_id == referred_id,  # type: ignore[arg-type]
-        )
-    )
-    return bool(session.exec(statement).one())
 
 
 def _refusal(

@@ -16,18 +16,17 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.kit.errors import Unprocessable
 from app.kit.queries import (
     WRITE_ATTEMPTS,
     LostRace,
     check_if_match,
-    compare_and_delete,
-    compare_and_set,
     optimistic_write,
 )
 from app.letters import context, job_ask, render, rules
+from app.letters.repository import LetterTemplateRepository
 from app.letters.template_schemas import LetterTemplate
 from app.vocabulary import LetterKind
 
@@ -54,14 +53,6 @@ def built_in(kind: LetterKind) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _row(session: Session, owner_id: uuid.UUID, kind: LetterKind) -> LetterTemplate | None:
-    return session.exec(
-        select(LetterTemplate)
-        .where(LetterTemplate.owner_id == owner_id)
-        .where(LetterTemplate.kind == kind.value)
-    ).first()
-
-
 def _view(kind: LetterKind, row: LetterTemplate | None) -> TemplateView:
     if row is None:
         return TemplateView(kind, built_in(kind), False, BUILT_IN_VERSION, None)
@@ -70,7 +61,7 @@ def _view(kind: LetterKind, row: LetterTemplate | None) -> TemplateView:
 
 def get(session: Session, owner_id: uuid.UUID, kind: LetterKind) -> TemplateView:
     """The caller's template for ``kind``, or ours when they have none."""
-    return _view(kind, _row(session, owner_id, kind))
+    return _view(kind, LetterTemplateRepository(session).find(owner_id, kind))
 
 
 def save(
@@ -83,13 +74,14 @@ def save(
 ) -> tuple[TemplateView, bool]:
     """Check and save the caller's template for ``kind``; ``True`` when it is their first."""
     validate(kind, source)
+    templates = LetterTemplateRepository(session)
     for _ in range(WRITE_ATTEMPTS):
-        row = _row(session, owner_id, kind)
+        row = templates.find(owner_id, kind)
         if row is not None:
             break
         check_if_match(if_match, BUILT_IN_VERSION)
         row = LetterTemplate(owner_id=owner_id, kind=kind.value, source=source)
-        session.add(row)
+        templates.add(row)
         try:
             session.commit()
         except IntegrityError:  # another request saved the first one meanwhile
@@ -98,13 +90,13 @@ def save(
         return _view(kind, row), True
 
     def attempt() -> tuple[TemplateView, bool]:
-        row = _row(session, owner_id, kind)
+        row = templates.find(owner_id, kind)
         if row is None:  # deleted meanwhile: saving makes it anew
             raise LostRace
         check_if_match(if_match, row.version)
-        compare_and_set(session, LetterTemplate, row.id, row.version, source=source)
+        templates.compare_and_set(row, source=source)
         session.commit()
-        session.refresh(row)
+        templates.refresh(row)
         return _view(kind, row), False
 
     return optimistic_write(session, attempt, if_match=if_match, what="template")
@@ -114,13 +106,14 @@ def delete_template(
     session: Session, owner_id: uuid.UUID, kind: LetterKind, *, if_match: str | None = None
 ) -> None:
     """Drop the caller's template for ``kind``, so ours applies again (a no-op if none)."""
+    templates = LetterTemplateRepository(session)
 
     def attempt() -> None:
-        row = _row(session, owner_id, kind)
+        row = templates.find(owner_id, kind)
         check_if_match(if_match, row.version if row else BUILT_IN_VERSION)
         if row is None:
             return
-        compare_and_delete(session, LetterTemplate, row.id, row.version)
+        templates.compare_and_delete(row)
         session.commit()
         session.expunge(row)
 
@@ -129,7 +122,7 @@ def delete_template(
 
 def source_for(session: Session, owner_id: uuid.UUID, kind: LetterKind) -> str:
     """The source a letter of ``kind`` is drafted from for the caller."""
-    row = _row(session, owner_id, kind)
+    row = LetterTemplateRepository(session).find(owner_id, kind)
     return row.source if row is not None else built_in(kind)
 
 
