@@ -21,7 +21,7 @@ from app.accounts.schemas import UserAccount
 from app.accounts.tokens import Principal
 from app.kit.config import Settings, get_settings
 from app.kit.database import RequestConnection, RequestDatabase, RequestSession
-from app.kit.errors import Unauthorized
+from app.kit.errors import Unauthorized, caller_gone
 from app.kit.middleware import (
     CONNECTION_STATE_KEY,
     READ_SESSION_STATE_KEY,
@@ -29,6 +29,7 @@ from app.kit.middleware import (
     THREAD_SESSION_STATE_KEY,
 )
 from app.kit.rate_limits import limit_writes
+from app.kit.security import InvalidToken, decode_access_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 OAUTH2_SCHEME_NAME = "OAuth2PasswordBearer"
@@ -154,6 +155,39 @@ ThreadSessionDep = Annotated[Session, Depends(get_thread_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
+async def _principal(
+    request: Request, response: Response, token: str | None, *, prove_alive: bool
+) -> Principal:
+    if not token:
+        raise Unauthorized("A bearer token is required.", code="missing_token")
+    found = request.scope.get("state", {}).get("principal")
+    if isinstance(found, Principal):  # resolved by the Idempotency-Key middleware
+        principal = found
+    else:
+        settings: Settings = request.app.state.settings
+        if access_tokens.is_personal_token(token):
+            session = await get_session(request)
+            principal = await session.run(access_tokens.resolve_principal, settings, token)
+        elif prove_alive:  # a session JWT: one read on the connection, no session needed
+            connection = await read_connection(request)
+            user_id = await connection.run_sync(
+                auth_service.user_id_from_access_token, settings, token
+            )
+            principal = Principal(id=user_id)
+        else:  # the operation's own read proves the account exists
+            try:
+                principal = Principal(id=decode_access_token(settings, token).subject)
+            except InvalidToken as exc:
+                raise caller_gone() from exc
+    # Personal access tokens are held to their scopes here, once for every route.
+    access_tokens.authorize(
+        principal, getattr(request.scope.get("route"), "tags", ()), request.method
+    )
+    request.scope.setdefault("state", {})["user_id"] = str(principal.id)
+    await limit_writes(request, response, principal.id)
+    return principal
+
+
 async def current_user(
     request: Request,
     response: Response,
@@ -165,39 +199,33 @@ async def current_user(
     its scopes is a 403 ``insufficient_scope``. The principal's ``id`` is the user's id; the
     account itself is read only by the operations that need it (:data:`CurrentAccount`).
     """
-    if not token:
-        raise Unauthorized("A bearer token is required.", code="missing_token")
-    found = request.scope.get("state", {}).get("principal")
-    if isinstance(found, Principal):  # resolved by the Idempotency-Key middleware
-        principal = found
-    else:
-        settings: Settings = request.app.state.settings
-        if access_tokens.is_personal_token(token):
-            session = await get_session(request)
-            principal = await session.run(access_tokens.resolve_principal, settings, token)
-        else:  # a session JWT: one read on the connection, no session needed
-            connection = await read_connection(request)
-            user_id = await connection.run_sync(
-                auth_service.user_id_from_access_token, settings, token
-            )
-            principal = Principal(id=user_id)
-    # Personal access tokens are held to their scopes here, once for every route.
-    access_tokens.authorize(
-        principal, getattr(request.scope.get("route"), "tags", ()), request.method
-    )
-    request.scope.setdefault("state", {})["user_id"] = str(principal.id)
-    await limit_writes(request, response, principal.id)
-    return principal
+    return await _principal(request, response, token, prove_alive=True)
+
+
+async def current_reader(
+    request: Request,
+    response: Response,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    """The caller of an operation whose one read proves the account exists.
+
+    For reads that go through :func:`app.kit.queries.get_owned_row` or
+    :func:`app.kit.queries.keyset_rows` and nothing else before answering: those start from
+    the owner's row and answer 401 when it is gone, so a session JWT is only verified here
+    (signature and expiry, remembered per process), with no round trip of its own.
+    """
+    return await _principal(request, response, token, prove_alive=False)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+CurrentReader = Annotated[Principal, Depends(current_reader)]
 
 
 async def current_account(principal: CurrentUser, session: SessionDep) -> UserAccount:
     """The caller's account row, for the operations that show or change the account itself."""
     account = await session.get(UserAccount, principal.id)
     if account is None:  # deleted since the token was checked, a moment ago
-        raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
+        raise caller_gone()
     return account
 
 
@@ -239,6 +267,7 @@ def declare_in_openapi(app: FastAPI) -> None:
 __all__ = [
     "ConnectionDep",
     "CurrentAccount",
+    "CurrentReader",
     "CurrentUser",
     "IfMatch",
     "ReadSessionDep",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlalchemy import Row
 from starlette.convertors import PathConvertor, register_url_convertor
 
-from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
+from app.accounts.deps import CurrentReader, CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.contacts import service
 from app.contacts.schemas import (
     NO_CONTROL_CHARS,
@@ -41,10 +42,10 @@ router = APIRouter(tags=["contacts"])
 ContactId = Annotated[uuid.UUID, Path(description="The contact's id.")]
 
 
-def _public(contact: Contact, response: Response) -> ContactPublic:
+def _public(contact: Contact | Row[Any], response: Response) -> ContactPublic:
     """The contact's public shape, with its ETag on the response."""
     response.headers["ETag"] = etag(contact.version)
-    return ContactPublic.model_validate(contact)
+    return ContactPublic.model_validate(contact, from_attributes=True)
 
 
 @router.post(
@@ -75,7 +76,7 @@ async def create_contact(
     responses=problem_responses(401, 422),
 )
 async def list_contacts(
-    user: CurrentUser,
+    user: CurrentReader,
     session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
     cursor: Annotated[
@@ -183,10 +184,10 @@ async def upsert_contact(
     responses=problem_responses(401, 404, 422),
 )
 async def get_contact(
-    contact_id: ContactId, user: CurrentUser, session: ReadSessionDep, response: Response
+    contact_id: ContactId, user: CurrentReader, session: ReadSessionDep, response: Response
 ) -> ContactPublic:
     """Get one contact."""
-    return _public(await session.run(service.get, user.id, contact_id), response)
+    return _public(await session.run(service.get_row, user.id, contact_id), response)
 
 
 @router.patch(

@@ -11,45 +11,25 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
+from app.contacts.repository import ContactRepository
 from app.contacts.schemas import Contact, ContactCreate, ContactPublic, ContactUpdate, ContactUpsert
-from app.interviews.schemas import Interview
 from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
-from app.kit.queries import (
-    WRITE_ATTEMPTS,
-    check_if_match,
-    compare_and_delete,
-    compare_and_set,
-    get_owned,
-    insert_row,
-    keyset_page,
-    optimistic_write,
-    owned,
-)
-from app.letters.schemas import Letter
-from app.referrals.schemas import Referral
+from app.kit.queries import WRITE_ATTEMPTS, check_if_match, optimistic_write
 from app.webhooks.outbox import emit
 
 
 def get(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
     """The caller's contact, or a 404 ``contact_not_found``."""
-    return get_owned(session, Contact, contact_id, owner_id, what="contact")
+    return ContactRepository(session).get(owner_id, contact_id)
 
 
-def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
-    """``tag`` is one of the contact's tags, tested in SQL on either database.
-
-    PostgreSQL stores tags as JSONB and answers with containment (``@>``); SQLite walks the
-    JSON array with ``json_each``.
-    """
-    if dialect == "postgresql":
-        return type_coerce(Contact.tags, JSONB).contains([tag])
-    each = func.json_each(Contact.tags).table_valued("value")
-    return exists().select_from(each).where(each.c.value == tag)
+def get_row(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Row[Any]:
+    """The caller's contact as a row: a read of one round trip that also checks the caller."""
+    return ContactRepository(session).get_row(owner_id, contact_id)
 
 
 def list_(
@@ -58,40 +38,10 @@ def list_(
     *,
     limit: int,
     cursor: str | None = None,
-    q: str | None = None,
-    tag: str | None = None,
-    career_field: str | None = None,
-    archived: bool | None = None,
-    source: str | None = None,
-    external_id: str | None = None,
+    **filters: Any,
 ) -> tuple[Sequence[Contact], bool, str | None]:
     """One page of the caller's contacts, newest first, narrowed by the given filters."""
-    statement = owned(Contact, owner_id)
-    if q:
-        statement = statement.where(
-            or_(
-                *(
-                    column.icontains(q, autoescape=True)
-                    for column in (
-                        col(Contact.full_name),
-                        col(Contact.email),
-                        col(Contact.organization),
-                        col(Contact.phone),
-                    )
-                )
-            )
-        )
-    if tag is not None:
-        statement = statement.where(has_tag(session.get_bind().dialect.name, tag))
-    if career_field is not None:
-        statement = statement.where(func.lower(Contact.career_field) == career_field.lower())
-    if archived is not None:
-        statement = statement.where(col(Contact.archived).is_(archived))
-    if source is not None:
-        statement = statement.where(col(Contact.source) == source)
-    if external_id is not None:
-        statement = statement.where(col(Contact.external_id) == external_id)
-    return keyset_page(session, statement, col(Contact.id), limit=limit, cursor=cursor)
+    return ContactRepository(session).page(owner_id, limit=limit, cursor=cursor, **filters)
 
 
 def _external_id_taken(existing_id: uuid.UUID | None = None) -> Conflict:
@@ -103,28 +53,17 @@ def _external_id_taken(existing_id: uuid.UUID | None = None) -> Conflict:
     )
 
 
-def _holder_of(
-    session: Session, owner_id: uuid.UUID, source: str, external_id: str
-) -> Contact | None:
-    """The caller's contact known by this external identity, if any."""
-    return session.exec(
-        owned(Contact, owner_id)
-        .where(col(Contact.source) == source)
-        .where(col(Contact.external_id) == external_id)
-    ).first()
-
-
 def create(session: Session, owner_id: uuid.UUID, data: ContactCreate) -> tuple[ContactPublic, int]:
     """Create a contact; an external identity already used is a 409 ``external_id_taken``.
 
     Returns the contact as its owner sees it, and its version.
     """
     if data.source is not None and data.external_id is not None:
-        holder = _holder_of(session, owner_id, data.source, data.external_id)
+        holder = ContactRepository(session).holder_of(owner_id, data.source, data.external_id)
         if holder is not None:
             raise _external_id_taken(holder.id)
     try:
-        row = insert_row(session, Contact, owner_id=owner_id, **data.model_dump())
+        row = ContactRepository(session).insert(owner_id, **data.model_dump())
         contact = ContactPublic.model_validate(row)
         emit(session, owner_id, "contact.created", contact)
         session.commit()
@@ -155,7 +94,7 @@ def _check_external_identity(session: Session, contact: Contact, values: dict[st
         return
     if (source, external_id) == (contact.source, contact.external_id):
         return
-    holder = _holder_of(session, contact.owner_id, source, external_id)
+    holder = ContactRepository(session).holder_of(contact.owner_id, source, external_id)
     if holder is not None and holder.id != contact.id:
         raise _external_id_taken(holder.id)
 
@@ -169,21 +108,23 @@ def _write(
 ) -> Contact:
     """Apply ``values`` to a contact under optimistic concurrency; one commit."""
 
+    contacts = ContactRepository(session)
+
     def attempt() -> Contact:
-        contact = get(session, owner_id, contact_id)
+        contact = contacts.get(owner_id, contact_id)
         check_if_match(if_match, contact.version)
         if not values:
             return contact
         _check_external_identity(session, contact, values)
         try:
-            compare_and_set(session, Contact, contact.id, contact.version, **values)
-            session.refresh(contact)  # the new values, for the event committed with them
+            # The new values are read back, for the event committed with them.
+            contacts.compare_and_set(contact, **values)
             emit(session, owner_id, "contact.updated", ContactPublic.model_validate(contact))
             session.commit()
         except IntegrityError as exc:  # a concurrent write took the external id first
             session.rollback()
             raise _external_id_taken() from exc
-        session.refresh(contact)
+        contacts.reload(contact)
         return contact
 
     return optimistic_write(session, attempt, if_match=if_match, what="contact")
@@ -228,8 +169,9 @@ def upsert_by_external_id(
                     {"loc": ["body", field], "msg": "differs from the path", "type": "mismatch"}
                 ],
             )
+    contacts = ContactRepository(session)
     for _ in range(WRITE_ATTEMPTS):
-        holder = _holder_of(session, owner_id, source, external_id)
+        holder = contacts.holder_of(owner_id, source, external_id)
         if holder is not None:
             values = data.model_dump(exclude_unset=True, exclude={"source", "external_id"})
             return _write(session, owner_id, holder.id, values, if_match), False
@@ -240,7 +182,7 @@ def upsert_by_external_id(
             )
         fields = data.model_dump(exclude={"source", "external_id"})
         contact = Contact(owner_id=owner_id, source=source, external_id=external_id, **fields)
-        session.add(contact)
+        contacts.add(contact)
         emit(session, owner_id, "contact.created", ContactPublic.model_validate(contact))
         try:
             session.commit()
@@ -255,17 +197,7 @@ def upsert_by_external_id(
 
 def references_to(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> list[str]:
     """Which kinds of record point at this contact (``interview``, ``referral``, ``letter``)."""
-    interview = exists().where(
-        col(Interview.owner_id) == owner_id, col(Interview.contact_id) == contact_id
-    )
-    referral = exists().where(
-        or_(col(Referral.referrer_id) == contact_id, col(Referral.referred_id) == contact_id)
-    )
-    letter = exists().where(col(Letter.recipient_id) == contact_id)
-    found = session.execute(select(interview, referral, letter)).one()
-    return [
-        name for name, hit in zip(("interview", "referral", "letter"), found, strict=True) if hit
-    ]
+    return ContactRepository(session).references_to(owner_id, contact_id)
 
 
 def _in_use(contact_id: uuid.UUID, referenced_by: list[str]) -> Conflict:
@@ -282,17 +214,19 @@ def delete_(
 ) -> None:
     """Delete a contact nothing refers to; one that is referred to is a 409 ``contact_in_use``."""
 
+    contacts = ContactRepository(session)
+
     def attempt() -> None:
-        contact = get(session, owner_id, contact_id)
+        contact = contacts.get(owner_id, contact_id)
         check_if_match(if_match, contact.version)
-        referenced_by = references_to(session, owner_id, contact_id)
+        referenced_by = contacts.references_to(owner_id, contact_id)
         if referenced_by:
             raise _in_use(contact_id, referenced_by)
         try:
-            compare_and_delete(session, Contact, contact_id, contact.version)
+            contacts.compare_and_delete(contact)
             session.commit()
         except IntegrityError as exc:  # a reference was added concurrently
             session.rollback()
-            raise _in_use(contact_id, references_to(session, owner_id, contact_id)) from exc
+            raise _in_use(contact_id, contacts.references_to(owner_id, contact_id)) from exc
 
     optimistic_write(session, attempt, if_match=if_match, what="contact")

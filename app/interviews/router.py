@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from pydantic import TypeAdapter
 
-from app.accounts.deps import ConnectionDep, CurrentUser, IfMatch, ReadSessionDep, SessionDep
+from app.accounts.deps import (
+    ConnectionDep,
+    CurrentReader,
+    CurrentUser,
+    IfMatch,
+    ReadSessionDep,
+    SessionDep,
+)
 from app.interviews import checklist as checklist_service
 from app.interviews import service
 from app.interviews.schemas import (
@@ -68,7 +75,7 @@ async def create_interview(
 )
 async def list_interviews(
     connection: ConnectionDep,
-    user: CurrentUser,
+    user: CurrentReader,
     state: InterviewState | None = None,
     contact_id: uuid.UUID | None = None,
     mode: InterviewMode | None = None,
@@ -111,7 +118,7 @@ async def list_interviews(
     responses=problem_responses(401, 404, 422),
 )
 async def get_interview(
-    interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentUser
+    interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentReader
 ) -> Response:
     """Get one interview."""
     row = await connection.run_sync(service.get_row, user.id, interview_id)

@@ -46,6 +46,11 @@ class Unauthorized(AppError):
         super().__init__(detail, **kw)
 
 
+def caller_gone() -> Unauthorized:
+    """The 401 for a token whose account no longer exists (or was never valid)."""
+    return Unauthorized("The access token is invalid or expired.", code="invalid_token")
+
+
 class Forbidden(AppError):
     status, code, title = 403, "forbidden", "Forbidden"
 

@@ -3,6 +3,12 @@
 Owner scoping lives here so that no query can forget it: services fetch single rows with
 ``get_owned`` and start lists from ``owned``. A row that belongs to someone else is simply
 not found.
+
+The Core reads (:func:`get_owned_row`, :func:`owned_page_statement`) also prove that the
+caller's account still exists, in the same statement: they start from the owner's row (the
+table the ``owner_id`` foreign key points at) and outer-join the rows asked for. No owner row
+means the account is gone, a 401; an owner row with nothing joined is an honest 404 or an
+empty page. A read therefore needs no separate caller check: one round trip, not two.
 """
 
 from __future__ import annotations
@@ -20,13 +26,17 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    and_,
     bindparam,
+    true,
 )
+from sqlalchemy import select as core_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.kit.db import utcnow
-from app.kit.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from app.kit.errors import Conflict, NotFound, PreconditionFailed, Unprocessable, caller_gone
 
 M = TypeVar("M", bound=SQLModel)
 T = TypeVar("T")
@@ -56,10 +66,25 @@ def connection_of(db: Session | Connection) -> Connection:
     return db if isinstance(db, Connection) else db.connection()
 
 
+# The first column of a caller-checked read: the owner's id, present iff the account exists.
+CALLER = "caller_"
+
+
+def owner_table(table: Table) -> Table:
+    """The table a row's ``owner_id`` points at: where the caller's account lives."""
+    (key,) = table.c.owner_id.foreign_keys
+    return key.column.table
+
+
 @cache
 def _owned_row_statement(table: Table) -> Select[Any]:
-    c = table.c
-    return table.select().where(c.id == bindparam("object_id"), c.owner_id == bindparam("owner_id"))
+    owner = owner_table(table)
+    wanted = and_(table.c.id == bindparam("object_id"), table.c.owner_id == owner.c.id)
+    return (
+        core_select(owner.c.id.label(CALLER), *table.c)
+        .select_from(owner.outerjoin(table, wanted))
+        .where(owner.c.id == bindparam("owner_id"))
+    )
 
 
 def get_owned_row(
@@ -71,10 +96,11 @@ def get_owned_row(
     what: str,
 ) -> Row[Any]:
     """Like :func:`get_owned`, without an ORM object: the row (columns by attribute or by
-    ``row._mapping[name]``), for reads and for Core writes.
+    ``row._mapping[name]``, plus :data:`CALLER`), for reads and for Core writes.
 
-    One prepared Core statement on the session's connection; building, tracking and expiring
-    an ORM object costs several times the query itself, and a read needs none of it.
+    One prepared Core statement on the session's connection, which also proves the caller's
+    account exists (a 401 if not); building, tracking and expiring an ORM object costs several
+    times the query itself, and a read needs none of it.
     """
     table: Table = model.__table__  # type: ignore[attr-defined]
     statement = _owned_row_statement(table)
@@ -82,6 +108,8 @@ def get_owned_row(
         connection_of(db).execute(statement, {"object_id": object_id, "owner_id": owner_id}).first()
     )
     if row is None:
+        raise caller_gone()
+    if row.id is None:
         raise NotFound(
             f"No {what} with id {object_id}.", code=f"{what.replace(' ', '_')}_not_found"
         )
@@ -122,11 +150,22 @@ def owned_page_statement(
     Everything the request varies is a bound parameter (``:owner``, the filters' own,
     ``:cursor``, ``:cap``), so callers build one statement per combination of filters, keep it,
     and run it with :func:`keyset_rows`; nothing is built or cache-keyed per request.
+
+    The page is a subquery outer-joined to the owner's row, so the same round trip proves the
+    caller's account exists: the page is found by its own index range scan, and only its
+    rows (at most ``:cap``) are sorted again after the join.
     """
-    statement = table.select().where(table.c.owner_id == bindparam("owner"), *conditions)
+    page = table.select().where(table.c.owner_id == bindparam("owner"), *conditions)
     if after_cursor:
-        statement = statement.where(table.c.id < bindparam("cursor"))
-    return statement.order_by(table.c.id.desc()).limit(bindparam("cap"))
+        page = page.where(table.c.id < bindparam("cursor"))
+    rows = page.order_by(table.c.id.desc()).limit(bindparam("cap")).subquery("page")
+    owner = owner_table(table)
+    return (
+        core_select(owner.c.id.label(CALLER), *rows.c)
+        .select_from(owner.outerjoin(rows, true()))
+        .where(owner.c.id == bindparam("owner"))
+        .order_by(rows.c.id.desc())
+    )
 
 
 def keyset_rows(
@@ -139,15 +178,20 @@ def keyset_rows(
 ) -> tuple[list[dict[str, Any]], bool, str | None]:
     """Run an :func:`owned_page_statement`: one page of rows as dicts, newest first.
 
-    ``statement`` must have been built with ``after_cursor=cursor is not None``.
+    ``statement`` must have been built with ``after_cursor=cursor is not None``. No row at all
+    means the caller's account is gone: a 401.
     """
     params = {**params, "cap": limit + 1}
     if cursor is not None:
         params["cursor"] = decode_cursor(cursor)
     result = connection_of(db).execute(statement, params)
     # Plain dicts: what pydantic validates fastest (a RowMapping costs it twice the time).
-    keys = list(result.keys())
-    rows = [dict(zip(keys, row, strict=True)) for row in result]
+    keys = list(result.keys())[1:]
+    found = result.all()
+    if not found:
+        raise caller_gone()
+    at = keys.index("id") + 1  # an owner row with nothing joined: an empty page
+    rows = [dict(zip(keys, row[1:], strict=True)) for row in found if row[at] is not None]
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None
@@ -181,15 +225,35 @@ def keyset_page(
     *,
     limit: int,
     cursor: str | None,
+    owner_id: uuid.UUID | None = None,
 ) -> tuple[Sequence[M], bool, str | None]:
     """Run a list query one page at a time, newest first, by the time-ordered UUIDv7 id.
 
     Keyset, never OFFSET: each page is an index range scan whatever its depth, and cursors
-    stay valid while rows are inserted.
+    stay valid while rows are inserted. ``statement`` is an :func:`owned` query with the
+    caller's filters. Given ``owner_id``, the page is outer-joined to the owner's row in the
+    same statement, as :func:`owned_page_statement` does, so a gone account is a 401 without
+    a round trip of its own.
     """
     if cursor is not None:
         statement = statement.where(id_column < decode_cursor(cursor))
-    rows = session.exec(statement.order_by(id_column.desc()).limit(limit + 1)).all()
+    statement = statement.order_by(id_column.desc()).limit(limit + 1)
+    if owner_id is None:
+        rows = list(session.exec(statement).all())
+    else:
+        model = statement.column_descriptions[0]["entity"]
+        page = statement.subquery("page")
+        owner = owner_table(model.__table__)
+        found = session.exec(
+            select(owner.c.id, aliased(model, page))  # type: ignore[call-overload]
+            .select_from(owner)
+            .outerjoin(page, true())
+            .where(owner.c.id == owner_id)
+            .order_by(page.c.id.desc())
+        ).all()
+        if not found:
+            raise caller_gone()
+        rows = [row for _, row in found if row is not None]
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None  # type: ignore[attr-defined]
