@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from app.idempotency.schemas import DONE, IN_PROGRESS, IdempotencyRecord
+from app.idempotency.repository import IdempotencyRepository
+from app.idempotency.schemas import DONE, IdempotencyRecord
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, Unprocessable
 
@@ -68,6 +68,7 @@ def claim(
     Raises 409 ``idempotency_in_progress`` while another request holds the key, and 422
     ``idempotency_key_reused`` when the key came with a different request.
     """
+    records = IdempotencyRepository(session)
     for _ in range(_CLAIM_ATTEMPTS):
         record = IdempotencyRecord(
             user_id=user_id,
@@ -76,17 +77,13 @@ def claim(
             path=path,
             fingerprint=request_fingerprint,
         )
-        session.add(record)
+        records.add(record)
         try:
             session.commit()
             return Claimed(record.id)
         except IntegrityError:
             session.rollback()
-        existing = session.exec(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
-            )
-        ).first()
+        existing = records.find(user_id, key)
         if existing is None:  # released or purged in between: try the insert again
             continue
         now = utcnow()
@@ -129,54 +126,30 @@ def _take_over(
     now: datetime,
 ) -> bool:
     # Compare-and-set on the lock time, so of two retries only one takes the key over.
-    result = session.execute(
-        update(IdempotencyRecord)
-        .where(col(IdempotencyRecord.id) == existing.id)
-        .where(col(IdempotencyRecord.locked_at) == existing.locked_at)
-        .values(
-            method=method,
-            path=path,
-            fingerprint=request_fingerprint,
-            status=IN_PROGRESS,
-            response_status=None,
-            response_headers=None,
-            response_body=None,
-            created_at=now,
-            locked_at=now,
-        )
+    taken = IdempotencyRepository(session).take_over(
+        existing, method, path, request_fingerprint, now
     )
     session.commit()
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return taken
 
 
 def complete(
     session: Session, record_id: uuid.UUID, status: int, headers: dict[str, Any], body: bytes
 ) -> None:
     """Store the response of a claimed request, for retries to replay."""
-    session.execute(
-        update(IdempotencyRecord)
-        .where(col(IdempotencyRecord.id) == record_id)
-        .values(
-            status=DONE,
-            response_status=status,
-            response_headers=headers,
-            response_body=body,
-        )
-    )
+    IdempotencyRepository(session).store_response(record_id, status, headers, body)
     session.commit()
 
 
 def release(session: Session, record_id: uuid.UUID) -> None:
     """Forget a claim whose request failed on our side, so that a retry runs it again."""
-    session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.id) == record_id))
+    IdempotencyRepository(session).delete(record_id)
     session.commit()
 
 
 def purge_expired(session: Session, hours: int, now: datetime | None = None) -> int:
     """Delete the records older than the retention period; return how many went."""
     cutoff = (now or utcnow()) - timedelta(hours=hours)
-    result = session.execute(
-        delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < cutoff)
-    )
+    purged = IdempotencyRepository(session).delete_created_before(cutoff)
     session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return purged

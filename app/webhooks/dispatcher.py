@@ -35,8 +35,8 @@ from typing import Protocol
 
 import anyio
 import httpx
-from sqlalchemy import Engine, delete, exists, or_, select, update
-from sqlmodel import Session, col
+from sqlalchemy import Engine
+from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook
 
 from app import __version__
@@ -44,11 +44,11 @@ from app.kit.config import Settings
 from app.kit.db import get_engine, utcnow
 from app.kit.errors import AppError
 from app.webhooks import urls
-from app.webhooks.schemas import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookSubscription
+from app.webhooks.repository import DeliveryRepository, OutboxRepository, SubscriptionRepository
+from app.webhooks.schemas import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger("infoview.webhooks")
 
-_DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value)
 _JITTER = 0.2
 # The lease outlives the send's hard deadline by this much (database round trips, DNS).
 _LEASE_MARGIN = timedelta(seconds=30)
@@ -136,21 +136,12 @@ class Dispatcher:
     def fan_out(self) -> int:
         """Make the deliveries of undispatched events; return how many events were handled."""
         with Session(self.engine, expire_on_commit=False) as session:
-            events = session.scalars(
-                select(OutboxEvent)
-                .where(col(OutboxEvent.dispatched_at).is_(None))
-                .order_by(col(OutboxEvent.id))
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
+            outbox, deliveries = OutboxRepository(session), DeliveryRepository(session)
+            events = outbox.undispatched(self.batch_size)
             if not events:
                 return 0
             owners = {event.owner_id for event in events}
-            subscriptions = session.scalars(
-                select(WebhookSubscription)
-                .where(col(WebhookSubscription.owner_id).in_(owners))
-                .where(col(WebhookSubscription.active).is_(True))
-            ).all()
+            subscriptions = SubscriptionRepository(session).active_of(owners)
             by_owner: dict[uuid.UUID, list[WebhookSubscription]] = {}
             for subscription in subscriptions:
                 by_owner.setdefault(subscription.owner_id, []).append(subscription)
@@ -161,7 +152,7 @@ class Dispatcher:
                     if event.type in subscription.event_types and (
                         subscription.created_at <= event.created_at
                     ):
-                        session.add(
+                        deliveries.add(
                             WebhookDelivery(
                                 owner_id=event.owner_id,
                                 subscription_id=subscription.id,
@@ -172,61 +163,21 @@ class Dispatcher:
                                 updated_at=now,
                             )
                         )
-                event.dispatched_at = now
-                session.add(event)
+                outbox.mark_dispatched(event, now)
             session.commit()
             return len(events)
 
     def claim(self) -> list[Claim]:
         """Lease up to ``batch_size`` due deliveries and count their attempt."""
-        d, s, e = WebhookDelivery, WebhookSubscription, OutboxEvent
         now = utcnow()
-        due = (
-            col(d.status).in_(_DUE),
-            col(d.next_attempt_at) <= now,
-            or_(col(d.locked_until).is_(None), col(d.locked_until) <= now),
-        )
         with Session(self.engine, expire_on_commit=False) as session:
-            candidates = session.execute(
-                select(col(d.id))
-                .join(s, col(s.id) == col(d.subscription_id))
-                .where(*due, col(s.active).is_(True))
-                .order_by(col(d.next_attempt_at), col(d.id))
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True, of=d)
-            ).all()
-            if not candidates:
+            deliveries = DeliveryRepository(session)
+            ids = deliveries.due_ids(now, self.batch_size)
+            if not ids:
                 session.rollback()
                 return []
-            ids = [row[0] for row in candidates]
-            claimed = session.execute(
-                update(d)
-                .where(col(d.id).in_(ids), *due)
-                .values(locked_until=now + self.lease, attempts=col(d.attempts) + 1)
-                .returning(col(d.id), col(d.attempts))
-                .execution_options(synchronize_session=False)
-            ).all()
-            attempts = {row[0]: row[1] for row in claimed}
-            rows = (
-                session.execute(
-                    select(
-                        col(d.id),
-                        col(d.event_id),
-                        col(d.subscription_id),
-                        col(s.url),
-                        col(s.secret),
-                        col(s.previous_secret),
-                        col(s.previous_secret_expires_at),
-                        col(e.payload),
-                    )
-                    .join(s, col(s.id) == col(d.subscription_id))
-                    .join(e, col(e.id) == col(d.event_id))
-                    .where(col(d.id).in_(list(attempts)))
-                    .order_by(col(d.next_attempt_at), col(d.id))
-                ).all()
-                if attempts
-                else []
-            )
+            attempts = deliveries.lease(ids, now, now + self.lease)
+            rows = deliveries.to_send(list(attempts)) if attempts else []
             session.commit()
         claims = []
         for row in rows:
@@ -259,7 +210,6 @@ class Dispatcher:
 
     def record(self, claim: Claim, outcome: Outcome, attempted_at: datetime) -> bool:
         """Write an attempt's outcome; ``False`` if the lease was lost to another worker."""
-        d = WebhookDelivery
         now = utcnow()
         values: dict[str, object] = {
             "locked_until": None,
@@ -281,13 +231,9 @@ class Dispatcher:
             else:
                 values.update(status=DeliveryStatus.FAILED.value, next_attempt_at=now + delay)
         with Session(self.engine) as session:
-            result = session.execute(
-                update(d)
-                .where(col(d.id) == claim.delivery_id, col(d.attempts) == claim.attempt)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if not DeliveryRepository(session).record_attempt(
+                claim.delivery_id, claim.attempt, values
+            ):
                 session.rollback()
                 log.warning(
                     "webhook delivery lease lost; outcome dropped",
@@ -296,17 +242,8 @@ class Dispatcher:
                 return False
             if outcome.gone:
                 # The receiver said the endpoint is gone for good: stop sending to it.
-                s = WebhookSubscription
-                session.execute(
-                    update(s)
-                    .where(col(s.id) == claim.subscription_id, col(s.active).is_(True))
-                    .values(
-                        active=False,
-                        disabled_reason="endpoint_gone",
-                        version=col(s.version) + 1,
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
+                SubscriptionRepository(session).deactivate(
+                    claim.subscription_id, "endpoint_gone", now
                 )
             session.commit()
         log.info(
@@ -330,15 +267,7 @@ class Dispatcher:
                 pass
             else:
                 idempotency.purge_expired(session, self.settings.idempotency_hours)
-            cutoff = utcnow() - LOG_RETENTION
-            d, e = WebhookDelivery, OutboxEvent
-            unfinished = exists().where(col(d.event_id) == col(e.id), col(d.status).in_(_DUE))
-            session.execute(
-                delete(e)
-                .where(col(e.dispatched_at).is_not(None), col(e.created_at) < cutoff)
-                .where(~unfinished)
-                .execution_options(synchronize_session=False)
-            )
+            OutboxRepository(session).purge_delivered(utcnow() - LOG_RETENTION)
             session.commit()
 
     # --- sending ---------------------------------------------------------------------------

@@ -15,13 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Table
 from sqlmodel import Session
 
 from app.kit.db import new_id, utcnow
-from app.webhooks.schemas import EventType, OutboxEvent
-
-_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+from app.webhooks.repository import OutboxRepository
+from app.webhooks.schemas import EventType
 
 
 def render_payload(event_type: str, timestamp: str, data: Any) -> str:
@@ -49,8 +47,7 @@ def emit(
         plain = to_jsonable_python(dict(data))
     now = utcnow()
     event_id = new_id()
-    session.connection().execute(
-        _OUTBOX.insert(),
+    OutboxRepository(session).insert(
         {
             "id": event_id,
             "owner_id": owner_id,

@@ -13,22 +13,14 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from app.kit.config import Settings
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, NotFound
-from app.kit.queries import (
-    check_if_match,
-    compare_and_delete,
-    compare_and_set,
-    get_owned,
-    keyset_page,
-    optimistic_write,
-    owned,
-)
+from app.kit.queries import check_if_match, optimistic_write
 from app.webhooks import urls
+from app.webhooks.repository import DeliveryRepository, SubscriptionRepository
 from app.webhooks.schemas import (
     DeliveryStatus,
     EventType,
@@ -52,15 +44,14 @@ def new_secret() -> str:
 
 def get(session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID) -> WebhookSubscription:
     """The caller's subscription, or a 404 ``webhook_not_found``."""
-    return get_owned(session, WebhookSubscription, webhook_id, owner_id, what="webhook")
+    return SubscriptionRepository(session).get(owner_id, webhook_id)
 
 
 def list_(
     session: Session, owner_id: uuid.UUID, *, limit: int, cursor: str | None = None
 ) -> tuple[Sequence[WebhookSubscription], bool, str | None]:
     """One page of the caller's subscriptions, newest first."""
-    statement = owned(WebhookSubscription, owner_id)
-    return keyset_page(session, statement, col(WebhookSubscription.id), limit=limit, cursor=cursor)
+    return SubscriptionRepository(session).page(owner_id, limit=limit, cursor=cursor)
 
 
 def _event_types(types: Sequence[EventType]) -> list[str]:
@@ -78,12 +69,8 @@ def create(
     ``webhook_limit_reached``). Resolves the host name, so call it off the event loop.
     """
     urls.validate(data.url, allow_private=settings.webhook_allow_private)
-    count = session.exec(
-        select(func.count())
-        .select_from(WebhookSubscription)
-        .where(col(WebhookSubscription.owner_id) == owner_id)  # type: ignore[call-overload]
-    ).one()[0]
-    if count >= MAX_SUBSCRIPTIONS:
+    subscriptions = SubscriptionRepository(session)
+    if subscriptions.count(owner_id) >= MAX_SUBSCRIPTIONS:
         raise Conflict(
             f"You already have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.",
             code="webhook_limit_reached",
@@ -96,7 +83,7 @@ def create(
         active=data.active,
         secret=new_secret(),
     )
-    session.add(subscription)
+    subscriptions.add(subscription)
     session.commit()
     return subscription
 
@@ -112,18 +99,17 @@ def _write(
 
     Without ``If-Match`` a lost race re-reads and tries again; with it, it is a 412.
     """
+    subscriptions = SubscriptionRepository(session)
 
     def attempt() -> WebhookSubscription:
-        subscription = get(session, owner_id, webhook_id)
+        subscription = subscriptions.get(owner_id, webhook_id)
         check_if_match(if_match, subscription.version)
         values = values_for(subscription)
         if not values:
             return subscription
-        compare_and_set(
-            session, WebhookSubscription, subscription.id, subscription.version, **values
-        )
+        subscriptions.compare_and_set(subscription.id, subscription.version, **values)
         session.commit()
-        session.refresh(subscription)
+        subscriptions.refresh(subscription)
         return subscription
 
     return optimistic_write(session, attempt, if_match=if_match, what="webhook")
@@ -161,12 +147,13 @@ def delete_(
     session: Session, owner_id: uuid.UUID, webhook_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete a subscription and its delivery log; nothing more is sent to it."""
+    subscriptions = SubscriptionRepository(session)
 
     def attempt() -> None:
-        subscription = get(session, owner_id, webhook_id)
+        subscription = subscriptions.get(owner_id, webhook_id)
         check_if_match(if_match, subscription.version)
         # The delivery log goes with it, by ON DELETE CASCADE.
-        compare_and_delete(session, WebhookSubscription, webhook_id, subscription.version)
+        subscriptions.compare_and_delete(webhook_id, subscription.version)
         session.commit()
         session.expunge(subscription)
 
@@ -208,13 +195,10 @@ def list_deliveries(
     status: DeliveryStatus | None = None,
 ) -> tuple[Sequence[WebhookDelivery], bool, str | None]:
     """One page of a subscription's delivery log, newest first."""
-    get(session, owner_id, webhook_id)
-    statement = owned(WebhookDelivery, owner_id).where(
-        col(WebhookDelivery.subscription_id) == webhook_id
+    SubscriptionRepository(session).get(owner_id, webhook_id)
+    return DeliveryRepository(session).page(
+        owner_id, webhook_id, limit=limit, cursor=cursor, status=status
     )
-    if status is not None:
-        statement = statement.where(col(WebhookDelivery.status) == status.value)
-    return keyset_page(session, statement, col(WebhookDelivery.id), limit=limit, cursor=cursor)
 
 
 def redeliver(
@@ -227,38 +211,21 @@ def redeliver(
     delivery being sent right now is a 409 ``delivery_in_progress``; one to an inactive
     subscription is a 409 ``webhook_inactive``.
     """
-    subscription = get(session, owner_id, webhook_id)
-    delivery = session.get(WebhookDelivery, delivery_id)
+    subscription = SubscriptionRepository(session).get(owner_id, webhook_id)
+    deliveries = DeliveryRepository(session)
+    delivery = deliveries.find(delivery_id)
     if delivery is None or delivery.subscription_id != subscription.id:
         raise NotFound(f"No delivery with id {delivery_id}.", code="delivery_not_found")
     if not subscription.active:
         raise Conflict(
             "The webhook is inactive; activate it before redelivering.", code="webhook_inactive"
         )
-    now = utcnow()
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(col(WebhookDelivery.id) == delivery.id)
-        .where(
-            or_(
-                col(WebhookDelivery.locked_until).is_(None),
-                col(WebhookDelivery.locked_until) <= now,
-            )
-        )
-        .values(
-            status=DeliveryStatus.PENDING.value,
-            next_attempt_at=now,
-            locked_until=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if not deliveries.reschedule_now(delivery.id, utcnow()):
         session.rollback()
         raise Conflict(
             "This delivery is being attempted right now; look at the log again shortly.",
             code="delivery_in_progress",
         )
     session.commit()
-    session.refresh(delivery)
+    deliveries.refresh(delivery)
     return delivery
