@@ -57,14 +57,18 @@ from pydantic import (
     model_validator,
 )
 from pydantic import Field as PydanticField
-from sqlalchemy import Engine, Table, exists, insert, or_, select
-from sqlmodel import Session, SQLModel
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from app.accounts.lock import lock_account
-from app.accounts.schemas import UserAccount
+from app.accounts.repository import (
+    AccountDataRepository,
+    UserRepository,
+    keeps_templates,
+    open_snapshot,
+)
 from app.contacts.schemas import (
     CareerField,
-    Contact,
     Email,
     ExternalId,
     FullName,
@@ -77,12 +81,11 @@ from app.contacts.schemas import (
     Tags,
     Title,
 )
-from app.interviews.schemas import Interview, InterviewEvent, InterviewQuestion, PrepChecklist
+from app.interviews.schemas import InterviewQuestion
 from app.interviews.workflow import CHECKLIST_ITEMS, ENTERED_AT
 from app.kit.db import new_id, utcnow
 from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
-from app.letters.schemas import Letter
-from app.referrals.schemas import Referral, ReferredOn
+from app.referrals.schemas import ReferredOn
 from app.vocabulary import (
     Channel,
     Decision,
@@ -98,7 +101,6 @@ VERSION = 1
 BATCH = 500
 MAX_RECORDS = 100_000
 RowMap = Mapping[Any, Any]
-TEMPLATE_TABLE = "letter_template"
 MAX_REPORTED_ERRORS = 100
 
 # --- the document -----------------------------------------------------------------------------
@@ -312,10 +314,6 @@ class ImportSummary(BaseModel):
 # --- export -----------------------------------------------------------------------------------
 
 
-def _template_table() -> Table | None:
-    return SQLModel.metadata.tables.get(TEMPLATE_TABLE)
-
-
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -361,36 +359,11 @@ def _checklist(row: RowMap | None) -> dict[str, Any]:
     return items
 
 
-def _batches(session: Session, table: Table, owner_id: uuid.UUID) -> Iterator[Sequence[RowMap]]:
-    """The owner's rows of ``table`` in id order, ``BATCH`` at a time (keyset, never OFFSET)."""
-    last: Any = None
-    key = table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
-    while True:
-        query = select(table).where(table.c.owner_id == owner_id)
-        if last is not None:
-            query = query.where(key > last)
-        rows = session.execute(query.order_by(key).limit(BATCH)).mappings().all()
-        if rows:
-            yield rows
-        if len(rows) < BATCH:
-            return
-        last = rows[-1][key.name]
-
-
-def _interview_batch(session: Session, rows: Sequence[RowMap]) -> list[str]:
+def _interview_batch(records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
     ids = [row["id"] for row in rows]
-    checklist_table: Table = PrepChecklist.__table__  # type: ignore[attr-defined]
-    event_table: Table = InterviewEvent.__table__  # type: ignore[attr-defined]
-    checklists = {
-        row["interview_id"]: row
-        for row in session.execute(
-            select(checklist_table).where(checklist_table.c.interview_id.in_(ids))
-        ).mappings()
-    }
+    checklists = {row["interview_id"]: row for row in records.checklists(ids)}
     events: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for row in session.execute(
-        select(event_table).where(event_table.c.interview_id.in_(ids)).order_by(event_table.c.id)
-    ).mappings():
+    for row in records.events(ids):
         events.setdefault(row["interview_id"], []).append(_pick(row, _EVENT_FIELDS))
     return [
         _dumps(
@@ -404,48 +377,32 @@ def _interview_batch(session: Session, rows: Sequence[RowMap]) -> list[str]:
     ]
 
 
-def _open_snapshot(engine: Engine) -> Session:
-    """A session reading one consistent snapshot of the database for as long as it is open."""
-    if engine.dialect.name == "postgresql":
-        session = Session(engine.execution_options(isolation_level="REPEATABLE READ"))
-        session.connection()
-        return session
-    session = Session(engine)
-    # pysqlite opens no transaction for reads; without one each batch would see a new state.
-    session.connection().exec_driver_sql("BEGIN")
-    return session
-
-
-def _table_of(model: type[SQLModel]) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
 def _simple(fields: Sequence[str]) -> Any:
-    def encode(_session: Session, rows: Sequence[RowMap]) -> list[str]:
+    def encode(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
         return [_dumps(_pick(row, fields)) for row in rows]
 
     return encode
 
 
 def _section(
-    session: Session, owner_id: uuid.UUID, name: str, table: Table, encode: Any
+    records: AccountDataRepository, owner_id: uuid.UUID, name: str, encode: Any
 ) -> Iterator[bytes]:
     """``,"name":[...]`` one batch of records per chunk."""
     yield f',"{name}":['.encode()
     first = True
-    for rows in _batches(session, table, owner_id):
-        records = encode(session, rows)
-        yield (("" if first else ",") + ",".join(records)).encode()
+    for rows in records.batches(name, owner_id, size=BATCH):
+        encoded = encode(records, rows)
+        yield (("" if first else ",") + ",".join(encoded)).encode()
         first = False
     yield b"]"
 
 
 def stream_export(engine: Engine, owner_id: uuid.UUID) -> Iterator[bytes]:
     """The export document of ``owner_id``, in chunks of about ``BATCH`` records each."""
-    session = _open_snapshot(engine)
+    session = open_snapshot(engine)
     try:
-        user = session.get(UserAccount, owner_id)
+        records = AccountDataRepository(session)
+        user = UserRepository(session).get(owner_id)
         if user is None:
             raise NotFound("The account no longer exists.", code="user_not_found")
         head = {
@@ -455,20 +412,13 @@ def stream_export(engine: Engine, owner_id: uuid.UUID) -> Iterator[bytes]:
             "user": {"id": user.id, "email": user.email, "full_name": user.full_name},
         }
         yield _dumps(head)[:-1].encode()  # the object stays open for the sections
-        yield from _section(
-            session, owner_id, "contacts", _table_of(Contact), _simple(_CONTACT_FIELDS)
-        )
-        yield from _section(
-            session, owner_id, "referrals", _table_of(Referral), _simple(_REFERRAL_FIELDS)
-        )
-        yield from _section(session, owner_id, "interviews", _table_of(Interview), _interview_batch)
-        yield from _section(
-            session, owner_id, "letters", _table_of(Letter), _simple(_LETTER_FIELDS)
-        )
-        templates = _template_table()
-        if templates is not None:
+        yield from _section(records, owner_id, "contacts", _simple(_CONTACT_FIELDS))
+        yield from _section(records, owner_id, "referrals", _simple(_REFERRAL_FIELDS))
+        yield from _section(records, owner_id, "interviews", _interview_batch)
+        yield from _section(records, owner_id, "letters", _simple(_LETTER_FIELDS))
+        if keeps_templates():
             fields = tuple(TemplateRecord.model_fields)
-            yield from _section(session, owner_id, "templates", templates, _simple(fields))
+            yield from _section(records, owner_id, "templates", _simple(fields))
         yield b"}"
     finally:
         session.close()
@@ -592,15 +542,14 @@ def _check_references(doc: AccountDocument, problems: _Problems) -> None:
 
 def _template_rows(
     doc: AccountDocument, owner_id: uuid.UUID, problems: _Problems
-) -> tuple[Table | None, list[dict[str, Any]]]:
+) -> list[dict[str, Any]]:
     """The templates as ``letter_template`` rows, each checked as saving it would check it."""
-    table = _template_table()
     if not doc.templates:
-        return table, []
-    if table is None:
+        return []
+    if not keeps_templates():
         problems.add(["templates"], "this server keeps no letter templates", "unsupported")
-        return table, []
-    # Imported here: templates are an optional part of the server (see _template_table).
+        return []
+    # Imported here: templates are an optional part of the server (see keeps_templates).
     from app.letters import user_templates as template_service
 
     kinds: set[LetterKind] = set()
@@ -621,7 +570,7 @@ def _template_rows(
                 "version": 1,
             }
         )
-    return table, rows
+    return rows
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -634,22 +583,11 @@ def _remap(records: Sequence[Any]) -> dict[uuid.UUID, uuid.UUID]:
     return {old: new_id() for old in sorted({r.id for r in records})}
 
 
-def _is_empty(session: Session, owner_id: uuid.UUID) -> bool:
-    tables = [_table_of(m) for m in (Contact, Referral, Interview, Letter)]
-    templates = _template_table()
-    if templates is not None:
-        tables.append(templates)
-    found = session.execute(
-        select(or_(*(exists().where(t.c.owner_id == owner_id) for t in tables)))
-    ).scalar_one()
-    return not found
-
-
 def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument) -> ImportSummary:
     """Load an export into the caller's empty account, in one transaction (see the module)."""
     problems = _Problems()
     _check_references(doc, problems)
-    templates, template_rows = _template_rows(doc, owner_id, problems)
+    template_rows = _template_rows(doc, owner_id, problems)
     if problems.items:
         count = len(problems.items)
         raise Unprocessable(
@@ -660,13 +598,14 @@ def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument)
         )
     try:
         lock_account(session, owner_id)
-        if not _is_empty(session, owner_id):
+        records = AccountDataRepository(session)
+        if not records.is_empty(owner_id):
             raise Conflict(
                 "An import goes into an empty account only; this one already has contacts, "
                 "referrals, interviews, letters or templates.",
                 code="account_not_empty",
             )
-        summary = _write(session, owner_id, doc, templates, template_rows)
+        summary = _write(records, owner_id, doc, template_rows)
         session.commit()
     except BaseException:
         session.rollback()
@@ -686,10 +625,9 @@ def _last_contacted(doc: AccountDocument) -> dict[uuid.UUID, datetime]:
 
 
 def _write(
-    session: Session,
+    records: AccountDataRepository,
     owner_id: uuid.UUID,
     doc: AccountDocument,
-    templates: Table | None,
     template_rows: list[dict[str, Any]],
 ) -> ImportSummary:
     contacts = _remap(doc.contacts)
@@ -710,7 +648,7 @@ def _write(
         for c in doc.contacts
     ]
     if rows:
-        session.execute(insert(Contact), sorted(rows, key=lambda r: r["id"]))
+        records.insert_contacts(sorted(rows, key=lambda r: r["id"]))
     rows = [
         {
             **_plain(r.model_dump(exclude={"id", "referrer_id", "referred_id"})),
@@ -722,7 +660,7 @@ def _write(
         for r in doc.referrals
     ]
     if rows:
-        session.execute(insert(Referral), sorted(rows, key=lambda r: r["id"]))
+        records.insert_referrals(sorted(rows, key=lambda r: r["id"]))
     rows = []
     checklists = []
     events = []
@@ -765,10 +703,10 @@ def _write(
                 }
             )
     if rows:
-        session.execute(insert(Interview), sorted(rows, key=lambda r: r["id"]))
-        session.execute(insert(PrepChecklist), checklists)
+        records.insert_interviews(sorted(rows, key=lambda r: r["id"]))
+        records.insert_checklists(checklists)
     if events:
-        session.execute(insert(InterviewEvent), events)
+        records.insert_events(events)
     rows = [
         {
             **_plain(x.model_dump(exclude={"id", "recipient_id", "interview_id"})),
@@ -780,9 +718,9 @@ def _write(
         for x in doc.letters
     ]
     if rows:
-        session.execute(insert(Letter), sorted(rows, key=lambda r: r["id"]))
-    if templates is not None and template_rows:
-        session.execute(insert(templates), template_rows)
+        records.insert_letters(sorted(rows, key=lambda r: r["id"]))
+    if template_rows:
+        records.insert_templates(template_rows)
     return ImportSummary(
         contacts=len(doc.contacts),
         referrals=len(doc.referrals),

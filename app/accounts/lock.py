@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from app.accounts.schemas import UserAccount
+from app.accounts.repository import UserRepository
 
 
 def lock_account(session: Session, owner_id: uuid.UUID) -> None:
@@ -22,9 +21,4 @@ def lock_account(session: Session, owner_id: uuid.UUID) -> None:
     what the first one committed); on SQLite it opens the write transaction up front, so every
     read that follows sees the database as this transaction alone will change it.
     """
-    session.execute(
-        update(UserAccount)
-        .where(col(UserAccount.id) == owner_id)
-        .values(updated_at=UserAccount.updated_at)
-        .execution_options(synchronize_session=False)
-    )
+    UserRepository(session).lock(owner_id)

@@ -6,10 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from app.accounts.repository import RefreshTokenRepository, UserRepository
 from app.accounts.schemas import RefreshToken, UserAccount, UserCreate
 from app.kit.config import Settings
 from app.kit.db import utcnow
@@ -42,13 +43,14 @@ def normalise_email(email: str) -> str:
 
 def register(session: Session, data: UserCreate) -> UserAccount:
     """Create an account; an email already taken (in any case) is a 409."""
+    users = UserRepository(session)
     email = normalise_email(str(data.email))
-    if session.exec(select(UserAccount.id).where(UserAccount.email == email)).first():
+    if users.email_taken(email):
         raise Conflict("An account with this email already exists.", code="email_taken")
     user = UserAccount(
         email=email, full_name=data.full_name, password_hash=hash_password(data.password)
     )
-    session.add(user)
+    users.add(user)
     try:
         session.commit()
     except IntegrityError as exc:  # a concurrent registration won the race
@@ -59,16 +61,14 @@ def register(session: Session, data: UserCreate) -> UserAccount:
 
 def authenticate(session: Session, email: str, password: str) -> UserAccount:
     """Check credentials. Unknown email and wrong password look and take the same."""
-    user = session.exec(
-        select(UserAccount).where(UserAccount.email == normalise_email(email))
-    ).first()
+    user = UserRepository(session).by_email(normalise_email(email))
     if not verify_password(password, user.password_hash if user else None) or user is None:
         raise Unauthorized("Incorrect email or password.", code="invalid_credentials")
     return user
 
 
 def _issue(
-    session: Session, settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID
+    tokens: RefreshTokenRepository, settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID
 ) -> TokenPair:
     access, _ = create_token(
         settings,
@@ -83,7 +83,7 @@ def _issue(
         lifetime=timedelta(days=settings.refresh_token_days),
         family_id=family_id,
     )
-    session.add(
+    tokens.add(
         RefreshToken(
             id=claims.token_id,
             user_id=user_id,
@@ -97,19 +97,19 @@ def _issue(
 
 def login(session: Session, settings: Settings, user: UserAccount) -> TokenPair:
     """Start a new session (a new refresh-token family) for an authenticated user."""
-    pair = _issue(session, settings, user.id, uuid.uuid4())
+    pair = _issue(RefreshTokenRepository(session), settings, user.id, uuid.uuid4())
     session.commit()
     return pair
 
 
-def _stored_refresh(session: Session, settings: Settings, token: str) -> RefreshToken:
+def _stored_refresh(tokens: RefreshTokenRepository, settings: Settings, token: str) -> RefreshToken:
     try:
         claims = decode_token(settings, token, expected_type="refresh")
     except InvalidToken as exc:
         raise Unauthorized(
             "The refresh token is invalid or expired.", code="invalid_token"
         ) from exc
-    stored = session.get(RefreshToken, claims.token_id)
+    stored = tokens.get(claims.token_id)
     if stored is None or stored.token_hash != sha256_hex(token) or stored.revoked_at is not None:
         raise Unauthorized("The refresh token is invalid or expired.", code="invalid_token")
     return stored
@@ -117,41 +117,28 @@ def _stored_refresh(session: Session, settings: Settings, token: str) -> Refresh
 
 def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
     """Rotate a refresh token. A token used twice revokes its whole family."""
-    stored = _stored_refresh(session, settings, token)
+    tokens = RefreshTokenRepository(session)
+    stored = _stored_refresh(tokens, settings, token)
     now = utcnow()
     # Compare-and-set, so two concurrent uses of one token cannot both succeed.
-    rotated = session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == stored.id)  # type: ignore[arg-type]
-        .where(RefreshToken.rotated_at.is_(None))  # type: ignore[union-attr]
-        .values(rotated_at=now)
-    )
-    if rotated.rowcount != 1:  # type: ignore[attr-defined]
-        _revoke_family(session, stored.family_id)
+    if not tokens.mark_rotated(stored.id, now):
+        tokens.revoke_family(stored.family_id)
         session.commit()
         raise Unauthorized(
             "This refresh token was already used; every session of its family is now revoked.",
             code="refresh_token_reused",
         )
-    pair = _issue(session, settings, stored.user_id, stored.family_id)
+    pair = _issue(tokens, settings, stored.user_id, stored.family_id)
     session.commit()
     return pair
 
 
 def logout(session: Session, settings: Settings, token: str) -> None:
     """Revoke the family of the given refresh token."""
-    stored = _stored_refresh(session, settings, token)
-    _revoke_family(session, stored.family_id)
+    tokens = RefreshTokenRepository(session)
+    stored = _stored_refresh(tokens, settings, token)
+    tokens.revoke_family(stored.family_id)
     session.commit()
-
-
-def _revoke_family(session: Session, family_id: uuid.UUID) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id)  # type: ignore[arg-type]
-        .where(RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
-        .values(revoked_at=utcnow())
-    )
 
 
 _USERS = UserAccount.__table__  # type: ignore[attr-defined]
@@ -179,5 +166,5 @@ def user_id_from_access_token(
 
 def delete_account(session: Session, user: UserAccount) -> None:
     """Delete an account and everything it owns."""
-    session.delete(user)
+    UserRepository(session).delete(user)
     session.commit()

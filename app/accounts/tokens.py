@@ -18,18 +18,16 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import or_, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.accounts import service as auth_service
-from app.accounts.schemas import UserAccount
+from app.accounts.repository import PersonalAccessTokenRepository
 from app.accounts.token_schemas import PersonalAccessToken, Scope, TokenCreate
 from app.kit.config import Settings
 from app.kit.db import utcnow
 from app.kit.errors import Forbidden, NotFound, Unauthorized, Unprocessable
-from app.kit.queries import get_owned, keyset_page, owned
 from app.kit.security import sha256_hex
 
 SECRET_PREFIX = "ivk_"
@@ -66,11 +64,8 @@ def resolve_principal(session: Session, settings: Settings, token: str) -> Princ
     """The principal a bearer token speaks for; anything wrong is a 401."""
     if not is_personal_token(token):
         return Principal(id=auth_service.user_id_from_access_token(session, settings, token))
-    row = session.exec(
-        select(PersonalAccessToken, UserAccount)
-        .join(UserAccount, col(UserAccount.id) == PersonalAccessToken.owner_id)
-        .where(PersonalAccessToken.token_hash == sha256_hex(token))
-    ).first()
+    tokens = PersonalAccessTokenRepository(session)
+    row = tokens.with_user(sha256_hex(token))
     if row is None:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
     pat, user = row
@@ -80,24 +75,10 @@ def resolve_principal(session: Session, settings: Settings, token: str) -> Princ
     if pat.expires_at is not None and pat.expires_at <= now:
         raise Unauthorized("This personal access token has expired.", code="token_expired")
     if pat.last_used_at is None or pat.last_used_at <= now - TOUCH_INTERVAL:
-        _touch(session, pat.id, now)
+        # Conditional, so concurrent requests with one token write it once per interval.
+        tokens.touch(pat.id, now, unused_since=now - TOUCH_INTERVAL)
+        session.commit()
     return Principal(id=user.id, token_id=pat.id, scopes=frozenset(pat.scopes))
-
-
-def _touch(session: Session, token_id: uuid.UUID, now: datetime) -> None:
-    # Conditional, so concurrent requests with one token write it once per interval.
-    session.execute(
-        update(PersonalAccessToken)
-        .where(col(PersonalAccessToken.id) == token_id)
-        .where(
-            or_(
-                col(PersonalAccessToken.last_used_at).is_(None),
-                col(PersonalAccessToken.last_used_at) <= now - TOUCH_INTERVAL,
-            )
-        )
-        .values(last_used_at=now)
-    )
-    session.commit()
 
 
 # --- Scopes -----------------------------------------------------------------------------------
@@ -181,7 +162,7 @@ def create(
         prefix=secret[:DISPLAY_PREFIX_CHARS],
         expires_at=data.expires_at,
     )
-    session.add(token)
+    PersonalAccessTokenRepository(session).add(token)
     session.commit()
     return token, secret
 
@@ -190,15 +171,12 @@ def list_(
     session: Session, owner_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[PersonalAccessToken], bool, str | None]:
     """The owner's tokens that are not revoked (expired ones included), newest first."""
-    statement = owned(PersonalAccessToken, owner_id).where(
-        col(PersonalAccessToken.revoked_at).is_(None)
-    )
-    return keyset_page(session, statement, PersonalAccessToken.id, limit=limit, cursor=cursor)
+    return PersonalAccessTokenRepository(session).page(owner_id, limit=limit, cursor=cursor)
 
 
 def get(session: Session, owner_id: uuid.UUID, token_id: uuid.UUID) -> PersonalAccessToken:
     """One of the owner's tokens; a revoked one is as good as gone (404)."""
-    token = get_owned(session, PersonalAccessToken, token_id, owner_id, what="token")
+    token = PersonalAccessTokenRepository(session).get(owner_id, token_id)
     if token.revoked_at is not None:
         raise NotFound(f"No token with id {token_id}.", code="token_not_found")
     return token
@@ -208,5 +186,5 @@ def revoke(session: Session, owner_id: uuid.UUID, token_id: uuid.UUID) -> None:
     """Revoke a token at once; it answers 401 from then on."""
     token = get(session, owner_id, token_id)
     token.revoked_at = utcnow()
-    session.add(token)
+    PersonalAccessTokenRepository(session).add(token)
     session.commit()

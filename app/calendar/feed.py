@@ -30,14 +30,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from icalendar import Calendar, Event
-from sqlalchemy import select
 from sqlmodel import Session
 
 from app import __version__
 from app.agenda import service as agenda_service
 from app.agenda.schemas import AgendaItem
-from app.contacts.schemas import Contact
-from app.interviews.schemas import Interview
+from app.calendar.repository import CalendarFeedRepository
 from app.kit.db import utcnow
 from app.vocabulary import InterviewMode, InterviewState
 
@@ -57,9 +55,6 @@ _MODE_WORDS = {
     InterviewMode.VIDEO: "by video",
     InterviewMode.EMAIL: "by email",
 }
-
-Interviews: Any = Interview
-Contacts: Any = Contact
 
 
 @dataclass(frozen=True)
@@ -107,37 +102,15 @@ def scheduled_interviews(
     session: Session, owner_id: uuid.UUID, *, now: datetime
 ) -> list[_Scheduled]:
     """The feed's interviews, oldest first: upcoming ones first in line, then recent ones."""
-    base = (
-        select(
-            Interviews.id,
-            Interviews.scheduled_at,
-            Interviews.duration_minutes,
-            Interviews.location,
-            Interviews.mode,
-            Interviews.state,
-            Interviews.career_field,
-            Interviews.organization,
-            Interviews.notes,
-            Interviews.version,
-            Contacts.full_name.label("contact_name"),
-            Contacts.title.label("contact_title"),
-            Contacts.organization.label("contact_organization"),
-        )
-        .join(Contacts, Contacts.id == Interviews.contact_id)
-        .where(Interviews.owner_id == owner_id, Interviews.state != InterviewState.CANCELLED.value)
+    interviews = CalendarFeedRepository(session)
+    upcoming = interviews.upcoming(
+        owner_id, start=now, end=now + FUTURE_WINDOW, limit=MAX_INTERVIEWS
     )
-    upcoming = session.execute(
-        base.where(Interviews.scheduled_at >= now, Interviews.scheduled_at < now + FUTURE_WINDOW)
-        .order_by(Interviews.scheduled_at, Interviews.id)
-        .limit(MAX_INTERVIEWS)
-    ).all()
     past: Sequence[Any] = []
     if len(upcoming) < MAX_INTERVIEWS:
-        past = session.execute(
-            base.where(Interviews.scheduled_at >= now - PAST_WINDOW, Interviews.scheduled_at < now)
-            .order_by(Interviews.scheduled_at.desc(), Interviews.id.desc())
-            .limit(MAX_INTERVIEWS - len(upcoming))
-        ).all()
+        past = interviews.recent(
+            owner_id, start=now - PAST_WINDOW, end=now, limit=MAX_INTERVIEWS - len(upcoming)
+        )
     return [_Scheduled(**row._mapping) for row in [*reversed(past), *upcoming]]
 
 

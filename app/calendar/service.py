@@ -12,11 +12,10 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.accounts.schemas import UserAccount
-from app.kit.db import utcnow
+from app.calendar.repository import CalendarTokenRepository
 from app.kit.errors import Unauthorized
 from app.kit.security import sha256_hex
 
@@ -31,22 +30,14 @@ MAX_QUERY_LENGTH = 2048
 def rotate(session: Session, user_id: uuid.UUID) -> str:
     """Issue a new feed token for the user, replacing any previous one; return the secret."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    session.execute(
-        update(UserAccount)
-        .where(col(UserAccount.id) == user_id)
-        .values(calendar_token_hash=sha256_hex(secret), updated_at=utcnow())
-    )
+    CalendarTokenRepository(session).set_hash(user_id, sha256_hex(secret))
     session.commit()
     return secret
 
 
 def revoke(session: Session, user_id: uuid.UUID) -> None:
     """Turn the feed off: the current token, if any, stops working."""
-    session.execute(
-        update(UserAccount)
-        .where(col(UserAccount.id) == user_id)
-        .values(calendar_token_hash=None, updated_at=utcnow())
-    )
+    CalendarTokenRepository(session).set_hash(user_id, None)
     session.commit()
 
 
@@ -60,9 +51,7 @@ def user_for(session: Session, token: str | None) -> UserAccount:
         )
     user = None
     if token.startswith(SECRET_PREFIX) and len(token) <= MAX_TOKEN_LENGTH:
-        user = session.exec(
-            select(UserAccount).where(UserAccount.calendar_token_hash == sha256_hex(token))
-        ).first()
+        user = CalendarTokenRepository(session).user_with_hash(sha256_hex(token))
     if user is None:
         raise Unauthorized(
             "The calendar token is invalid or was replaced; create a new one with POST "
