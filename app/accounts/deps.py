@@ -207,12 +207,14 @@ async def current_reader(
     response: Response,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
-    """The caller of an operation whose one read proves the account exists.
+    """The caller of an operation whose own first statement proves the account exists.
 
-    For reads that go through :func:`app.kit.queries.get_owned_row` or
-    :func:`app.kit.queries.keyset_rows` and nothing else before answering: those start from
-    the owner's row and answer 401 when it is gone, so a session JWT is only verified here
-    (signature and expiry, remembered per process), with no round trip of its own.
+    For operations that reach the database only through statements that start from the
+    owner's row — :func:`app.kit.queries.get_owned_row`, :func:`app.kit.queries.keyset_rows`,
+    ``keyset_page(..., owner_id=...)``, or a unit of work guarded by
+    :func:`app.kit.unit_of_work.caller_exists` — and answer 401 when it is gone. A session
+    JWT is then only verified here (signature and expiry, remembered per process), with no
+    round trip of its own.
     """
     return await _principal(request, response, token, prove_alive=False)
 

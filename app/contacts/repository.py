@@ -12,7 +12,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, exists, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Table,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col
 
@@ -27,6 +37,7 @@ from app.kit.queries import (
     keyset_page,
     owned,
 )
+from app.kit.unit_of_work import UnitOfWork, caller_exists
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
 
@@ -49,6 +60,35 @@ def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
         return type_coerce(Contact.tags, JSONB).contains([tag])
     each = func.json_each(Contact.tags).table_valued("value")
     return exists().select_from(each).where(each.c.value == tag)
+
+
+CONTACTS: Table = Contact.__table__  # type: ignore[attr-defined]
+
+
+def holder_id(
+    connection: Connection, owner_id: uuid.UUID, source: str, external_id: str
+) -> uuid.UUID | None:
+    """The id of the caller's contact known by this external identity, if any."""
+    c = CONTACTS.c
+    return connection.execute(
+        select(c.id).where(c.owner_id == owner_id, c.source == source, c.external_id == external_id)
+    ).scalar_one_or_none()
+
+
+def insert_with_event(
+    connection: Connection,
+    owner_id: uuid.UUID,
+    values: dict[str, Any],
+    event: tuple[Table, dict[str, Any]],
+) -> bool:
+    """Insert a contact and its outbox event as one unit of work, committed.
+
+    False, with nothing written, when the caller's account no longer exists.
+    """
+    writes = UnitOfWork(caller_exists(CONTACTS, owner_id))
+    writes.insert(CONTACTS, values)
+    writes.insert(*event)
+    return writes.commit(connection)
 
 
 class ContactRepository:

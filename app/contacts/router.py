@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy import Row
 from starlette.convertors import PathConvertor, register_url_convertor
 
-from app.accounts.deps import CurrentReader, CurrentUser, IfMatch, ReadSessionDep, SessionDep
+from app.accounts.deps import (
+    ConnectionDep,
+    CurrentReader,
+    CurrentUser,
+    IfMatch,
+    ReadSessionDep,
+    SessionDep,
+)
 from app.contacts import service
 from app.contacts.schemas import (
     NO_CONTROL_CHARS,
@@ -57,13 +64,13 @@ def _public(contact: Contact | Row[Any], response: Response) -> ContactPublic:
 )
 async def create_contact(
     data: ContactCreate,
-    user: CurrentUser,
-    session: SessionDep,
+    user: CurrentReader,
+    connection: ConnectionDep,
     request: Request,
     response: Response,
 ) -> ContactPublic:
     """Create a contact."""
-    contact, version = await session.run(service.create, user.id, data)
+    contact, version = await connection.run_sync(service.create, user.id, data)
     response.headers["Location"] = f"/api/v1/contacts/{contact.id}"
     response.headers["ETag"] = etag(version)
     return contact

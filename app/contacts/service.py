@@ -11,15 +11,16 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from app.contacts import repository
 from app.contacts.repository import ContactRepository
 from app.contacts.schemas import Contact, ContactCreate, ContactPublic, ContactUpdate, ContactUpsert
-from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
-from app.kit.queries import WRITE_ATTEMPTS, check_if_match, optimistic_write
-from app.webhooks.outbox import emit
+from app.kit.errors import Conflict, PreconditionFailed, Unprocessable, caller_gone
+from app.kit.queries import WRITE_ATTEMPTS, check_if_match, new_row, optimistic_write
+from app.webhooks.outbox import emit, event_row
 
 
 def get(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
@@ -34,6 +35,7 @@ def get_row(session: Session, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Row
 
 def list_(
     session: Session,
+    /,
     owner_id: uuid.UUID,
     *,
     limit: int,
@@ -53,23 +55,28 @@ def _external_id_taken(existing_id: uuid.UUID | None = None) -> Conflict:
     )
 
 
-def create(session: Session, owner_id: uuid.UUID, data: ContactCreate) -> tuple[ContactPublic, int]:
+def create(
+    connection: Connection, owner_id: uuid.UUID, data: ContactCreate
+) -> tuple[ContactPublic, int]:
     """Create a contact; an external identity already used is a 409 ``external_id_taken``.
 
-    Returns the contact as its owner sees it, and its version.
+    One unit of work on the request's connection: the contact and its ``contact.created``
+    event, written only while the caller's account exists (a 401 otherwise). Returns the
+    contact as its owner sees it, and its version.
     """
     if data.source is not None and data.external_id is not None:
-        holder = ContactRepository(session).holder_of(owner_id, data.source, data.external_id)
-        if holder is not None:
-            raise _external_id_taken(holder.id)
+        taken = repository.holder_id(connection, owner_id, data.source, data.external_id)
+        if taken is not None:
+            raise _external_id_taken(taken)
+    row = new_row(Contact, owner_id=owner_id, **data.model_dump())
+    contact = ContactPublic.model_validate(row)
+    event = event_row(owner_id, "contact.created", contact)
     try:
-        row = ContactRepository(session).insert(owner_id, **data.model_dump())
-        contact = ContactPublic.model_validate(row)
-        emit(session, owner_id, "contact.created", contact)
-        session.commit()
+        written = repository.insert_with_event(connection, owner_id, row, event)
     except IntegrityError as exc:  # a concurrent create took the external id first
-        session.rollback()
         raise _external_id_taken() from exc
+    if not written:
+        raise caller_gone()
     return contact, row["version"]
 
 

@@ -22,7 +22,7 @@ from app.webhooks.schemas import DeliveryStatus, OutboxEvent, WebhookDelivery, W
 # Deliveries still to be attempted: never sent yet, or failed with a retry scheduled.
 DUE_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value)
 
-_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
 
 
 class SubscriptionRepository:
@@ -105,7 +105,7 @@ class OutboxRepository:
 
     def insert(self, values: dict[str, Any]) -> None:
         """Insert one event row through Core, in the session's transaction."""
-        self.session.connection().execute(_OUTBOX.insert(), values)
+        self.session.connection().execute(OUTBOX.insert(), values)
 
     def undispatched(self, limit: int) -> Sequence[OutboxEvent]:
         """Up to ``limit`` events not yet fanned out, oldest first, locked for this worker

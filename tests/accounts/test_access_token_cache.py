@@ -91,6 +91,13 @@ def test_deleting_the_account_refuses_its_remembered_token_at_once(client: TestC
     assert client.get("/api/v1/me", headers=user.headers).status_code == 200
     assert client.get("/api/v1/contacts", headers=user.headers).status_code == 200
     assert any(key[0] == user.access_token for key in security._VERIFIED_ACCESS)
+    contact = client.post("/api/v1/contacts", headers=user.headers, json={"full_name": "Bo"})
+    interview = client.post(
+        "/api/v1/interviews",
+        headers=user.headers,
+        json={"contact_id": contact.json()["id"], "mode": "phone"},
+    )
+    assert interview.status_code == 201, interview.text
 
     r = client.delete("/api/v1/me", headers=user.headers)
     assert r.status_code == 204, r.text
@@ -102,6 +109,15 @@ def test_deleting_the_account_refuses_its_remembered_token_at_once(client: TestC
     assert_problem(client.get("/api/v1/contacts", headers=user.headers), 401, "invalid_token")
     r = client.post("/api/v1/contacts", headers=user.headers, json={"full_name": "Ada"})
     assert_problem(r, 401, "invalid_token")
+    # Reads whose own statement checks the caller say 401 too, never 404 or an empty page.
+    for path in (
+        f"/api/v1/contacts/{contact.json()['id']}",
+        f"/api/v1/interviews/{interview.json()['id']}",
+        "/api/v1/interviews",
+        "/api/v1/interviews?state=request",
+        "/api/v1/agenda",
+    ):
+        assert_problem(client.get(path, headers=user.headers), 401, "invalid_token")
     # Nobody else is affected.
     assert client.get("/api/v1/me", headers=other.headers).json()["id"] == other.id
 
