@@ -245,7 +245,7 @@ def keyset_page(
         page = statement.subquery("page")
         owner = owner_table(model.__table__)
         found = session.exec(
-            select(owner.c.id, aliased(model, page))  # type: ignore[call-overload]
+            select(owner.c.id, aliased(model, page))
             .select_from(owner)
             .outerjoin(page, true())
             .where(owner.c.id == owner_id)
