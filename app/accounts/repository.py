@@ -147,7 +147,12 @@ class PersonalAccessTokenRepository:
             col(PersonalAccessToken.revoked_at).is_(None)
         )
         return keyset_page(
-            self.session, statement, PersonalAccessToken.id, limit=limit, cursor=cursor
+            self.session,
+            statement,
+            PersonalAccessToken.id,
+            owner_id=owner_id,
+            limit=limit,
+            cursor=cursor,
         )
 
     def get(self, owner_id: uuid.UUID, token_id: uuid.UUID) -> PersonalAccessToken:

@@ -52,9 +52,23 @@ def owned(model: type[M], owner_id: uuid.UUID) -> SelectOfScalar[M]:
 def get_owned(
     session: Session, model: type[M], object_id: uuid.UUID, owner_id: uuid.UUID, *, what: str
 ) -> M:
-    """The caller's row with this id, or a 404 (also when it belongs to someone else)."""
-    row = session.get(model, object_id)
-    if row is None or row.owner_id != owner_id:  # type: ignore[attr-defined]
+    """The caller's row with this id, or a 404 (also when it belongs to someone else).
+
+    Read from the owner's row, like :func:`get_owned_row`: a gone account is a 401.
+    """
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    owner = owner_table(table)
+    wanted = and_(table.c.id == object_id, table.c.owner_id == owner.c.id)
+    found = session.exec(
+        select(owner.c.id, model)
+        .select_from(owner)
+        .outerjoin(model, wanted)
+        .where(owner.c.id == owner_id)
+    ).first()
+    if found is None:
+        raise caller_gone()
+    row: M | None = found[1]
+    if row is None:
         raise NotFound(
             f"No {what} with id {object_id}.", code=f"{what.replace(' ', '_')}_not_found"
         )
@@ -223,40 +237,36 @@ def keyset_page(
     statement: SelectOfScalar[M],
     id_column: Any,
     *,
+    owner_id: uuid.UUID,
     limit: int,
     cursor: str | None,
-    owner_id: uuid.UUID | None = None,
 ) -> tuple[Sequence[M], bool, str | None]:
     """Run a list query one page at a time, newest first, by the time-ordered UUIDv7 id.
 
     Keyset, never OFFSET: each page is an index range scan whatever its depth, and cursors
     stay valid while rows are inserted. ``statement`` is an :func:`owned` query with the
-    caller's filters. Given ``owner_id``, the page is outer-joined to the owner's row in the
+    caller's filters (``owner_id``'s rows). The page is outer-joined to the owner's row in the
     same statement, as :func:`owned_page_statement` does, so a gone account is a 401 without
     a round trip of its own.
     """
     if cursor is not None:
         statement = statement.where(id_column < decode_cursor(cursor))
-    statement = statement.order_by(id_column.desc()).limit(limit + 1)
-    if owner_id is None:
-        rows = list(session.exec(statement).all())
-    else:
-        model = statement.column_descriptions[0]["entity"]
-        page = statement.subquery("page")
-        owner = owner_table(model.__table__)
-        found = session.exec(
-            select(owner.c.id, aliased(model, page))
-            .select_from(owner)
-            .outerjoin(page, true())
-            .where(owner.c.id == owner_id)
-            .order_by(page.c.id.desc())
-        ).all()
-        if not found:
-            raise caller_gone()
-        rows = [row for _, row in found if row is not None]
+    model = statement.column_descriptions[0]["entity"]
+    page = statement.order_by(id_column.desc()).limit(limit + 1).subquery("page")
+    owner = owner_table(model.__table__)
+    found = session.exec(
+        select(owner.c.id, aliased(model, page))
+        .select_from(owner)
+        .outerjoin(page, true())
+        .where(owner.c.id == owner_id)
+        .order_by(page.c.id.desc())
+    ).all()
+    if not found:
+        raise caller_gone()
+    rows = [row for _, row in found if row is not None]
     has_more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None  # type: ignore[attr-defined]
+    next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None
     return rows, has_more, next_cursor
 
 

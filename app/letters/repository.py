@@ -71,7 +71,9 @@ class LetterRepository:
         for column, value in filters:
             if value is not None:
                 statement = statement.where(column == value)
-        return keyset_page(self.session, statement, Letter.id, limit=limit, cursor=cursor)
+        return keyset_page(
+            self.session, statement, Letter.id, owner_id=owner_id, limit=limit, cursor=cursor
+        )
 
     def add(self, letter: Letter) -> None:
         """Stage a new letter; it is inserted when the caller commits."""

@@ -55,7 +55,9 @@ class ReferralRepository:
             statement = statement.where(col(Referral.referred_id) == referred_id)
         if relationship is not None:
             statement = statement.where(col(Referral.relationship) == relationship.value)
-        return keyset_page(self.session, statement, col(Referral.id), limit=limit, cursor=cursor)
+        return keyset_page(
+            self.session, statement, col(Referral.id), owner_id=owner_id, limit=limit, cursor=cursor
+        )
 
     def contact(self, owner_id: uuid.UUID, contact_id: uuid.UUID, *, field: str) -> Contact:
         """The caller's contact a request body names in ``field``, or a 422 on that field."""

@@ -42,7 +42,12 @@ class SubscriptionRepository:
         """One page of the owner's subscriptions, newest first."""
         statement = owned(WebhookSubscription, owner_id)
         return keyset_page(
-            self.session, statement, col(WebhookSubscription.id), limit=limit, cursor=cursor
+            self.session,
+            statement,
+            col(WebhookSubscription.id),
+            owner_id=owner_id,
+            limit=limit,
+            cursor=cursor,
         )
 
     def count(self, owner_id: uuid.UUID) -> int:
@@ -167,7 +172,12 @@ class DeliveryRepository:
         if status is not None:
             statement = statement.where(col(WebhookDelivery.status) == status.value)
         return keyset_page(
-            self.session, statement, col(WebhookDelivery.id), limit=limit, cursor=cursor
+            self.session,
+            statement,
+            col(WebhookDelivery.id),
+            owner_id=owner_id,
+            limit=limit,
+            cursor=cursor,
         )
 
     def reschedule_now(self, delivery_id: uuid.UUID, now: datetime) -> bool:
