@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
+from app.accounts.deps import CurrentReader, CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.schemas import Page
@@ -53,7 +53,7 @@ async def create_referral(
     responses=problem_responses(401, 422),
 )
 async def list_referrals(
-    user: CurrentUser,
+    user: CurrentReader,
     session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
     cursor: Annotated[
@@ -94,7 +94,7 @@ async def list_referrals(
     responses=problem_responses(401, 404, 422),
 )
 async def get_referral(
-    referral_id: ReferralId, user: CurrentUser, session: ReadSessionDep, response: Response
+    referral_id: ReferralId, user: CurrentReader, session: ReadSessionDep, response: Response
 ) -> ReferralPublic:
     """Get one referral."""
     return _public(await session.run(service.get, user.id, referral_id), response)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.deps import (
+    CurrentReader,
     CurrentUser,
     IfMatch,
     ReadSessionDep,
@@ -83,7 +84,7 @@ async def create_webhook(
     responses=problem_responses(401, 422),
 )
 async def list_webhooks(
-    user: CurrentUser, session: ReadSessionDep, limit: Limit = 20, cursor: Cursor = None
+    user: CurrentReader, session: ReadSessionDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Page[WebhookPublic]:
     """List your webhook subscriptions, newest first."""
     rows, has_more, next_cursor = await session.run(
@@ -103,7 +104,7 @@ async def list_webhooks(
     responses=problem_responses(401, 404, 422),
 )
 async def get_webhook(
-    webhook_id: WebhookId, user: CurrentUser, session: ReadSessionDep, response: Response
+    webhook_id: WebhookId, user: CurrentReader, session: ReadSessionDep, response: Response
 ) -> WebhookPublic:
     """Get a webhook subscription (without its secret)."""
     return _public(await session.run(service.get, user.id, webhook_id), response)
@@ -174,7 +175,7 @@ async def rotate_webhook_secret(
 )
 async def list_webhook_deliveries(
     webhook_id: WebhookId,
-    user: CurrentUser,
+    user: CurrentReader,
     session: ReadSessionDep,
     limit: Limit = 20,
     cursor: Cursor = None,
