@@ -111,12 +111,37 @@ def test_reads_and_writes_stay_within_their_round_trip_budgets(
     path = f"/api/v1/interviews/{interview['id']}"
     client.get(path, headers=headers)  # the pool has its connection from here on
 
-    # Reads: the caller check, then the rows; no ping, no BEGIN, no ROLLBACK around them.
-    assert round_trips(client, proxy, "GET", path, headers=headers) <= 2
-    assert round_trips(client, proxy, "GET", "/api/v1/interviews?limit=50", headers=headers) <= 2
-    assert round_trips(client, proxy, "GET", "/api/v1/contacts?limit=50", headers=headers) <= 2
-    # A create: the caller check, BEGIN, the row, its webhook event, COMMIT.
+    referral = client.post(
+        "/api/v1/referrals",
+        json={
+            "referrer_id": contact["id"],
+            "referred_id": contact2(client, headers),
+            "relationship": "friend",
+        },
+        headers=headers,
+    ).json()
+
+    # Reads: one statement, which also proves the caller's account exists; no ping, no
+    # separate caller check, no BEGIN or ROLLBACK around it.
+    for read in (
+        path,
+        "/api/v1/interviews?limit=50",
+        "/api/v1/interviews?limit=50&state=request",
+        f"/api/v1/contacts/{contact['id']}",
+        "/api/v1/contacts?limit=50",
+        f"/api/v1/referrals/{referral['id']}",
+        "/api/v1/referrals",
+        "/api/v1/webhooks",
+    ):
+        assert round_trips(client, proxy, "GET", read, headers=headers) == 1, read
+    # A create: the row and its webhook event in one statement guarded by the caller check.
     created = round_trips(
         client, proxy, "POST", "/api/v1/contacts", json={"full_name": "Bo"}, headers=headers
     )
-    assert created <= 5, created
+    assert created <= 2, created
+
+
+def contact2(client: TestClient, headers: dict[str, str]) -> str:
+    response = client.post("/api/v1/contacts", json={"full_name": "Cy"}, headers=headers)
+    contact_id: str = response.json()["id"]
+    return contact_id
