@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, type_coerce, update
 from sqlmodel import Session
 
-from app.contacts.schemas import Contact
-from app.interviews.schemas import Interview
-from app.kit.db import UTCDateTime
-from app.letters.schemas import Letter
+from app.contacts.repository import ContactActivityRepository
 
 
 def refresh_last_contacted(session: Session, contact_id: uuid.UUID) -> None:
@@ -19,23 +15,7 @@ def refresh_last_contacted(session: Session, contact_id: uuid.UUID) -> None:
     Call it (inside the caller's transaction) whenever a letter is sent, an interview is held,
     or either is removed, so the field always follows the facts.
     """
-    last_letter = (
-        select(func.max(Letter.sent_at))
-        .where(Letter.recipient_id == contact_id)  # type: ignore[arg-type]
-        .where(Letter.status == "sent")  # type: ignore[arg-type]
-        .scalar_subquery()
-    )
-    last_held = (
-        select(func.max(Interview.held_at))
-        .where(Interview.contact_id == contact_id)  # type: ignore[arg-type]
-        .scalar_subquery()
-    )
-    letter_at, held_at = session.execute(
-        select(type_coerce(last_letter, UTCDateTime), type_coerce(last_held, UTCDateTime))
-    ).one()
+    activity = ContactActivityRepository(session)
+    letter_at, held_at = activity.last_letter_and_interview(contact_id)
     latest = max((v for v in (letter_at, held_at) if v is not None), default=None)
-    session.execute(
-        update(Contact)
-        .where(Contact.id == contact_id)  # type: ignore[arg-type]
-        .values(last_contacted_at=latest)
-    )
+    activity.set_last_contacted(contact_id, latest)

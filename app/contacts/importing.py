@@ -56,26 +56,15 @@ from typing import Any
 import vobject
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic import Field as PydanticField
-from sqlalchemy import (
-    CursorResult,
-    Select,
-    String,
-    Table,
-    bindparam,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from app.accounts.lock import lock_account
-from app.contacts.schemas import MAX_TAGS, Contact, ContactCreate, ContactPublic, Email
+from app.contacts.repository import ContactImportRepository
+from app.contacts.schemas import MAX_TAGS, ContactCreate, ContactPublic, Email
 from app.kit.db import new_id, utcnow
 from app.kit.errors import Conflict, Unprocessable
 from app.webhooks.outbox import render_payload
-from app.webhooks.schemas import EventType, OutboxEvent
+from app.webhooks.schemas import EventType
 
 CSV_COLUMNS = (
     "full_name",
@@ -96,12 +85,8 @@ CHUNK_ROWS = 5000
 # Rows one HTTP request may carry; the command line has no such limit.
 MAX_ROWS_PER_REQUEST = 50_000
 MAX_REPORTED_ERRORS = 1000
-_LOOKUP_BATCH = 500
 # The fields a file can set; everything else about a contact is the service's to decide.
 _WRITABLE = (*CSV_COLUMNS, "archived")
-# Tables, not entities: Core executemany skips the ORM's per-row bookkeeping.
-_CONTACT: Table = Contact.__table__  # type: ignore[attr-defined]
-_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
 
 
 class ImportFormat(StrEnum):
@@ -440,7 +425,7 @@ class ContactImporter:
         self.errors: list[ImportRowError] = []
         self.error_count = 0
         self.rows = 0
-        self._sane_rowcount = bool(session.get_bind().dialect.supports_sane_multi_rowcount)
+        self.contacts = ContactImportRepository(session)
         lock_account(session, owner_id)
 
     # -- rows -----------------------------------------------------------------------------
@@ -491,55 +476,22 @@ class ContactImporter:
             identity = _identity(values)
             if identity:
                 by_source.setdefault(identity[0], set()).add(identity[1])
-        table = _CONTACT
         known: dict[uuid.UUID, dict[str, Any]] = {}
         by_identity: dict[Identity, uuid.UUID] = {}
         by_email: dict[str, uuid.UUID] = {}
-        owned = select(table).where(table.c.owner_id == self.owner_id)
-        queries = [
-            query
-            for source, ids in by_source.items()
-            for query in self._matching(
-                owned.where(table.c.source == source), table.c.external_id, sorted(ids)
-            )
-        ]
-        queries += self._matching(owned, func.lower(table.c.email), emails)
-        for query in queries:
-            for found in self.session.execute(query.order_by(table.c.id)).mappings():
-                contact = known.setdefault(found["id"], dict(found))
-                identity = _identity(contact)
-                if identity:
-                    by_identity.setdefault(identity, contact["id"])
-                email = _email_key(contact)
-                if email:
-                    # Ordered by id, so with several contacts on one email the oldest wins.
-                    current = by_email.get(email)
-                    if current is None or contact["id"] < current:
-                        by_email[email] = contact["id"]
+        external_ids = {source: sorted(ids) for source, ids in by_source.items()}
+        for found in self.contacts.matching(self.owner_id, external_ids, emails):
+            contact = known.setdefault(found["id"], dict(found))
+            identity = _identity(contact)
+            if identity:
+                by_identity.setdefault(identity, contact["id"])
+            email = _email_key(contact)
+            if email:
+                # Ordered by id, so with several contacts on one email the oldest wins.
+                current = by_email.get(email)
+                if current is None or contact["id"] < current:
+                    by_email[email] = contact["id"]
         return known, by_identity, by_email
-
-    def _matching(self, query: Select[Any], key: Any, values: list[str]) -> list[Select[Any]]:
-        """``query`` narrowed to rows whose ``key`` is one of ``values``, in as few statements
-        as suit the database.
-
-        PostgreSQL gets one statement joining ``unnest(:values)``: a plain ``IN (...)`` list
-        is a prepared statement after a few runs, and its generic plan compares every row with
-        every value (hundreds of times slower than the hash join). SQLite gets ``IN`` lists of
-        ``_LOOKUP_BATCH`` values, which it looks up through a temporary index.
-        """
-        if not values:
-            return []
-        if self.session.get_bind().dialect.name == "postgresql":
-            wanted = (
-                func.unnest(bindparam("keys", values, type_=ARRAY(String)))
-                .table_valued("key")
-                .render_derived(name="wanted")
-            )
-            return [query.join(wanted, key == wanted.c.key)]
-        return [
-            query.where(key.in_(values[i : i + _LOOKUP_BATCH]))
-            for i in range(0, len(values), _LOOKUP_BATCH)
-        ]
 
     # -- planning and writing ---------------------------------------------------------------
 
@@ -637,44 +589,24 @@ class ContactImporter:
     ) -> None:
         events: list[dict[str, Any]] = []
         if new:
-            self.session.execute(insert(_CONTACT), list(new.values()))
+            self.contacts.insert_contacts(list(new.values()))
             events.extend(_event(EventType.CONTACT_CREATED, c, now) for c in new.values())
         changed = [c for cid, c in touched.items() if c != known[cid]]
         if changed:
-            params = []
-            for contact in changed:
-                params.append(
-                    {
-                        "b_id": contact["id"],
-                        "b_version": contact["version"],
-                        **{f"b_{name}": contact[name] for name in _WRITABLE},
-                    }
-                )
-                contact["version"] += 1
-                contact["updated_at"] = now
-            # A Core executemany (the table, not the entity), each row matched by id and version.
-            table = _CONTACT
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .where(table.c.version == bindparam("b_version"))
-                .values(
-                    version=table.c.version + 1,
-                    updated_at=now,
-                    **{name: bindparam(f"b_{name}") for name in _WRITABLE},
-                )
-            )
-            result = self.session.execute(statement, params)
-            written = result.rowcount if isinstance(result, CursorResult) else -1
-            if self._sane_rowcount and written != len(params):
+            # Each row matched by id and the version read: a compare-and-set for every contact.
+            written = self.contacts.update_contacts(changed, _WRITABLE, now)
+            if written is not None and written != len(changed):
                 raise Conflict(
                     "Some of the contacts changed while the import ran; nothing was imported. "
                     "Run it again.",
                     code="concurrent_update",
                 )
+            for contact in changed:
+                contact["version"] += 1
+                contact["updated_at"] = now
             events.extend(_event(EventType.CONTACT_UPDATED, c, now) for c in changed)
         if events:
-            self.session.execute(insert(_OUTBOX), events)
+            self.contacts.insert_events(events)
 
     # -- the end ----------------------------------------------------------------------------
 

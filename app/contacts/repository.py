@@ -9,25 +9,34 @@ compare-and-set writes on its version.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CursorResult,
     Row,
+    RowMapping,
+    Select,
+    String,
     Table,
+    bindparam,
     exists,
     func,
+    insert,
     or_,
     select,
     type_coerce,
+    update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Session, col
 
 from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview
+from app.kit.db import UTCDateTime
 from app.kit.queries import (
     compare_and_delete,
     compare_and_set,
@@ -40,6 +49,7 @@ from app.kit.queries import (
 from app.kit.unit_of_work import UnitOfWork, caller_exists
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
+from app.webhooks.schemas import OutboxEvent
 
 # The columns a free-text search looks in.
 _SEARCHED = (
@@ -186,3 +196,146 @@ class ContactRepository:
         found = self.session.execute(select(interview, referral, letter)).one()
         kinds = ("interview", "referral", "letter")
         return [name for name, hit in zip(kinds, found, strict=True) if hit]
+
+
+class ContactActivityRepository:
+    """When the user was last in touch with a contact: read from the letters sent to them and
+    the interviews held with them, written on the contact. By the contact's id, for a contact
+    the caller has already read as theirs."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def last_letter_and_interview(
+        self, contact_id: uuid.UUID
+    ) -> tuple[datetime | None, datetime | None]:
+        """When the latest letter to the contact was sent, and when the latest interview
+        with them was held (``None`` for never), in one statement."""
+        last_letter = (
+            select(func.max(Letter.sent_at))
+            .where(Letter.recipient_id == contact_id)  # type: ignore[arg-type]
+            .where(Letter.status == "sent")  # type: ignore[arg-type]
+            .scalar_subquery()
+        )
+        last_held = (
+            select(func.max(Interview.held_at))
+            .where(Interview.contact_id == contact_id)  # type: ignore[arg-type]
+            .scalar_subquery()
+        )
+        letter_at, held_at = self.session.execute(
+            select(type_coerce(last_letter, UTCDateTime), type_coerce(last_held, UTCDateTime))
+        ).one()
+        return letter_at, held_at
+
+    def set_last_contacted(self, contact_id: uuid.UUID, at: datetime | None) -> None:
+        """Write the contact's ``last_contacted_at`` (its version stays: a derived field)."""
+        self.session.execute(
+            update(Contact)
+            .where(Contact.id == contact_id)  # type: ignore[arg-type]
+            .values(last_contacted_at=at)
+        )
+
+
+# Rows looked up with one ``IN`` list on SQLite.
+_LOOKUP_BATCH = 500
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+
+
+class ContactImportRepository:
+    """What an import of contacts reads and writes, in bulk: lookups by external identity and
+    by email, then per chunk one multi-row INSERT, one multi-row compare-and-set UPDATE and
+    one multi-row INSERT of events into the webhook outbox.
+
+    Tables, not entities: Core executemany skips the ORM's per-row bookkeeping.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        dialect = session.get_bind().dialect
+        self._postgresql = dialect.name == "postgresql"
+        self._sane_rowcount = bool(dialect.supports_sane_multi_rowcount)
+
+    def matching(
+        self, owner_id: uuid.UUID, external_ids: dict[str, list[str]], emails: list[str]
+    ) -> Iterator[RowMapping]:
+        """The caller's contacts an import's rows could match: those with one of the external
+        ids of each source, then those whose lower-cased email is one of ``emails``.
+
+        Each statement's rows come in id order; a contact may come more than once.
+        """
+        table = CONTACTS
+        owned = select(table).where(table.c.owner_id == owner_id)
+        queries = [
+            query
+            for source, ids in external_ids.items()
+            for query in self._matching(
+                owned.where(table.c.source == source), table.c.external_id, ids
+            )
+        ]
+        queries += self._matching(owned, func.lower(table.c.email), emails)
+        for query in queries:
+            yield from self.session.execute(query.order_by(table.c.id)).mappings()
+
+    def _matching(self, query: Select[Any], key: Any, values: list[str]) -> list[Select[Any]]:
+        """``query`` narrowed to rows whose ``key`` is one of ``values``, in as few statements
+        as suit the database.
+
+        PostgreSQL gets one statement joining ``unnest(:values)``: a plain ``IN (...)`` list
+        is a prepared statement after a few runs, and its generic plan compares every row with
+        every value (hundreds of times slower than the hash join). SQLite gets ``IN`` lists of
+        ``_LOOKUP_BATCH`` values, which it looks up through a temporary index.
+        """
+        if not values:
+            return []
+        if self._postgresql:
+            wanted = (
+                func.unnest(bindparam("keys", values, type_=ARRAY(String)))
+                .table_valued("key")
+                .render_derived(name="wanted")
+            )
+            return [query.join(wanted, key == wanted.c.key)]
+        return [
+            query.where(key.in_(values[i : i + _LOOKUP_BATCH]))
+            for i in range(0, len(values), _LOOKUP_BATCH)
+        ]
+
+    def insert_contacts(self, contacts: list[dict[str, Any]]) -> None:
+        """Insert new contacts (every column given), in one multi-row INSERT."""
+        self.session.execute(insert(CONTACTS), contacts)
+
+    def update_contacts(
+        self, contacts: list[dict[str, Any]], fields: Sequence[str], now: datetime
+    ) -> int | None:
+        """Write ``fields`` of each contact, matched by id and the version it was read at,
+        with the next version and ``updated_at = now``: one Core executemany.
+
+        How many contacts were written, for a compare-and-set to check; ``None`` when the
+        driver cannot count the rows an executemany matched.
+        """
+        params = [
+            {
+                "b_id": contact["id"],
+                "b_version": contact["version"],
+                **{f"b_{name}": contact[name] for name in fields},
+            }
+            for contact in contacts
+        ]
+        table = CONTACTS
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .where(table.c.version == bindparam("b_version"))
+            .values(
+                version=table.c.version + 1,
+                updated_at=now,
+                **{name: bindparam(f"b_{name}") for name in fields},
+            )
+        )
+        result = self.session.execute(statement, params)
+        if not self._sane_rowcount:
+            return None
+        return result.rowcount if isinstance(result, CursorResult) else -1
+
+    def insert_events(self, events: list[dict[str, Any]]) -> None:
+        """Insert outbox rows (every column given), in one multi-row INSERT."""
+        self.session.execute(insert(_OUTBOX), events)

@@ -11,6 +11,7 @@ import uuid
 
 from sqlmodel import Session
 
+from app.interviews.repository import InterviewRepository
 from app.interviews.schemas import (
     ChecklistItemPublic,
     ChecklistPublic,
@@ -23,12 +24,12 @@ from app.interviews.service import get as get_interview
 from app.interviews.service import missing_items
 from app.kit.db import utcnow
 from app.kit.errors import NotFound
-from app.kit.queries import check_if_match, compare_and_set, optimistic_write
+from app.kit.queries import check_if_match, optimistic_write
 from app.vocabulary import InterviewMode
 
 
-def _row(session: Session, interview: Interview) -> PrepChecklist:
-    checklist = session.get(PrepChecklist, interview.id)
+def _row(interviews: InterviewRepository, interview: Interview) -> PrepChecklist:
+    checklist = interviews.checklist(interview.id)
     if checklist is None:  # created with every interview; absent only if the data was damaged
         raise NotFound(
             f"The interview {interview.id} has no checklist.", code="checklist_not_found"
@@ -41,7 +42,7 @@ def get(
 ) -> tuple[Interview, PrepChecklist]:
     """The caller's interview and its checklist, or a 404."""
     interview = get_interview(session, owner_id, interview_id)
-    return interview, _row(session, interview)
+    return interview, _row(InterviewRepository(session), interview)
 
 
 def update(
@@ -53,11 +54,12 @@ def update(
     if_match: str | None = None,
 ) -> tuple[Interview, PrepChecklist]:
     """Apply a partial change to any items; ``done_at`` follows ``done``."""
+    interviews = InterviewRepository(session)
 
     def attempt() -> tuple[Interview, PrepChecklist]:
         interview = get_interview(session, owner_id, interview_id)
         check_if_match(if_match, interview.version)
-        checklist = _row(session, interview)
+        checklist = _row(interviews, interview)
         now = utcnow()
         changed = False
         for item in data.model_fields_set:
@@ -77,10 +79,10 @@ def update(
             return interview, checklist
         checklist.updated_at = now
         # Lock the interview row first (compare-and-set), then write the checklist.
-        compare_and_set(session, Interview, interview.id, interview.version, updated_at=now)
-        session.add(checklist)
+        interviews.compare_and_set(interview, updated_at=now)
+        interviews.add_checklist(checklist)
         session.commit()
-        session.refresh(interview)
+        interviews.refresh(interview)
         return interview, checklist
 
     return optimistic_write(session, attempt, if_match=if_match, what="interview")

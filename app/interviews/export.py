@@ -13,12 +13,10 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlmodel import Session
 
-from app.contacts.schemas import Contact
-from app.interviews.schemas import Interview, InterviewQuestion
+from app.interviews.repository import InterviewRepository
+from app.interviews.schemas import InterviewQuestion
 from app.kit.db import utcnow
 from app.kit.downloads import slug
-from app.kit.queries import get_owned
-from app.referrals.schemas import Referral
 from app.vocabulary import Decision, InterviewMode, InterviewState, Relationship
 
 
@@ -91,13 +89,14 @@ class InterviewExport(BaseModel):
 
 def build(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> InterviewExport:
     """The caller's interview as a take-away, or a 404."""
-    interview = get_owned(session, Interview, interview_id, owner_id, what="interview")
-    contact = session.get(Contact, interview.contact_id)
+    interviews = InterviewRepository(session)
+    interview = interviews.get(owner_id, interview_id)
+    contact = interviews.contact(interview.contact_id)
     assert contact is not None  # a foreign key
     referral = None
     if interview.referral_id is not None:
-        row = session.get(Referral, interview.referral_id)
-        referrer = session.get(Contact, row.referrer_id) if row is not None else None
+        row = interviews.referral(interview.referral_id)
+        referrer = interviews.contact(row.referrer_id) if row is not None else None
         if row is not None and referrer is not None:
             referral = ReferralExport(
                 id=row.id,

@@ -3,32 +3,25 @@
 The rules of the workflow live in :mod:`app.interviews.workflow`; this module loads the facts
 its guards look at, and applies an accepted move with compare-and-set on the interview's
 version, so two concurrent moves (or a move and a checklist edit) can never both take effect.
+Every statement goes through :mod:`app.interviews.repository`; the decisions, the errors and
+the one commit per use case stay here.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
-from functools import cache
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Row,
-    Select,
-    bindparam,
-    func,
-    select,
-)
+from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.contacts.activity import refresh_last_contacted
-from app.contacts.schemas import Contact
-from app.interviews import workflow
+from app.interviews import repository, workflow
+from app.interviews.repository import InterviewRepository
 from app.interviews.schemas import (
     Interview,
     InterviewCreate,
@@ -39,35 +32,19 @@ from app.interviews.schemas import (
 )
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
-from app.kit.queries import (
-    check_if_match,
-    compare_and_delete,
-    compare_and_set,
-    decode_cursor,
-    encode_cursor,
-    get_owned,
-    get_owned_row,
-    insert_row,
-    keyset_rows,
-    optimistic_write,
-    owned,
-    owned_page_statement,
-    require_owned_ref,
-)
-from app.letters.schemas import Letter
-from app.referrals.schemas import Referral
-from app.vocabulary import InterviewMode, InterviewState, LetterKind, LetterStatus
+from app.kit.queries import check_if_match, optimistic_write
+from app.vocabulary import InterviewMode, InterviewState, LetterKind
 from app.webhooks.outbox import emit
 
 
 def get(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Interview:
     """The caller's interview, or a 404."""
-    return get_owned(session, Interview, interview_id, owner_id, what="interview")
+    return InterviewRepository(session).get(owner_id, interview_id)
 
 
 def get_row(db: Session | Connection, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Row[Any]:
     """The caller's interview as a row, or a 404."""
-    return get_owned_row(db, Interview, interview_id, owner_id, what="interview")
+    return repository.get_row(db, owner_id, interview_id)
 
 
 @dataclass(frozen=True)
@@ -84,26 +61,6 @@ class InterviewFilters:
     external_id: str | None = None
 
 
-# Each list filter as a condition on a bound parameter of the same name.
-_LIST_FILTERS: dict[str, Callable[[Any], Any]] = {
-    "state": lambda c: c.state == bindparam("state"),
-    "contact_id": lambda c: c.contact_id == bindparam("contact_id"),
-    "mode": lambda c: c.mode == bindparam("mode"),
-    "scheduled_after": lambda c: c.scheduled_at >= bindparam("scheduled_after"),
-    "scheduled_before": lambda c: c.scheduled_at < bindparam("scheduled_before"),
-    "updated_since": lambda c: c.updated_at >= bindparam("updated_since"),
-    "source": lambda c: c.source == bindparam("source"),
-    "external_id": lambda c: c.external_id == bindparam("external_id"),
-}
-
-
-@cache
-def _list_statement(filters: tuple[str, ...], after_cursor: bool) -> Select[Any]:
-    table = Interview.__table__  # type: ignore[attr-defined]
-    conditions = [_LIST_FILTERS[name](table.c) for name in filters]
-    return owned_page_statement(table, conditions, after_cursor=after_cursor)
-
-
 def list_(
     db: Session | Connection,
     owner_id: uuid.UUID,
@@ -113,19 +70,16 @@ def list_(
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], bool, str | None]:
     """One page of the caller's interviews, newest first, as rows."""
-    params: dict[str, Any] = {"owner": owner_id}
-    for name in _LIST_FILTERS:
-        value = getattr(filters, name)
-        if value is not None:
-            params[name] = value.value if isinstance(value, Enum) else value
-    statement = _list_statement(tuple(params)[1:], cursor is not None)
-    return keyset_rows(db, statement, params, limit=limit, cursor=cursor)
+    return repository.page(db, owner_id, vars(filters), limit=limit, cursor=cursor)
 
 
 def _check_referral(
-    session: Session, owner_id: uuid.UUID, referral_id: uuid.UUID, contact_id: uuid.UUID
+    interviews: InterviewRepository,
+    owner_id: uuid.UUID,
+    referral_id: uuid.UUID,
+    contact_id: uuid.UUID,
 ) -> None:
-    referral = require_owned_ref(session, Referral, referral_id, owner_id, field="referral_id")
+    referral = interviews.require_referral(owner_id, referral_id)
     if referral.referred_id != contact_id:
         raise Unprocessable(
             "The referral names someone else as the person referred; an interview's referral "
@@ -142,7 +96,7 @@ def _check_referral(
 
 
 def _check_external_id(
-    session: Session,
+    interviews: InterviewRepository,
     owner_id: uuid.UUID,
     source: str | None,
     external_id: str | None,
@@ -150,13 +104,7 @@ def _check_external_id(
 ) -> None:
     if source is None or external_id is None:
         return
-    col: Any = Interview
-    stmt = select(col.id).where(
-        col.owner_id == owner_id, col.source == source, col.external_id == external_id
-    )
-    if exclude is not None:
-        stmt = stmt.where(col.id != exclude)
-    if session.execute(stmt.limit(1)).first() is not None:
+    if interviews.external_id_in_use(owner_id, source, external_id, exclude=exclude):
         raise _external_id_taken(source, external_id)
 
 
@@ -169,10 +117,11 @@ def _external_id_taken(source: str | None, external_id: str | None) -> Conflict:
 
 def create(session: Session, owner_id: uuid.UUID, data: InterviewCreate) -> Interview:
     """Create an interview in state ``request``, with its empty preparation checklist."""
-    require_owned_ref(session, Contact, data.contact_id, owner_id, field="contact_id")
+    interviews = InterviewRepository(session)
+    interviews.require_contact(owner_id, data.contact_id)
     if data.referral_id is not None:
-        _check_referral(session, owner_id, data.referral_id, data.contact_id)
-    _check_external_id(session, owner_id, data.source, data.external_id)
+        _check_referral(interviews, owner_id, data.referral_id, data.contact_id)
+    _check_external_id(interviews, owner_id, data.source, data.external_id)
     now = utcnow()
     values = data.model_dump(mode="json", include={"questions"})
     interview = Interview(
@@ -184,16 +133,17 @@ def create(session: Session, owner_id: uuid.UUID, data: InterviewCreate) -> Inte
         created_at=now,
         updated_at=now,
     )
-    session.add(interview)
-    session.flush()
-    session.add(PrepChecklist(interview_id=interview.id, owner_id=owner_id, updated_at=now))
+    interviews.insert(interview)
+    interviews.add_checklist(
+        PrepChecklist(interview_id=interview.id, owner_id=owner_id, updated_at=now)
+    )
     emit(session, owner_id, "interview.created", InterviewPublic.model_validate(interview))
     try:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
         raise _external_id_taken(data.source, data.external_id) from exc
-    session.refresh(interview)  # read back as stored: timestamps in UTC
+    interviews.refresh(interview)  # read back as stored: timestamps in UTC
     return interview
 
 
@@ -206,9 +156,10 @@ def update_(
     if_match: str | None = None,
 ) -> Interview:
     """Change an interview's editable fields (never its state or interviewee)."""
+    interviews = InterviewRepository(session)
 
     def attempt() -> Interview:
-        interview = get(session, owner_id, interview_id)
+        interview = interviews.get(owner_id, interview_id)
         check_if_match(if_match, interview.version)
         changes = data.model_dump(mode="python", exclude_unset=True)
         if "questions" in changes:
@@ -217,7 +168,7 @@ def update_(
             if key in changes:
                 changes[key] = str(changes[key])
         if changes.get("referral_id") is not None:
-            _check_referral(session, owner_id, changes["referral_id"], interview.contact_id)
+            _check_referral(interviews, owner_id, changes["referral_id"], interview.contact_id)
         if "external_id" in changes or "source" in changes:
             external_id = changes.get("external_id", interview.external_id)
             source = changes.get("source", interview.source)
@@ -233,16 +184,16 @@ def update_(
                         }
                     ],
                 )
-            _check_external_id(session, owner_id, source, external_id, exclude=interview.id)
+            _check_external_id(interviews, owner_id, source, external_id, exclude=interview.id)
         if not changes:
             return interview
         try:
-            compare_and_set(session, Interview, interview.id, interview.version, **changes)
+            interviews.compare_and_set(interview, **changes)
             session.commit()
         except IntegrityError as exc:
             session.rollback()
             raise _external_id_taken(changes.get("source"), changes.get("external_id")) from exc
-        session.refresh(interview)
+        interviews.refresh(interview)
         return interview
 
     return optimistic_write(session, attempt, if_match=if_match, what="interview")
@@ -252,21 +203,21 @@ def delete_(
     session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID, *, if_match: str | None = None
 ) -> None:
     """Delete an interview (its checklist and events go with it) unless a letter refers to it."""
+    interviews = InterviewRepository(session)
 
     def attempt() -> None:
-        interview = get(session, owner_id, interview_id)
+        interview = interviews.get(owner_id, interview_id)
         check_if_match(if_match, interview.version)
         in_use = Conflict(
             "Letters refer to this interview, so it stays on record; delete its draft letters, "
             "or cancel the interview instead.",
             code="interview_in_use",
         )
-        col: Any = Letter
-        if session.execute(select(col.id).where(col.interview_id == interview.id).limit(1)).first():
+        if interviews.has_letters(interview.id):
             raise in_use
         try:
             # The checklist and the events go by ON DELETE CASCADE.
-            compare_and_delete(session, Interview, interview.id, interview.version)
+            interviews.compare_and_delete(interview)
             refresh_last_contacted(session, interview.contact_id)
             session.commit()
         except IntegrityError as exc:  # a letter was tied to it in the meantime
@@ -291,11 +242,12 @@ def missing_items(checklist: PrepChecklist | Row[Any], mode: InterviewMode) -> l
     return workflow.missing_checklist_items(done, texts, mode)
 
 
-_INTERVIEWS: Any = Interview.__table__  # type: ignore[attr-defined]
-_CHECKLISTS: Any = PrepChecklist.__table__  # type: ignore[attr-defined]
-_LETTERS: Any = Letter.__table__  # type: ignore[attr-defined]
-_REFERRALS: Any = Referral.__table__  # type: ignore[attr-defined]
-_EVENTS: Any = InterviewEvent.__table__  # type: ignore[attr-defined]
+# The letters whose sending the guards look at.
+_GUARDED_LETTERS = (
+    LetterKind.REQUEST.value,
+    LetterKind.THANK_YOU.value,
+    LetterKind.REPORT_BACK.value,
+)
 
 
 def load_facts(
@@ -310,10 +262,8 @@ def load_facts(
 
     ``interview`` is the ORM object or a row of the interview table: only columns are read.
     """
-    connection = session.connection()
-    checklist = connection.execute(
-        _CHECKLISTS.select().where(_CHECKLISTS.c.interview_id == interview.id)
-    ).first()
+    interviews = InterviewRepository(session)
+    checklist = interviews.checklist_row(interview.id)
     missing = (
         missing_items(checklist, InterviewMode(interview.mode))
         if checklist is not None
@@ -321,32 +271,13 @@ def load_facts(
     )
 
     # Latest sent letter of each kind to each recipient, for this interview.
-    lcol: Any = _LETTERS.c
-    sent = connection.execute(
-        select(lcol.kind, lcol.recipient_id, func.max(lcol.sent_at))
-        .where(
-            lcol.owner_id == interview.owner_id,
-            lcol.interview_id == interview.id,
-            lcol.status == LetterStatus.SENT.value,
-            lcol.kind.in_(
-                [LetterKind.REQUEST.value, LetterKind.THANK_YOU.value, LetterKind.REPORT_BACK.value]
-            ),
-        )
-        .group_by(lcol.kind, lcol.recipient_id)
-    ).all()
+    sent = interviews.last_sent(interview.owner_id, interview.id, _GUARDED_LETTERS)
     latest: dict[tuple[str, uuid.UUID], datetime] = {}
     for kind, recipient_id, sent_at in sent:
         if sent_at is not None:
             latest[(kind, recipient_id)] = _aware(sent_at)
 
-    rcol: Any = _REFERRALS.c
-    referrers = tuple(
-        connection.execute(
-            select(rcol.referrer_id)
-            .where(rcol.owner_id == interview.owner_id, rcol.referred_id == interview.contact_id)
-            .order_by(rcol.referrer_id)
-        ).scalars()
-    )
+    referrers = interviews.referrer_ids(interview.owner_id, interview.contact_id)
     thank_you = latest.get((LetterKind.THANK_YOU.value, interview.contact_id))
     return workflow.Facts(
         state=InterviewState(interview.state),
@@ -409,6 +340,7 @@ def transition(
     one can match, and the other is refused as ``concurrent_transition``. Returns the
     interview after the move, and its new version.
     """
+    interviews = InterviewRepository(session)
     interview = get_row(session, owner_id, interview_id)
     check_if_match(if_match, interview.version)
     now = utcnow()
@@ -431,16 +363,11 @@ def transition(
     }
     if to == InterviewState.CANCELLED:
         values["cancel_reason"] = (reason or "").strip()
-    c = _INTERVIEWS.c
-    result = session.connection().execute(
-        _INTERVIEWS.update()
-        .where(c.id == interview.id, c.version == interview.version, c.state == from_state.value)
-        .values(**values)
-    )
-    if result.rowcount != 1:
+    if not interviews.compare_and_set_state(
+        interview.id, interview.version, from_state.value, values
+    ):
         session.rollback()
-        session.expire_all()
-        fresh = session.get(Interview, interview.id)
+        fresh = interviews.reread(interview.id)
         current = InterviewState(fresh.state) if fresh is not None else from_state
         if if_match is not None and fresh is not None and fresh.state == from_state.value:
             # Not another move but an edit (checklist, fields): the precondition failed.
@@ -460,9 +387,7 @@ def transition(
                 }
             ],
         )
-    insert_row(
-        session,
-        InterviewEvent,
+    interviews.insert_event(
         interview_id=interview.id,
         owner_id=owner_id,
         from_state=from_state.value,
@@ -500,13 +425,6 @@ def list_events(
     cursor: str | None,
 ) -> tuple[Sequence[InterviewEvent], bool, str | None]:
     """One page of an interview's recorded moves, oldest first."""
-    interview = get(session, owner_id, interview_id)
-    col: Any = InterviewEvent
-    stmt = owned(InterviewEvent, owner_id).where(col.interview_id == interview.id)
-    if cursor is not None:
-        stmt = stmt.where(col.id > decode_cursor(cursor))
-    rows = session.exec(stmt.order_by(col.id.asc()).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None
-    return rows, has_more, next_cursor
+    interviews = InterviewRepository(session)
+    interview = interviews.get(owner_id, interview_id)
+    return interviews.events_page(owner_id, interview.id, limit=limit, cursor=cursor)

@@ -1,0 +1,352 @@
+"""Every statement the agenda sends to the database.
+
+One query per kind of due action, built once at import with bound parameters: a request only
+binds its values and runs them, on a bare connection. ``:owner`` scopes every query to the
+caller; ``:cut`` is the bound moved onto the column the query scans
+(``held_at < bound - 24 h``); ``:cap`` is ``limit + 1``. What each query looks for is the rule
+of its kind, told in :mod:`app.agenda.service`; a complete checklist is the workflow's own
+definition (``workflow.CHECKLIST``), written as a SQL condition.
+
+Time arithmetic stays portable: a fixed delay ("7 days after the request") is moved onto a
+bound parameter (``sent_at < bound - 7 days``) instead of being added to a column. The
+keep-in-touch cadence differs per contact, so that one comparison adds days to a column,
+through :class:`_DaysAfter`, compiled for SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    and_,
+    bindparam,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import Join
+from sqlmodel import Session
+
+from app.contacts.schemas import Contact
+from app.interviews import workflow
+from app.interviews.schemas import Interview, PrepChecklist
+from app.kit.db import UTCDateTime
+from app.kit.queries import connection_of
+from app.letters.schemas import Letter
+from app.referrals.schemas import Referral
+from app.vocabulary import InterviewState, LetterKind, LetterStatus
+
+# Whitespace an opening statement may consist of and still count as empty. (Python's
+# str.strip() knows a few more Unicode spaces; a statement made only of those is not a case.)
+_BLANKS = ("\t", "\n", "\r", "\v", "\f")
+
+# Untyped handles on the tables, for column expressions mypy cannot follow through SQLModel.
+Interviews: Any = Interview
+Letters: Any = Letter
+Contacts: Any = Contact
+Checklists: Any = PrepChecklist
+Referrals: Any = Referral
+
+
+# --- portable "timestamp + n days" --------------------------------------------------------------
+
+
+class _DaysAfter(FunctionElement[Any]):
+    """``timestamp + days`` for an integer column of days, in the dialect's own arithmetic.
+
+    Only compared (:class:`_Before`) and sorted on, never selected: on SQLite it is a Julian
+    day number, on PostgreSQL a timestamp.
+    """
+
+    name = "days_after"
+    inherit_cache = True
+
+
+class _Before(FunctionElement[bool]):
+    """``_DaysAfter(...) < instant``, with the instant as a bound timestamp."""
+
+    type = Boolean()
+    name = "before"
+    inherit_cache = True
+
+
+@compiles(_DaysAfter, "sqlite")
+def _days_after_sqlite(element: _DaysAfter, compiler: SQLCompiler, **kw: Any) -> str:
+    timestamp, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(julianday({timestamp}) + {days})"
+
+
+@compiles(_DaysAfter, "postgresql")
+def _days_after_postgresql(element: _DaysAfter, compiler: SQLCompiler, **kw: Any) -> str:
+    timestamp, days = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({timestamp} + make_interval(days => {days}))"
+
+
+@compiles(_Before, "sqlite")
+def _before_sqlite(element: _Before, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, instant = (compiler.process(c, **kw) for c in element.clauses)
+    return f"{moment} < julianday({instant})"
+
+
+@compiles(_Before, "postgresql")
+def _before_postgresql(element: _Before, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, instant = (compiler.process(c, **kw) for c in element.clauses)
+    return f"{moment} < {instant}"
+
+
+# --- the queries ----------------------------------------------------------------------------------
+
+_OWNER: Any = bindparam("owner")
+_CUT = bindparam("cut", type_=UTCDateTime)
+_CAP: Any = bindparam("cap")
+
+
+class _OuterFirstJoin(Join):
+    """A join whose left side must be the outer loop of the plan.
+
+    SQLite's planner would rather start from the interviews (an index matches three of their
+    columns) and sort everything found; the follow-up query must walk the letters in send
+    order and stop early. ``CROSS JOIN`` is how SQLite is told the order of the loops; other
+    databases get a plain join and plan it themselves.
+    """
+
+    inherit_cache = True
+
+
+@compiles(_OuterFirstJoin, "sqlite")
+def _outer_first_join_sqlite(element: _OuterFirstJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = element.left._compiler_dispatch(compiler, **kw)
+    right = element.right._compiler_dispatch(compiler, **kw)
+    assert element.onclause is not None
+    return f"{left} CROSS JOIN {right} ON {compiler.process(element.onclause, **kw)}"
+
+
+_WRITTEN_ASKS = [LetterKind.REQUEST.value, LetterKind.FOLLOW_UP.value]
+_LATER_ASK: Any = aliased(Letter, name="later_ask")
+# A later request or follow-up letter for the same interview and recipient (ties on the send
+# time broken by id): the letter that is not followed by one is the interview's last ask.
+_asked_again = (
+    select(_LATER_ASK.id)
+    .where(
+        _LATER_ASK.interview_id == Letters.interview_id,
+        _LATER_ASK.owner_id == _OWNER,
+        _LATER_ASK.kind.in_(_WRITTEN_ASKS),
+        _LATER_ASK.status == LetterStatus.SENT.value,
+        _LATER_ASK.recipient_id == Letters.recipient_id,
+        or_(
+            _LATER_ASK.sent_at > Letters.sent_at,
+            and_(_LATER_ASK.sent_at == Letters.sent_at, _LATER_ASK.id > Letters.id),
+        ),
+    )
+    .exists()
+)
+# Each waiting interview's last ask, oldest first: a scan of the owner's sent letters by send
+# time that stops after ``cap`` interviews.
+FOLLOW_UP_QUERY = (
+    select(Interviews.id, Interviews.contact_id, Letters.sent_at.label("last_sent"))
+    .select_from(
+        _OuterFirstJoin(
+            Letters.__table__, Interviews.__table__, Interviews.id == Letters.interview_id
+        )
+    )
+    .where(
+        Letters.owner_id == _OWNER,
+        Letters.status == LetterStatus.SENT.value,
+        Letters.sent_at < _CUT,
+        Letters.kind.in_(_WRITTEN_ASKS),
+        Interviews.owner_id == _OWNER,
+        Interviews.state == InterviewState.REQUEST.value,
+        Interviews.scheduled_at.is_(None),
+        Letters.recipient_id == Interviews.contact_id,
+        not_(_asked_again),
+    )
+    .order_by(Letters.sent_at, Interviews.id)
+    .limit(_CAP)
+)
+
+
+def _checklist_complete() -> Any:
+    """The workflow's checklist definition (``workflow.CHECKLIST``), as a SQL condition."""
+    conditions = []
+    for item in workflow.CHECKLIST:
+        done: Any = getattr(Checklists, f"{item.name}_done") == true()
+        if item.needs_text:
+            text: Any = func.coalesce(getattr(Checklists, f"{item.name}_text"), "")
+            for blank in _BLANKS:
+                text = func.replace(text, blank, " ")
+            done = and_(done, func.trim(text) != "")
+        if item.only_for is not None:
+            done = or_(Interviews.mode != item.only_for.value, done)
+        conditions.append(done)
+    return and_(*conditions)
+
+
+_CHECKLIST_COMPLETE = _checklist_complete()
+PREPARE_QUERY = (
+    select(
+        Interviews.id,
+        Interviews.contact_id,
+        Interviews.mode,
+        Interviews.scheduled_at,
+        Checklists.interview_id.label("checklist_id"),
+        *(getattr(Checklists, f"{item.name}_done") for item in workflow.CHECKLIST),
+        *(
+            getattr(Checklists, f"{item.name}_text")
+            for item in workflow.CHECKLIST
+            if item.needs_text
+        ),
+    )
+    .outerjoin(Checklists, Checklists.interview_id == Interviews.id)
+    .where(
+        Interviews.owner_id == _OWNER,
+        Interviews.state.in_([InterviewState.REQUEST.value, InterviewState.PREPARED.value]),
+        Interviews.scheduled_at >= bindparam("now", type_=UTCDateTime),
+        Interviews.scheduled_at < _CUT,
+        or_(Checklists.interview_id.is_(None), not_(_CHECKLIST_COMPLETE)),
+    )
+    .order_by(Interviews.scheduled_at, Interviews.id)
+    .limit(_CAP)
+)
+
+_thanked = (
+    select(Letters.id)
+    .where(
+        Letters.interview_id == Interviews.id,
+        Letters.kind == LetterKind.THANK_YOU.value,
+        Letters.status == LetterStatus.SENT.value,
+        Letters.recipient_id == Interviews.contact_id,
+        Letters.sent_at >= Interviews.held_at,
+    )
+    .exists()
+)
+THANK_QUERY = (
+    select(Interviews.id, Interviews.contact_id, Interviews.held_at)
+    .where(
+        Interviews.owner_id == _OWNER,
+        Interviews.state == InterviewState.HELD.value,
+        Interviews.held_at < _CUT,
+        not_(_thanked),
+    )
+    .order_by(Interviews.held_at, Interviews.id)
+    .limit(_CAP)
+)
+
+_reported = (
+    select(Letters.id)
+    .where(
+        Letters.interview_id == Interviews.id,
+        Letters.kind == LetterKind.REPORT_BACK.value,
+        Letters.status == LetterStatus.SENT.value,
+        Letters.recipient_id == Referrals.referrer_id,
+        or_(Interviews.held_at.is_(None), Letters.sent_at >= Interviews.held_at),
+    )
+    .exists()
+)
+REPORT_BACK_QUERY = (
+    select(Interviews.id, Interviews.contact_id, Interviews.thanked_at, Referrals.referrer_id)
+    .join(
+        Referrals,
+        and_(
+            Referrals.owner_id == Interviews.owner_id,
+            Referrals.referred_id == Interviews.contact_id,
+        ),
+    )
+    .where(
+        Interviews.owner_id == _OWNER,
+        Interviews.state == InterviewState.THANKED.value,
+        Interviews.thanked_at < _CUT,
+        not_(_reported),
+    )
+    .order_by(Interviews.thanked_at, Interviews.id, Referrals.referrer_id)
+    .limit(_CAP)
+)
+
+_keep_in_touch_due = _DaysAfter(
+    func.coalesce(Contacts.last_contacted_at, Contacts.created_at), Contacts.keep_in_touch_days
+)
+KEEP_IN_TOUCH_QUERY = (
+    select(
+        Contacts.id, Contacts.keep_in_touch_days, Contacts.last_contacted_at, Contacts.created_at
+    )
+    .where(
+        Contacts.owner_id == _OWNER,
+        Contacts.keep_in_touch_days.is_not(None),
+        Contacts.archived == false(),
+        _Before(_keep_in_touch_due, _CUT),
+    )
+    .order_by(_keep_in_touch_due, Contacts.id)
+    .limit(_CAP)
+)
+
+NAMES_QUERY = select(Contacts.id, Contacts.full_name).where(
+    Contacts.owner_id == _OWNER, Contacts.id.in_(bindparam("ids", expanding=True))
+)
+
+
+class AgendaQueries:
+    """Runs the queries for one owner, clock and row cap.
+
+    Each kind's query takes its ``cut``: the horizon moved onto the column it scans. It answers
+    at most ``cap`` rows, in due order.
+    """
+
+    def __init__(
+        self, db: Session | Connection, owner_id: uuid.UUID, now: datetime, cap: int
+    ) -> None:
+        self.connection = connection_of(db)
+        self.owner_id = owner_id
+        self.now = now
+        self.cap = cap
+
+    def _rows(self, statement: Any, cut: datetime, **params: Any) -> Iterable[Any]:
+        return self.connection.execute(
+            statement, {"owner": self.owner_id, "cut": cut, "cap": self.cap, **params}
+        )
+
+    def names(self, contact_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The names of the contacts the shown actions are about."""
+        if not contact_ids:
+            return {}
+        rows = self.connection.execute(
+            NAMES_QUERY, {"owner": self.owner_id, "ids": sorted(contact_ids)}
+        )
+        return {row.id: row.full_name for row in rows}
+
+    def follow_up(self, cut: datetime) -> Iterable[Any]:
+        """Interviews waiting on a request with no time scheduled, whose last request or
+        follow-up letter was sent before ``cut``: ``id``, ``contact_id``, ``last_sent``."""
+        return self._rows(FOLLOW_UP_QUERY, cut)
+
+    def prepare(self, cut: datetime) -> Iterable[Any]:
+        """Interviews scheduled from now to before ``cut`` whose checklist is incomplete:
+        ``id``, ``contact_id``, ``mode``, ``scheduled_at`` and the checklist's columns
+        (``checklist_id`` is ``None`` when it has none)."""
+        return self._rows(PREPARE_QUERY, cut, now=self.now)
+
+    def thank(self, cut: datetime) -> Iterable[Any]:
+        """Interviews held before ``cut`` with no thank-you sent since: ``id``,
+        ``contact_id``, ``held_at``."""
+        return self._rows(THANK_QUERY, cut)
+
+    def report_back(self, cut: datetime) -> Iterable[Any]:
+        """Interviews thanked before ``cut``, once for each referrer not yet reported to:
+        ``id``, ``contact_id``, ``thanked_at``, ``referrer_id``."""
+        return self._rows(REPORT_BACK_QUERY, cut)
+
+    def keep_in_touch(self, cut: datetime) -> Iterable[Any]:
+        """Contacts, not archived, whose cadence ran out before ``cut``: ``id``,
+        ``keep_in_touch_days``, ``last_contacted_at``, ``created_at``."""
+        return self._rows(KEEP_IN_TOUCH_QUERY, cut)

@@ -1,0 +1,258 @@
+"""Every statement the interviews domain sends to the database.
+
+Reads are scoped to the caller: another user's interview (or the contact or referral a request
+names) is not found. The hot reads, one interview and a page of them, are Core statements
+prepared once and run on a bare connection; they also prove the caller's account exists. A
+move through the workflow is a compare-and-set on the interview's version *and* state, so of
+two concurrent moves only one can match; every other change is a compare-and-set on the
+version. The facts the workflow's guards look at (the checklist, the letters sent, who
+referred the interviewee) are read here too, in the interviews' own queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, bindparam, func, select
+from sqlmodel import Session
+
+from app.contacts.schemas import Contact
+from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
+from app.kit.queries import (
+    compare_and_delete,
+    compare_and_set,
+    decode_cursor,
+    encode_cursor,
+    get_owned,
+    get_owned_row,
+    insert_row,
+    keyset_rows,
+    owned,
+    owned_page_statement,
+    require_owned_ref,
+)
+from app.letters.schemas import Letter
+from app.referrals.schemas import Referral
+from app.vocabulary import LetterStatus
+
+_INTERVIEWS: Any = Interview.__table__  # type: ignore[attr-defined]
+_CHECKLISTS: Any = PrepChecklist.__table__  # type: ignore[attr-defined]
+_LETTERS: Any = Letter.__table__  # type: ignore[attr-defined]
+_REFERRALS: Any = Referral.__table__  # type: ignore[attr-defined]
+
+
+def get_row(db: Session | Connection, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Row[Any]:
+    """The caller's interview as a row (a 404 if none; a 401 if the account is gone)."""
+    return get_owned_row(db, Interview, interview_id, owner_id, what="interview")
+
+
+# Each list filter as a condition on a bound parameter of the same name.
+_LIST_FILTERS: dict[str, Callable[[Any], Any]] = {
+    "state": lambda c: c.state == bindparam("state"),
+    "contact_id": lambda c: c.contact_id == bindparam("contact_id"),
+    "mode": lambda c: c.mode == bindparam("mode"),
+    "scheduled_after": lambda c: c.scheduled_at >= bindparam("scheduled_after"),
+    "scheduled_before": lambda c: c.scheduled_at < bindparam("scheduled_before"),
+    "updated_since": lambda c: c.updated_at >= bindparam("updated_since"),
+    "source": lambda c: c.source == bindparam("source"),
+    "external_id": lambda c: c.external_id == bindparam("external_id"),
+}
+
+
+@cache
+def _list_statement(filters: tuple[str, ...], after_cursor: bool) -> Select[Any]:
+    conditions = [_LIST_FILTERS[name](_INTERVIEWS.c) for name in filters]
+    return owned_page_statement(_INTERVIEWS, conditions, after_cursor=after_cursor)
+
+
+def page(
+    db: Session | Connection,
+    owner_id: uuid.UUID,
+    filters: Mapping[str, Any],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """One keyset page of the caller's interviews, newest first, as plain dicts.
+
+    ``filters`` maps each list filter's name to its value; ``None`` filters nothing. One
+    statement is prepared per combination of filters given, and kept.
+    """
+    params: dict[str, Any] = {"owner": owner_id}
+    for name in _LIST_FILTERS:
+        value = filters[name]
+        if value is not None:
+            params[name] = value.value if isinstance(value, Enum) else value
+    statement = _list_statement(tuple(params)[1:], cursor is not None)
+    return keyset_rows(db, statement, params, limit=limit, cursor=cursor)
+
+
+class InterviewRepository:
+    """The caller's interviews: reads, inserts, compare-and-set writes and deletes; their
+    checklists and recorded moves; and the rows an interview points at."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- the interview ----------------------------------------------------------------------
+
+    def get(self, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Interview:
+        """The caller's interview, or a 404 ``interview_not_found``."""
+        return get_owned(self.session, Interview, interview_id, owner_id, what="interview")
+
+    def reread(self, interview_id: uuid.UUID) -> Interview | None:
+        """The interview as the database now has it (forgetting what the session holds), or
+        ``None`` if it is gone."""
+        self.session.expire_all()
+        return self.session.get(Interview, interview_id)
+
+    def external_id_in_use(
+        self,
+        owner_id: uuid.UUID,
+        source: str,
+        external_id: str,
+        *,
+        exclude: uuid.UUID | None = None,
+    ) -> bool:
+        """Whether another of the caller's interviews (not ``exclude``) has this identity."""
+        c = _INTERVIEWS.c
+        statement = select(c.id).where(
+            c.owner_id == owner_id, c.source == source, c.external_id == external_id
+        )
+        if exclude is not None:
+            statement = statement.where(c.id != exclude)
+        return self.session.execute(statement.limit(1)).first() is not None
+
+    def insert(self, interview: Interview) -> None:
+        """Stage a new interview and send its INSERT now, in the caller's transaction."""
+        self.session.add(interview)
+        self.session.flush()
+
+    def compare_and_set(self, interview: Interview, **values: Any) -> None:
+        """Write ``values`` if the interview is still at the version read (else ``LostRace``)."""
+        compare_and_set(self.session, Interview, interview.id, interview.version, **values)
+
+    def compare_and_set_state(
+        self, interview_id: uuid.UUID, version: int, from_state: str, values: dict[str, Any]
+    ) -> bool:
+        """Write ``values`` (the new state, version and timestamps) only if the interview is
+        still at ``version`` and in ``from_state``; whether it was."""
+        c = _INTERVIEWS.c
+        result = self.session.connection().execute(
+            _INTERVIEWS.update()
+            .where(c.id == interview_id, c.version == version, c.state == from_state)
+            .values(**values)
+        )
+        return bool(result.rowcount == 1)
+
+    def refresh(self, interview: Interview) -> None:
+        """Read the interview's row again, as it now is."""
+        self.session.refresh(interview)
+
+    def has_letters(self, interview_id: uuid.UUID) -> bool:
+        """Whether any letter refers to this interview."""
+        c = _LETTERS.c
+        statement = select(c.id).where(c.interview_id == interview_id).limit(1)
+        return self.session.execute(statement).first() is not None
+
+    def compare_and_delete(self, interview: Interview) -> None:
+        """Delete the interview if it is still at the version read (else ``LostRace``); its
+        checklist and events go with it (``ON DELETE CASCADE``)."""
+        compare_and_delete(self.session, Interview, interview.id, interview.version)
+
+    # -- its checklist ----------------------------------------------------------------------
+
+    def checklist(self, interview_id: uuid.UUID) -> PrepChecklist | None:
+        """The interview's preparation checklist (created with every interview)."""
+        return self.session.get(PrepChecklist, interview_id)
+
+    def add_checklist(self, checklist: PrepChecklist) -> None:
+        """Stage a new or changed checklist; it is written when the caller commits."""
+        self.session.add(checklist)
+
+    # -- its recorded moves -----------------------------------------------------------------
+
+    def insert_event(self, **values: Any) -> dict[str, Any]:
+        """Record a move, in the caller's transaction; the event's values."""
+        return insert_row(self.session, InterviewEvent, **values)
+
+    def events_page(
+        self, owner_id: uuid.UUID, interview_id: uuid.UUID, *, limit: int, cursor: str | None
+    ) -> tuple[Sequence[InterviewEvent], bool, str | None]:
+        """One keyset page of the interview's recorded moves, oldest first."""
+        col: Any = InterviewEvent
+        statement = owned(InterviewEvent, owner_id).where(col.interview_id == interview_id)
+        if cursor is not None:
+            statement = statement.where(col.id > decode_cursor(cursor))
+        rows = self.session.exec(statement.order_by(col.id.asc()).limit(limit + 1)).all()
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None
+        return rows, has_more, next_cursor
+
+    # -- the facts the workflow's guards look at --------------------------------------------
+
+    def checklist_row(self, interview_id: uuid.UUID) -> Row[Any] | None:
+        """The interview's checklist as a row, if it has one."""
+        return (
+            self.session.connection()
+            .execute(_CHECKLISTS.select().where(_CHECKLISTS.c.interview_id == interview_id))
+            .first()
+        )
+
+    def last_sent(
+        self, owner_id: uuid.UUID, interview_id: uuid.UUID, kinds: Iterable[str]
+    ) -> Sequence[Row[str, uuid.UUID, datetime | None]]:
+        """For the interview's sent letters of these kinds: (kind, recipient_id, the latest
+        ``sent_at``) for each kind and recipient."""
+        c = _LETTERS.c
+        return (
+            self.session.connection()
+            .execute(
+                select(c.kind, c.recipient_id, func.max(c.sent_at))
+                .where(
+                    c.owner_id == owner_id,
+                    c.interview_id == interview_id,
+                    c.status == LetterStatus.SENT.value,
+                    c.kind.in_(list(kinds)),
+                )
+                .group_by(c.kind, c.recipient_id)
+            )
+            .all()
+        )
+
+    def referrer_ids(self, owner_id: uuid.UUID, contact_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+        """Everyone the caller recorded as having referred them to this contact, by id."""
+        c = _REFERRALS.c
+        return tuple(
+            self.session.connection()
+            .execute(
+                select(c.referrer_id)
+                .where(c.owner_id == owner_id, c.referred_id == contact_id)
+                .order_by(c.referrer_id)
+            )
+            .scalars()
+        )
+
+    # -- the rows an interview points at ----------------------------------------------------
+
+    def require_contact(self, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
+        """The caller's contact a request body names as ``contact_id``, or a 422 on it."""
+        return require_owned_ref(self.session, Contact, contact_id, owner_id, field="contact_id")
+
+    def require_referral(self, owner_id: uuid.UUID, referral_id: uuid.UUID) -> Referral:
+        """The caller's referral a request body names as ``referral_id``, or a 422 on it."""
+        return require_owned_ref(self.session, Referral, referral_id, owner_id, field="referral_id")
+
+    def contact(self, contact_id: uuid.UUID) -> Contact | None:
+        """A contact by id, unscoped: for one an owned interview or referral points at."""
+        return self.session.get(Contact, contact_id)
+
+    def referral(self, referral_id: uuid.UUID) -> Referral | None:
+        """A referral by id, unscoped: for the one an owned interview points at."""
+        return self.session.get(Referral, referral_id)
