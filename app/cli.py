@@ -48,6 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # No "server: uvicorn" on every answer: what runs the API is nobody else's business.
+        server_header=False,
     )
     return 0
 

@@ -26,7 +26,11 @@ from app.kit.database import request_database
 from app.kit.db import engine_for, wal_checkpointer
 from app.kit.deprecations import DeprecationMiddleware, mark_deprecated_operations
 from app.kit.metrics import Metrics, MetricsMiddleware
-from app.kit.middleware import RequestContextMiddleware, configure_logging
+from app.kit.middleware import (
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    configure_logging,
+)
 from app.kit.nul_guard import NulGuardMiddleware
 from app.kit.rate_limiter import make_ratelimiter
 from app.kit.rate_limits import with_rate_limit_headers
@@ -80,7 +84,8 @@ def _document(router: APIRouter) -> None:
     The summary is the first line of the endpoint's docstring, which reads better in generated
     SDKs and in /docs than a title made from the function name. Problems that central
     machinery can give are declared here rather than in every route: 403 where a personal
-    access token may lack a scope, 429 on writes (rate-limited per user).
+    access token may lack a scope, 429 on writes (rate-limited per user), 415 where a body is
+    taken (its charset outside the allow-list).
     """
     for route in router.routes:
         if not isinstance(route, APIRoute):
@@ -93,6 +98,8 @@ def _document(router: APIRouter) -> None:
             extra.append(403)
         if authenticated and (route.methods or set()) & _WRITE_METHODS:
             extra.append(429)
+        if route.body_field is not None:
+            extra.append(415)  # a charset outside the allow-list (``kit/nul_guard.py``)
         if not {"health", "metrics"} & set(route.tags):
             extra.append(503)  # the database busy or unreachable: every operation reads it
         declared = problems.problem_responses(*extra)
@@ -165,9 +172,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware, settings=settings, database=db)
     # Outside idempotency, so a replayed answer announces a deprecation as the first did.
     app.add_middleware(DeprecationMiddleware)
-    # Between the two: the body is already read and bounded; no NUL reaches the database.
+    # Between the two: the body is already read and bounded. Before routing and authentication:
+    # a charset outside the allow-list, JSON nested too deep, or a NUL goes no further.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Around everything the app answers, the 413 above included.
+    app.add_middleware(SecurityHeadersMiddleware)
     # Added last, so outermost: it also counts the 413s the middleware above answers.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     declare_in_openapi(app)

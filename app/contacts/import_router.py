@@ -2,9 +2,11 @@
 
 The file is the raw body (not a multipart form): ``Content-Type: text/csv`` for CSV,
 ``text/vcard`` (or ``text/x-vcard``, ``text/directory``) for vCard, UTF-8 unless a ``charset``
-parameter says otherwise. Bodies are capped by the global request limit (1 MiB by default);
-larger files go through ``infoview import-contacts``. The columns, the matching of duplicates
-and the all-or-nothing rule are described in :mod:`app.contacts.importing`.
+parameter names another of the few the API reads (``app.kit.media_types.TEXT_CHARSETS``:
+ISO-8859-1, ISO-8859-15, Windows-1252, UTF-16); any other charset is a 415. Bodies are
+capped by the global request limit (1 MiB by default); larger files go through
+``infoview import-contacts``. The columns, the matching of duplicates and the all-or-nothing
+rule are described in :mod:`app.contacts.importing`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from app.contacts import importing as importer
 from app.contacts.importing import ContactImportResult, ImportFormat, OnError
 from app.contacts.schemas import NO_CONTROL_CHARS
 from app.kit.errors import AppError, Unprocessable
+from app.kit.media_types import parse_content_type
 from app.kit.problems import problem_response, problem_responses
 
 router = APIRouter(tags=["contacts"])
@@ -36,21 +39,31 @@ class UnsupportedMediaType(AppError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
-def _media_type(content_type: str | None) -> tuple[ImportFormat, str | None]:
-    """The file's format and charset, from the request's Content-Type."""
-    media_type, _, params = (content_type or "").partition(";")
-    fmt = MEDIA_TYPES.get(media_type.strip().lower())
+class UnsupportedCharset(AppError):
+    status, code, title = 415, "unsupported_charset", "Unsupported charset"
+
+
+def _media_type(header: str | None) -> tuple[ImportFormat, str]:
+    """The file's format and the codec that reads it, from the request's Content-Type.
+
+    The charset is looked up in the allow-list, never handed to ``codecs`` as sent (the NUL
+    guard has normally refused any other already, before authentication).
+    """
+    content_type = parse_content_type(header)
+    fmt = MEDIA_TYPES.get(content_type.media_type)
     if fmt is None:
         raise UnsupportedMediaType(
             "Send the file as the request body with Content-Type text/csv or text/vcard.",
             accepted=sorted(MEDIA_TYPES),
         )
-    charset = None
-    for param in params.split(";"):
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            charset = value.strip().strip('"') or None
-    return fmt, charset
+    charset = content_type.unsupported_charset()
+    if charset is not None:
+        allowed = content_type.allowed_charsets
+        raise UnsupportedCharset(
+            f"The charset {charset[:40]!r} is not accepted; send {', '.join(allowed)}.",
+            accepted_charsets=list(allowed),
+        )
+    return fmt, content_type.codec
 
 
 _FILE_SCHEMA = {"type": "string", "maxLength": 1024 * 1024}
@@ -104,11 +117,11 @@ async def import_contacts(
     `invalid_rows` lists every bad row with its line. The body is limited to 1 MiB; use
     `infoview import-contacts` for bigger files.
     """
-    fmt, charset = _media_type(request.headers.get("content-type"))
+    fmt, codec = _media_type(request.headers.get("content-type"))
     body = await request.body()
     if not body.strip():
         raise Unprocessable("The file is empty.", code="empty_file")
-    text = importer.decode(body, charset)
+    text = importer.decode(body, codec)
     # Thousands of rows take a while: off the event loop, so other requests are not held up.
     return await run_in_threadpool(
         importer.import_text,

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_retry_schedule: list[int] = Field(default=[5, 30, 120, 600, 1800, 7200, 18000, 36000])
     run_dispatcher: bool = True
+    # When set, GET /metrics answers only requests with "Authorization: Bearer <this token>".
+    metrics_token: str | None = None
 
     @model_validator(mode="after")
     def _secret_key_is_usable(self) -> Settings:

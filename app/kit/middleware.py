@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, the body-size limit, and one JSON log line per request.
+"""Pure ASGI middleware: request ids, the body-size limit, one JSON log line per request, and
+the security headers every response carries.
 
 Written against raw ASGI rather than ``BaseHTTPMiddleware``: it is on every request's path,
 and the extra task and queue that ``BaseHTTPMiddleware`` adds cost measurable throughput.
@@ -6,6 +7,8 @@ and the extra task and queue that ``BaseHTTPMiddleware`` adds cost measurable th
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import re
@@ -15,6 +18,7 @@ from typing import Any, overload
 
 from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,6 +52,91 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+# --- security headers -----------------------------------------------------------------------
+
+# An API answer is data, never a page: nothing in it may load, run or be framed.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# What every response carries, whoever made it (the 500 handler adds them itself: it answers
+# outside the middleware stack).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": API_CSP,
+}
+# The documentation pages (Swagger UI at /docs, ReDoc at /redoc) load their scripts and styles
+# from the server itself or from the CDN FastAPI points them at, their fonts and icons from the
+# hosts named below, and read the OpenAPI document with fetch; ReDoc's search runs in a worker
+# made from a blob. Their inline scripts are allowed by hash only (see ``_page_csp``).
+_PAGE_SCRIPT_SOURCES = "'self' https://cdn.jsdelivr.net"
+_PAGE_CSP = (
+    "default-src 'none'; script-src {scripts}; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# Pages bigger than this are not searched for inline scripts (none of ours comes close).
+_MAX_PAGE_BYTES = 256 * 1024
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script>", re.DOTALL)
+
+
+def _page_csp(page: bytes) -> str:
+    """The CSP of an HTML page: the documentation's sources, and a hash per inline script."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(page)
+    ]
+    return _PAGE_CSP.format(scripts=" ".join([_PAGE_SCRIPT_SOURCES, *hashes]))
+
+
+class SecurityHeadersMiddleware:
+    """Give every response ``X-Content-Type-Options``, ``Referrer-Policy`` and a CSP.
+
+    A header the endpoint set itself is left as it is. HTML pages (only the documentation is
+    HTML) are held until complete, to allow their inline scripts by hash.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        page: list[bytes] = []
+        size = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal start, size
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                own_policy = "content-security-policy" in headers
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                html = headers.get("content-type", "").lower().startswith("text/html")
+                if html and not own_policy:
+                    start = message  # held until the page is complete
+                    return
+            elif start is not None and message["type"] == "http.response.body":
+                page.append(message.get("body", b""))
+                size += len(page[-1])
+                if message.get("more_body", False) and size <= _MAX_PAGE_BYTES:
+                    return
+                body = b"".join(page)
+                policy = _page_csp(body if size <= _MAX_PAGE_BYTES else b"")
+                MutableHeaders(scope=start)["content-security-policy"] = policy
+                held, start = start, None
+                page.clear()
+                await send(held)
+                message = {**message, "body": body}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -1,36 +1,92 @@
-"""Refuse the NUL character (U+0000) anywhere in a request's text, with a 422 naming where.
+"""What a request body may be, checked at the door: a charset the API reads, JSON nested a sane
+depth, and no NUL character (U+0000) anywhere in its text.
 
-PostgreSQL cannot store NUL in ``text`` or ``jsonb``, so a name, a note, a tag or a search term
-carrying one would fail deep inside a write (or a query) as a 500. SQLite would keep it, and a
-value no other client can print is never what anyone meant. One check at the door, the same on
-both databases: JSON bodies, form bodies, raw text bodies (the contact import) and the query
-parameters the route declares (others are ignored, as everywhere). The usual validation problem
-comes back, with one ``errors[]`` entry whose ``type`` is ``nul_character``.
+This runs before routing and authentication, so it only does work that is bounded and linear in
+the (already size-limited) body, with no decoding a client can make expensive:
+
+- **Charsets are an allow-list** (:mod:`app.kit.media_types`): JSON and forms are UTF-8 (or
+  US-ASCII); the raw text files of the contact import may also be ISO-8859-1/-15,
+  Windows-1252 or UTF-16. Anything else is a 415 ``unsupported_charset`` naming the allowed
+  ones, decided by a table lookup; so is a JSON body in UTF-16 or UTF-32, which FastAPI would
+  otherwise decode on its own.
+- **JSON nests at most** :data:`MAX_JSON_DEPTH` arrays and objects deep, else a 422
+  ``malformed_json`` whose one ``errors[]`` entry has the type ``json_too_deep``. The depth is
+  measured on the raw bytes with a few passes of C string functions, before anything parses
+  the body, so neither the checks here nor FastAPI's parser nor validation ever recurse
+  without bound.
+- **No NUL.** PostgreSQL cannot store NUL in ``text`` or ``jsonb``, so a name, a note, a tag or a
+  search term carrying one would fail deep inside a write (or a query) as a 500. SQLite would
+  keep it, and a value no other client can print is never what anyone meant. One check, the
+  same on both databases: JSON bodies, forms (urlencoded and multipart), raw text bodies in
+  whichever allowed charset they declare (the contact import) and the query parameters the
+  route declares (others are ignored, as everywhere). The usual validation problem comes back,
+  with one ``errors[]`` entry whose ``type`` is ``nul_character``.
 
 Pure ASGI, inside the request-context middleware, which has already read (and bounded) the
-body. Requests without a NUL pay for one substring search of the body and of the query string.
+body. An ordinary request pays for a few substring searches of its body and query string.
 """
 
 from __future__ import annotations
 
 import json
+import operator
+from array import array
+from functools import partial
+from itertools import accumulate, dropwhile
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.kit.media_types import ZERO_BYTE_IS_NUL, ContentType, content_type_of
 from app.kit.middleware import read_body
 from app.kit.problems import problem_response
 
 NUL = "\x00"
 _MESSAGE = "must not contain the NUL character (U+0000)"
+# Deeper than any document the API takes (an account export nests six levels), far shallower
+# than the recursion a parser or a validator could survive.
+MAX_JSON_DEPTH = 64
+_JSON_UTF8 = ("utf-8", "utf-8-sig")
+_VALIDATION_DETAIL = "The request is not valid; see errors[] for each field."
+
+
+# --- the depth of a JSON document, without parsing it ---------------------------------------
+
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_BRACKET_SIGNS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")  # +1 and -1 as signed bytes
+
+
+def json_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether arrays and objects in ``body`` nest more than ``limit`` deep.
+
+    Exact for valid JSON; for anything else the answer does not matter (the parser refuses
+    it). Escaped backslashes, then escaped quotes, are dropped; what remains between quote
+    pairs is string content and is dropped too; the brackets left give +1/-1 steps, whose
+    running sum is the depth. Each step is one pass of a C function over the bytes.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    text = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if b'"' in text:
+        text = b"".join(text.split(b'"')[::2])
+    steps = array("b", text.translate(_BRACKET_SIGNS, _NOT_BRACKETS))
+    deeper = dropwhile(partial(operator.ge, limit), accumulate(steps))
+    return next(deeper, None) is not None
+
+
+# --- where a NUL is -------------------------------------------------------------------------
 
 
 def _in_json(value: Any, loc: list[str | int]) -> list[str | int] | None:
-    """Where in a parsed JSON document a string (or key) holds a NUL, if anywhere."""
+    """Where in a parsed JSON document a string (or key) holds a NUL, if anywhere.
+
+    Recursive, on a document already known to nest at most ``MAX_JSON_DEPTH`` deep.
+    """
     if isinstance(value, str):
         return loc if NUL in value else None
     if isinstance(value, dict):
@@ -70,45 +126,72 @@ def _query_names(scope: Scope) -> set[str]:
     return set()
 
 
-def _media_type(scope: Scope) -> tuple[str, str | None]:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            media_type, _, params = value.decode("latin-1").partition(";")
-            charset = None
-            for param in params.split(";"):
-                key, _, val = param.partition("=")
-                if key.strip().lower() == "charset":
-                    charset = val.strip().strip('"') or None
-            return media_type.strip().lower(), charset
-    return "", None
-
-
-def _in_body(body: bytes, media_type: str, charset: str | None) -> list[str | int] | None:
-    if not body:
-        return None
-    if media_type == "application/json" or media_type.endswith("+json"):
+def _nul_in_body(body: bytes, content_type: ContentType) -> list[str | int] | None:
+    """Where the body's text holds a NUL (its charset already allowed), if anywhere."""
+    if content_type.is_json:
         if b"\\u0000" not in body:
             return None
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None  # not JSON: the route's own parsing says so
         return _in_json(document, ["body"])
-    if media_type == "application/x-www-form-urlencoded":
+    if content_type.is_urlencoded_form:
         return _in_pairs(body, "body")
-    if media_type.startswith("text/"):
-        encoding = (charset or "utf-8").lower()
-        if encoding.replace("-", "") in ("utf8", "ascii", "usascii", "latin1", "iso88591"):
-            return ["body"] if b"\x00" in body else None
-        try:
-            return ["body"] if NUL in body.decode(encoding, errors="replace") else None
-        except LookupError:
-            return None  # an unknown charset: the route refuses it
-    return None
+    codec = content_type.codec
+    if codec in ZERO_BYTE_IS_NUL:
+        # Multipart forms included: no route takes a binary file, and every part is text.
+        return ["body"] if b"\x00" in body else None
+    # UTF-16: one linear pass of a C decoder; a NUL is then a search away.
+    return ["body"] if NUL in body.decode(codec, errors="replace") else None
+
+
+# --- the middleware -------------------------------------------------------------------------
+
+
+def _refusal(scope: Scope, body: bytes, content_type: ContentType) -> Response | None:
+    """The problem answering a body that cannot go further, or None for one that can."""
+    request = Request(scope)
+    allowed = content_type.allowed_charsets
+    charset = content_type.unsupported_charset()
+    if charset is None and content_type.is_json and json.detect_encoding(body) not in _JSON_UTF8:
+        charset = json.detect_encoding(body)
+    if charset is not None:
+        shown = charset if len(charset) <= 40 else charset[:40] + "…"
+        return problem_response(
+            request,
+            415,
+            "unsupported_charset",
+            f"The charset {shown!r} is not accepted for {content_type.media_type or 'this body'};"
+            f" send {', '.join(allowed)}.",
+            title="Unsupported charset",
+            extra={"accepted_charsets": list(allowed)},
+        )
+    if content_type.is_json and json_deeper_than(body, MAX_JSON_DEPTH):
+        message = f"must not nest arrays and objects more than {MAX_JSON_DEPTH} levels deep"
+        return problem_response(
+            request,
+            422,
+            "malformed_json",
+            f"The request body nests JSON more than {MAX_JSON_DEPTH} levels deep.",
+            errors=[{"loc": ["body"], "msg": message, "type": "json_too_deep"}],
+        )
+    loc = _nul_in_body(body, content_type)
+    return None if loc is None else _nul_problem(request, loc)
+
+
+def _nul_problem(request: Request, loc: list[str | int]) -> Response:
+    return problem_response(
+        request,
+        422,
+        "validation_error",
+        _VALIDATION_DETAIL,
+        errors=[{"loc": loc, "msg": _MESSAGE, "type": "nul_character"}],
+    )
 
 
 class NulGuardMiddleware:
-    """Answer 422 to a request whose JSON, form, text body or query string holds a NUL."""
+    """Refuse a request whose charset, JSON depth, body or query string cannot go further."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -118,23 +201,19 @@ class NulGuardMiddleware:
             await self.app(scope, receive, send)
             return
         query = scope.get("query_string", b"")
-        loc = None
+        response = None
         if b"%00" in query or b"\x00" in query:  # rare: only then find the route's parameters
             loc = _in_pairs(query, "query", _query_names(scope))
-        if loc is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            if loc is not None:
+                response = _nul_problem(Request(scope), loc)
+        if response is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             body, receive = await read_body(receive)
-            loc = _in_body(body, *_media_type(scope))
-        if loc is None:
+            if body:
+                response = _refusal(scope, body, content_type_of(scope))
+        if response is None:
             await self.app(scope, receive, send)
             return
-        response = problem_response(
-            Request(scope),
-            422,
-            "validation_error",
-            "The request is not valid; see errors[] for each field.",
-            errors=[{"loc": loc, "msg": _MESSAGE, "type": "nul_character"}],
-        )
         await response(scope, receive, send)
 
 
-__all__ = ["NulGuardMiddleware"]
+__all__ = ["MAX_JSON_DEPTH", "NulGuardMiddleware", "json_deeper_than"]

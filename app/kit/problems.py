@@ -1,7 +1,13 @@
 """RFC 9457 problem details for every error the API can answer with.
 
 One handler per kind of failure, all producing the same shape:
-``{type, title, status, detail, code, errors?, request_id}`` as ``application/problem+json``.
+``{type, title, status, detail, code, errors?, error_count?, request_id}`` as
+``application/problem+json``.
+
+Every ``errors[]`` is bounded here, in the one function all problems go through: at most
+:data:`MAX_PROBLEM_ERRORS` entries, the first ones found, and ``error_count`` saying how many
+there were in all when some were left out. A request with 90,000 unknown keys costs a small
+answer, not one entry per key.
 """
 
 from __future__ import annotations
@@ -16,15 +22,19 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.kit.db import database_problem
 from app.kit.errors import AppError
+from app.kit.media_types import parse_content_type
+from app.kit.middleware import SECURITY_HEADERS
 
 PROBLEM_BASE = "https://infoview.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# The most entries an ``errors[]`` lists; ``error_count`` then says how many there were.
+MAX_PROBLEM_ERRORS = 100
 log = logging.getLogger("infoview.errors")
 
 
@@ -50,7 +60,15 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     code: str
-    errors: list[ProblemError] | None = None
+    errors: list[ProblemError] | None = Field(
+        default=None,
+        max_length=MAX_PROBLEM_ERRORS,
+        description=f"What is wrong, item by item: the first {MAX_PROBLEM_ERRORS} found at most.",
+    )
+    error_count: int | None = Field(
+        default=None,
+        description="How many errors there were in all, when errors[] does not list them all.",
+    )
     request_id: str | None = None
 
 
@@ -72,7 +90,11 @@ def problem_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """Build the problem+json response every error path goes through."""
+    """Build the problem+json response every error path goes through.
+
+    ``errors`` is cut to its first :data:`MAX_PROBLEM_ERRORS` entries, with ``error_count``
+    for the total (an ``error_count`` in ``extra``, from a caller that counted further, wins).
+    """
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": title or HTTPStatus(status).phrase,
@@ -81,7 +103,9 @@ def problem_response(
         "code": code,
     }
     if errors is not None:
-        body["errors"] = errors
+        body["errors"] = errors[:MAX_PROBLEM_ERRORS]
+        if len(errors) > MAX_PROBLEM_ERRORS:
+            body["error_count"] = len(errors)
     if extra:
         body.update(extra)
     body["request_id"] = getattr(request.state, "request_id", None)
@@ -114,8 +138,7 @@ _BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
 def _is_json(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return content_type == "application/json" or content_type.endswith("+json")
+    return parse_content_type(request.headers.get("content-type")).is_json
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -135,10 +158,12 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(by_specificity[min(by_specificity)]) if by_specificity else []
 
 
-def _validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+def _validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]], int]:
+    """The problem's code, its first errors (as many as an answer lists) and their total."""
     errors = []
     code = "validation_error"
-    for err in exc.errors():
+    found = exc.errors()
+    for err in found[:MAX_PROBLEM_ERRORS]:
         if err.get("type") == "json_invalid":
             code = "malformed_json"
         errors.append(
@@ -148,7 +173,7 @@ def _validation_errors(exc: RequestValidationError) -> tuple[str, list[dict[str,
                 "type": str(err.get("type", "")),
             }
         )
-    return code, errors
+    return code, errors, len(found)
 
 
 def install(app: FastAPI) -> None:
@@ -169,13 +194,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        code, errors = _validation_errors(exc)
+        code, errors, count = _validation_errors(exc)
         detail = (
             _MALFORMED_JSON
             if code == "malformed_json"
             else "The request is not valid; see errors[] for each field."
         )
-        return problem_response(request, 422, code, detail, errors=errors)
+        extra = {"error_count": count} if count > len(errors) else None
+        return problem_response(request, 422, code, detail, errors=errors, extra=extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -214,14 +240,18 @@ def install(app: FastAPI) -> None:
             "unhandled error",
             extra={"request_id": getattr(request.state, "request_id", None)},
         )
-        # This handler runs outside the request-id middleware, so it sets the header itself.
+        # This handler runs outside every middleware of the app, so it sets the request id and
+        # the security headers itself.
         request_id = getattr(request.state, "request_id", None)
+        headers = dict(SECURITY_HEADERS)
+        if request_id:
+            headers["X-Request-ID"] = request_id
         return problem_response(
             request,
             500,
             "internal_error",
             "Something went wrong on our side. Quote the request id when reporting it.",
-            headers={"X-Request-ID": request_id} if request_id else None,
+            headers=headers,
         )
 
 
@@ -233,6 +263,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state of the resource",
     412: "If-Match did not match the current ETag",
     413: "Request body too large",
+    415: "The body's media type or charset is not one the operation reads",
     422: "Validation failed",
     428: "Precondition required",
     429: "Too many requests",

@@ -21,11 +21,11 @@ from fastapi import Request, Response
 
 from app.kit.config import Settings
 from app.kit.errors import TooManyRequests
+from app.kit.media_types import parse_content_type
 from app.kit.rate_limiter import Hit, Policy, RateLimiter, Usage, hashed
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _MAX_EMAIL = 320
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 _OPENAPI_HEADERS = {
@@ -89,18 +89,20 @@ async def _email(request: Request) -> str | None:
 
     FastAPI has already read (and cached) the body by the time dependencies run, so this costs
     a parse, not a second read. A body that is not what the endpoint expects has no email; its
-    request still counts against the address.
+    request still counts against the address. The content type is judged as FastAPI judges it
+    (without regard to case or parameters): a body the endpoint reads always has its email
+    counted, however its ``Content-Type`` is spelled.
     """
-    content_type = request.headers.get("content-type", "")
+    content_type = parse_content_type(request.headers.get("content-type"))
     value: object = None
-    if content_type.startswith("application/json"):
+    if content_type.is_json:
         try:
             body = json.loads(await request.body())
         except ValueError:
             return None
         if isinstance(body, dict):
             value = body.get("email")
-    elif content_type.startswith(_FORM_TYPES):
+    elif content_type.is_form:
         value = (await request.form()).get("username")
     if isinstance(value, str) and 0 < len(value) <= _MAX_EMAIL:
         return value.strip().lower()

@@ -454,8 +454,10 @@ class TestRequest:
         assert_problem(r, 415, "unsupported_media_type")
         r = post_import(client, user, "full_name\nRenée\n".encode("latin-1"))  # not UTF-8
         assert_problem(r, 422, "invalid_encoding")
+        # Charsets are an allow-list: an unknown one is refused before anything decodes the body.
         r = post_import(client, user, b"full_name\nx\n", content_type="text/csv; charset=klingon")
-        assert_problem(r, 422, "invalid_encoding")
+        body = assert_problem(r, 415, "unsupported_charset")
+        assert "iso-8859-1" in body["accepted_charsets"]
         assert_problem(post_import(client, user, "full_name\nA\n", on_error="ignore"), 422)
         assert_problem(post_import(client, user, "full_name\nA\n", dry_run="maybe"), 422)
         assert_problem(post_import(client, user, "full_name\nA\n", source="a\nb"), 422)
