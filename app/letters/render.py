@@ -16,8 +16,10 @@ what it shouldn't nor run for long. The environment here is Jinja's immutable sa
 - **how big its values grow**: every value a template builds — by a filter, an operator,
   ``~``, a list or dict literal, a call — is measured and refused beyond ``MAX_WEIGHT``
   (characters, counting a container as the sum of its items); operators and filters that
-  could blow up before the result exists (``*``, ``**``, ``%``, ``join``, ``replace``,
-  ``indent``, ``wordwrap``, widths) are checked from their operands first;
+  could blow up before the result exists (``*``, ``**``, ``join``, ``replace``, ``indent``,
+  ``wordwrap``, widths) are checked from their operands first, and ``%`` formatting (the
+  operator and the ``format`` filter) is walked conversion by conversion, its widths,
+  precisions and pieces measured, before Python formats anything;
 - **how much work it does in all**: the sizes of everything produced add up to at most
   ``MAX_WORK``; the output is at most ``MAX_OUTPUT`` characters;
 - **how long it takes**: a wall-clock deadline (``MAX_SECONDS``) is checked at every step,
@@ -37,8 +39,8 @@ from __future__ import annotations
 import contextvars
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from types import TracebackType
 from typing import Any
@@ -115,7 +117,6 @@ _DROPPED_FILTERS = ("urlize", "xmlattr", "random")
 # Filters whose numbers are widths or counts, and those whose strings are repeated.
 _SIZED_FILTERS = frozenset({"batch", "center", "indent", "round", "slice", "truncate", "wordwrap"})
 _SEPARATED_FILTERS = frozenset({"indent", "join", "wordwrap"})
-_FORMAT_SPEC = re.compile(r"%[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?")
 
 
 # --- problems -----------------------------------------------------------------------------
@@ -210,6 +211,7 @@ def _budget() -> _Budget:
 def weight(value: Any, limit: int = MAX_WEIGHT) -> int:
     """The size of a value in characters, a container counting its items; stops past ``limit``.
 
+    The letter's variables (dataclasses) count their fields, and dict views their items.
     Shared references count each time they appear, because that is what printing them costs.
     Containers already measured in this render are not walked again (templates cannot change
     a container once built), so nesting a value in a literal costs its length, not its size.
@@ -234,6 +236,14 @@ def weight(value: Any, limit: int = MAX_WEIGHT) -> int:
                     stack.extend(item)
         elif isinstance(item, range):
             total += 2 + 8 * len(item)
+        elif isinstance(item, KeysView | ValuesView | ItemsView):
+            total += 2 + len(item)
+            stack.extend(item)
+        elif is_dataclass(item) and not isinstance(item, type):  # the letter's variables
+            total += 2 + len(type(item).__name__)
+            for field in fields(item):
+                total += len(field.name) + 3
+                stack.append(getattr(item, field.name))
         else:
             total += 8
         if total > limit:
@@ -262,14 +272,147 @@ def _length(value: Any) -> int:
     return len(value) if isinstance(value, str | list | tuple) else weight(value)
 
 
-def _check_format_string(fmt: Any, what: str) -> None:
-    """Refuse ``%`` formatting whose widths or precisions would allocate a huge string."""
+def _check_percent(fmt: Any, values: Any, what: str) -> None:
+    """Refuse ``fmt % values`` before it runs when it would build too much.
+
+    Walks the format string as Python's own ``%`` does, left to right: literal text, then
+    each conversion with its ``(key)``, flags, width and precision, where ``*`` takes the
+    number from the arguments. Every width and precision is at most ``MAX_INT_ARG``, and the
+    sizes of the pieces add up to at most ``MAX_WEIGHT``; a conversion of anything but a
+    string or a number is measured by converting it once (it is bounded already). Where
+    Python would fail, this fails first, with the same complaint, so nothing is left unchecked
+    behind a conversion it did not understand. Linear in the length of ``fmt``.
+    """
     if not isinstance(fmt, str):
         return
-    for match in _FORMAT_SPEC.finditer(fmt):
-        for number in match.groups():
-            if number is not None and number != "*" and int(number) > MAX_INT_ARG:
-                raise TemplateTooExpensive(f"{what} asks for a width over {MAX_INT_ARG:,}.")
+    _budget().spend(len(fmt))  # the walk reads all of it, as formatting will
+    _PercentWalk(fmt, values, what).run()
+
+
+class _PercentWalk:
+    """One ``%`` formatting, measured before it runs (see :func:`_check_percent`)."""
+
+    def __init__(self, fmt: str, values: Any, what: str) -> None:
+        self.fmt = fmt
+        self.what = what
+        is_tuple = isinstance(values, tuple)
+        # Python takes its arguments as CPython's PyUnicode_Format does: a tuple's items in
+        # turn, anything else as the one argument; a ``(key)`` looks up any non-tuple,
+        # non-string value that can be subscripted, and from then on only that value is left.
+        self.mapping = (
+            values
+            if not is_tuple and not isinstance(values, str) and hasattr(type(values), "__getitem__")
+            else None
+        )
+        self.args: Any = values
+        self.count = len(values) if is_tuple else -1
+        self.index = 0 if is_tuple else -2
+        self.size = 0
+        self.measured: dict[tuple[int, str], tuple[Any, int]] = {}
+
+    def run(self) -> None:
+        fmt, end, pos = self.fmt, len(self.fmt), 0
+        while pos < end:
+            percent = fmt.find("%", pos)
+            if percent < 0:
+                self._grow(end - pos)
+                return
+            self._grow(percent - pos)
+            pos = percent + 1
+            if pos < end and fmt[pos] == "%":
+                self._grow(1)
+                pos += 1
+                continue
+            pos = self._conversion(pos)
+
+    def _grow(self, chars: int) -> None:
+        self.size += chars
+        if self.size > MAX_WEIGHT:
+            raise TemplateTooExpensive(f"{self.what} would build over {MAX_WEIGHT:,} characters.")
+
+    def _next(self) -> Any:
+        if self.index >= self.count:
+            raise TemplateRenderFailed("TypeError: not enough arguments for format string")
+        self.index += 1
+        return self.args if self.count < 0 else self.args[self.index - 1]
+
+    def _number(self, pos: int, name: str) -> tuple[int, int]:
+        """A width or precision at ``pos`` (digits or ``*``) and where it ends."""
+        fmt = self.fmt
+        if pos < len(fmt) and fmt[pos] == "*":
+            value = self._next()
+            if not isinstance(value, int):
+                raise TemplateRenderFailed("TypeError: * wants int")
+            number, pos = int(value), pos + 1
+        else:
+            start = pos
+            while pos < len(fmt) and "0" <= fmt[pos] <= "9":
+                pos += 1
+                if pos - start > len(str(MAX_INT_ARG)):
+                    break  # too many digits already: no need to read them all
+            number = int(fmt[start:pos]) if pos > start else -1
+        if abs(number) > MAX_INT_ARG:
+            raise TemplateTooExpensive(f"{self.what} asks for a {name} over {MAX_INT_ARG:,}.")
+        return number, pos
+
+    def _conversion(self, pos: int) -> int:
+        """Measure the conversion whose ``%`` is just before ``pos``; where it ends."""
+        fmt, end = self.fmt, len(self.fmt)
+        if pos < end and fmt[pos] == "(":
+            if self.mapping is None:
+                raise TemplateRenderFailed("TypeError: format requires a mapping")
+            depth, start = 1, pos + 1
+            pos = start
+            while depth and pos < end:
+                depth += {"(": 1, ")": -1}.get(fmt[pos], 0)
+                pos += 1
+            if depth:
+                raise TemplateRenderFailed("ValueError: incomplete format key")
+            self.args = self.mapping[fmt[start : pos - 1]]
+            self.count, self.index = -1, -2
+        while pos < end and fmt[pos] in "-+ #0":
+            pos += 1
+        width, pos = self._number(pos, "width")
+        precision = -1
+        if pos < end and fmt[pos] == ".":
+            precision, pos = self._number(pos + 1, "precision")
+            precision = max(precision, 0)
+        if pos < end and fmt[pos] in "hlL":
+            pos += 1
+        if pos >= end:
+            raise TemplateRenderFailed("ValueError: incomplete format")
+        kind = fmt[pos]
+        value = self._next()
+        if kind in "sra":
+            text = self._text_length(value, kind)
+            piece = min(text, precision) if precision >= 0 else text
+        elif kind == "c":
+            piece = 1
+        elif kind in "diouxXeEfFgG":
+            # Digits (a float has at most 309 before its point), then room for a sign, a 0x,
+            # a point, an exponent, and the precision (6 by default for e, f and g).
+            digits = value.bit_length() // 3 + 1 if isinstance(value, int) else 310
+            default = 6 if kind in "eEfFgG" else 0
+            piece = digits + 10 + (precision if precision >= 0 else default)
+        else:
+            raise TemplateRenderFailed(
+                f"ValueError: unsupported format character {kind!r} at index {pos}"
+            )
+        self._grow(max(abs(width), piece))
+        return pos + 1
+
+    def _text_length(self, value: Any, kind: str) -> int:
+        """How long ``%s``/``%r``/``%a`` makes ``value``: measured once per value."""
+        if kind == "s" and isinstance(value, str):
+            return len(value)
+        key = (id(value), kind)
+        known = self.measured.get(key)
+        if known is not None and known[0] is value:
+            return known[1]
+        _bounded(value, self.what)
+        length = len(str(value) if kind == "s" else repr(value) if kind == "r" else ascii(value))
+        self.measured[key] = (value, length)  # held, so that its id is not reused meanwhile
+        return length
 
 
 def _check_args(name: str, args: Iterable[Any]) -> None:
@@ -325,8 +468,9 @@ def _precheck_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         wrap = rest[2] if len(rest) > 2 else kwargs.get("wrapstring") or "\n"
         lines = len(text) // max(int(width), 1) + text.count("\n") + 1
         _too_big(len(text) + len(str(wrap)) * lines, "wordwrap")
-    elif name == "format":
-        _check_format_string(value, "format")
+    elif name == "format" and value is not None:
+        text = value if isinstance(value, str) else str(_bounded(value, "format"))
+        _check_percent(text, kwargs or tuple(rest), "The format filter")
 
 
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -363,6 +507,18 @@ def _guarded_range(*args: int) -> range:
             f"range() gives at most {MAX_RANGE:,} numbers; this one gives {len(numbers):,}."
         )
     return numbers
+
+
+class _LetterNamespace(Namespace):
+    """``namespace()`` in letter templates: it cannot be turned into text.
+
+    Its attributes are out of sight of :func:`weight`, so the text of a namespace (and of a
+    list holding it many times) cannot be measured before it is made; templates print its
+    attributes instead.
+    """
+
+    def __repr__(self) -> str:
+        raise TemplateRenderFailed("A namespace cannot be printed; print its attributes.")
 
 
 # --- the environment ----------------------------------------------------------------------
@@ -438,6 +594,7 @@ class LetterEnvironment(ImmutableSandboxedEnvironment):
         )
         self.globals.pop("lipsum", None)
         self.globals["range"] = _guarded_range
+        self.globals["namespace"] = _LetterNamespace
         for name in _DROPPED_FILTERS:
             self.filters.pop(name, None)
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
@@ -500,7 +657,7 @@ class LetterEnvironment(ImmutableSandboxedEnvironment):
                     if not isinstance(seq, str):
                         _too_big(weight(seq) * max(times, 0), "Repeating with *")
         elif operator == "%":
-            _check_format_string(left, "% formatting")
+            _check_percent(left, right, "% formatting")
         elif operator == "+" and isinstance(left, str | list | tuple):
             _too_big(weight(left) + weight(right), "+")
         result = self.binop_table[operator](left, right)
