@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -82,11 +84,12 @@ class Phrasebook:
             padded = f" {sentence.text} "
             if self.any_phrase.search(padded) is None:
                 continue
+            negated = self._negations(sentence.text)
             for phrase in self.phrases:
                 for match in phrase.regex.finditer(padded):
                     words = match.group().strip()
                     start = match.start() - 1  # index into sentence.text (the pad is gone)
-                    if self._negated(sentence.text[:start]):
+                    if negated(start):
                         continue
                     first = sentence.origin[start]
                     last = sentence.origin[start + len(words) - 1]
@@ -98,9 +101,26 @@ class Phrasebook:
                 return best[2]  # sentences run in order: a match here beats later ones
         return None
 
-    def _negated(self, before: str) -> bool:
-        window = before.split()[-NEGATION_WINDOW:]
-        return any(word in self.negations for word in window)
+    def _negations(self, text: str) -> Callable[[int], bool]:
+        """Whether a match starting at a character of ``text`` (a sentence) is negated.
+
+        It is when one of the ``NEGATION_WINDOW`` words before it negates. The words and where
+        they start are listed once per sentence, so each match costs a binary search rather
+        than a fresh split of everything before it (which made long sentences quadratic).
+        """
+        words = text.split(" ")
+        starts: list[int] = []
+        offset = 0
+        for word in words:
+            starts.append(offset)
+            offset += len(word) + 1
+
+        def negated(start: int) -> bool:
+            before = bisect_left(starts, start)  # the words that start before the match
+            window = words[max(0, before - NEGATION_WINDOW) : before]
+            return any(word in self.negations for word in window)
+
+        return negated
 
 
 @lru_cache(maxsize=4096)
