@@ -7,7 +7,10 @@ module resolves both to a :class:`Principal`, and decides what a token's scopes 
 Scopes are enforced per operation from its tag and method, in one place, so routers need no
 change: ``contacts``/``referrals``/``interviews``/``letters`` need ``<tag>:read`` to read and
 ``<tag>:write`` for anything else; ``webhooks`` needs ``webhooks:manage``; ``export`` needs
-``export``; reading the account (``auth`` tag, GET) is open to any token. Everything else —
+``export``; reading the account (``auth`` tag, GET) is open to any token. An operation that
+also reads another resource asks for that resource's read scope too (:func:`require`):
+drafting a letter needs ``contacts:read`` and ``referrals:read``, and ``interviews:read`` when
+it names an interview, since the letter is filled from them. Everything else —
 managing tokens, deleting the account, any operation of a tag not listed — is refused to
 personal access tokens (fail closed), so a new router is never silently open to them.
 """
@@ -129,9 +132,18 @@ def authorize(principal: Principal, tags: Sequence[object], method: str) -> None
             code="insufficient_scope",
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
         )
-    if scope not in principal.scopes:
+    require(principal, scope)
+
+
+def require(principal: Principal, scope: str, why: str = "") -> None:
+    """Refuse (403 ``insufficient_scope``) a personal access token without ``scope``.
+
+    For an operation that reads another resource on top of its own (drafting a letter reads
+    contacts, referrals and interviews); ``why`` ends the message, after a space.
+    """
+    if principal.is_personal_token and scope not in principal.scopes:
         raise Forbidden(
-            f"This personal access token lacks the {scope} scope.",
+            f"This personal access token lacks the {scope} scope.{why and ' ' + why}",
             code="insufficient_scope",
             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             required_scope=scope,

@@ -1,4 +1,8 @@
-"""The letters resource: drafts, edits, lists, deletes and sends letters to contacts."""
+"""The letters resource: drafts, edits, lists, deletes and sends letters to contacts.
+
+Creating, editing and sending run the job-ask check over the whole letter, which takes CPU:
+those run in a worker thread on a blocking session, off the event loop.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
-from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
+from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep, ThreadSessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.schemas import Page
@@ -31,10 +36,10 @@ def _public(letter: Letter, response: Response) -> LetterPublic:
     responses=problem_responses(401, 409, 422),
 )
 async def create_letter(
-    data: LetterCreate, session: SessionDep, user: CurrentUser, response: Response
+    data: LetterCreate, session: ThreadSessionDep, user: CurrentUser, response: Response
 ) -> LetterPublic:
     """Draft a letter to one of your contacts."""
-    letter = await session.run(letters_service.create, user.id, data)
+    letter = await run_in_threadpool(letters_service.create, session, user.id, data)
     response.headers["Location"] = f"/api/v1/letters/{letter.id}"
     return _public(letter, response)
 
@@ -99,14 +104,14 @@ async def get_letter(
 async def update_letter(
     letter_id: uuid.UUID,
     data: LetterUpdate,
-    session: SessionDep,
+    session: ThreadSessionDep,
     user: CurrentUser,
     response: Response,
     if_match: IfMatch = None,
 ) -> LetterPublic:
     """Edit a draft letter; a sent letter never changes."""
-    letter = await session.run(
-        letters_service.update_letter, user.id, letter_id, data, if_match=if_match
+    letter = await run_in_threadpool(
+        letters_service.update_letter, session, user.id, letter_id, data, if_match=if_match
     )
     return _public(letter, response)
 
@@ -134,11 +139,13 @@ async def delete_letter(
 )
 async def send_letter(
     letter_id: uuid.UUID,
-    session: SessionDep,
+    session: ThreadSessionDep,
     user: CurrentUser,
     response: Response,
     if_match: IfMatch = None,
 ) -> LetterPublic:
     """Send a draft letter: it is stamped with sent_at and never changes again."""
-    letter = await session.run(letters_service.send, user.id, letter_id, if_match=if_match)
+    letter = await run_in_threadpool(
+        letters_service.send, session, user.id, letter_id, if_match=if_match
+    )
     return _public(letter, response)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
-from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep
+from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep, ThreadSessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import etag
 from app.letters import user_templates as service
@@ -58,14 +59,17 @@ async def get_template(
 async def put_template(
     kind: Kind,
     data: TemplateUpdate,
-    session: SessionDep,
+    session: ThreadSessionDep,
     user: CurrentUser,
     request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> TemplatePublic:
     """Save your own template for a kind of letter, after checking it (201 or 200)."""
-    view, created = await session.run(service.save, user.id, kind, data.source, if_match=if_match)
+    # Checking renders two sample letters: CPU work, off the event loop.
+    view, created = await run_in_threadpool(
+        service.save, session, user.id, kind, data.source, if_match=if_match
+    )
     if created:
         response.status_code = status.HTTP_201_CREATED
         response.headers["Location"] = str(request.url.path)
