@@ -585,6 +585,13 @@ def _remap(records: Sequence[Any]) -> dict[uuid.UUID, uuid.UUID]:
 
 def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument) -> ImportSummary:
     """Load an export into the caller's empty account, in one transaction (see the module)."""
+    # The cheap refusal first: checking up to a hundred templates takes seconds, wasted on an
+    # account that already has records. Checked again below, under the lock, before writing.
+    records = AccountDataRepository(session)
+    empty = records.is_empty(owner_id)
+    session.rollback()  # no transaction held open while the document is checked
+    if not empty:
+        raise _not_empty()
     problems = _Problems()
     _check_references(doc, problems)
     template_rows = _template_rows(doc, owner_id, problems)
@@ -598,19 +605,22 @@ def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument)
         )
     try:
         lock_account(session, owner_id)
-        records = AccountDataRepository(session)
         if not records.is_empty(owner_id):
-            raise Conflict(
-                "An import goes into an empty account only; this one already has contacts, "
-                "referrals, interviews, letters or templates.",
-                code="account_not_empty",
-            )
+            raise _not_empty()
         summary = _write(records, owner_id, doc, template_rows)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return summary
+
+
+def _not_empty() -> Conflict:
+    return Conflict(
+        "An import goes into an empty account only; this one already has contacts, "
+        "referrals, interviews, letters or templates.",
+        code="account_not_empty",
+    )
 
 
 def _last_contacted(doc: AccountDocument) -> dict[uuid.UUID, datetime]:
