@@ -1,14 +1,21 @@
 """The ``Idempotency-Key`` header: pure ASGI middleware, and its place in the OpenAPI document.
 
 A POST under ``/api/v1`` sent with an ``Idempotency-Key`` by an authenticated caller runs at
-most once per (user, key). A retry with the same key and the same request (method, path,
-query and body) gets the stored response again (status, body, ``ETag``, ``Location``, plus
-``Idempotent-Replayed: true``); with another request it is a 422; while the first one still
-runs it is a 409. Responses of 5xx, 401 and 429 are not stored: a retry runs again.
+most once per (user, key); :mod:`app.idempotency.service` says what is kept and why a key is
+never run twice. A retry with the same key, the same request (method, path, query and body)
+and the same credential gets the stored success again (status, body, ``ETag``, ``Location``,
+plus ``Idempotent-Replayed: true`` and ``Cache-Control: no-store``); with another request or
+another credential it is a 422; while the first one still runs it is a 409.
+
+Before anything is claimed or replayed, the caller is held to the operation's scopes with the
+rule every route uses (:func:`app.accounts.tokens.authorize`): a personal access token without
+them gets the route's own 403, exactly as without a key.
+
+Responses that carry a secret are never stored: the operations in :data:`SECRET_RESPONSES`
+are declared here, by operation id, and a retry of one is a 409 that points at the resource.
 
 Not covered, on purpose: the ``/auth`` operations (no caller to scope a key by, and their
-responses carry credentials) and ``POST /tokens`` (its response carries a secret that must
-never be stored or shown twice). There the header is ignored, and not declared.
+responses carry credentials). There the header is ignored, and not declared.
 
 The caller is resolved here with the same service function ``current_user`` uses, and left
 in ``scope["state"]["principal"]`` so the dependency does not resolve it a second time.
@@ -24,8 +31,10 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import RouteContext, iter_route_contexts
 from sqlmodel import Session
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.accounts import tokens as access_tokens
@@ -41,12 +50,19 @@ log = logging.getLogger("infoview.idempotency")
 HEADER = "Idempotency-Key"
 _HEADER_BYTES = HEADER.lower().encode()
 API_PREFIX = "/api/v1/"
-EXEMPT_PREFIXES = ("/api/v1/auth/", "/api/v1/tokens", "/api/v1/calendar/token")
+EXEMPT_PREFIXES = ("/api/v1/auth/",)
 STORED_HEADERS = ("content-type", "etag", "location")
-# Larger responses are passed through unstored (and the key released): POST answers are small.
-MAX_STORED_BODY = 1024 * 1024
-_UNSTORED_STATUSES = frozenset({401, 429})
+MAX_STORED_BODY = service.MAX_STORED_BODY
 PURGE_EVERY_SECONDS = 60.0
+
+# The operations whose success carries a secret shown once: their response is never stored.
+# Each names the operation that reads the resource, when the response's Location does not.
+SECRET_RESPONSES: dict[str, str | None] = {
+    "tokens-create": None,  # Location: the token
+    "calendar-rotate-token": None,  # the feed token is shown nowhere else
+    "webhooks-create": None,  # Location: the subscription
+    "webhooks-rotate-secret": "webhooks-get",
+}
 
 
 def takes_idempotency_key(method: str, path: str) -> bool:
@@ -71,8 +87,25 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def _operation(scope: Scope) -> tuple[RouteContext, dict[str, Any]] | None:
+    """The route the request is for, and its path parameters, as the router will find them."""
+    for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
+        match, child = context.matches(scope)
+        if match is Match.FULL:
+            return context, dict(child.get("path_params", {}))
+    return None
+
+
+def _resource_path(scope: Scope, operation_id: str, params: dict[str, Any]) -> str | None:
+    """The path of operation ``operation_id`` filled in with ``params``."""
+    for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
+        if getattr(context, "operation_id", None) == operation_id and context.path_format:
+            return str(context.path_format).format(**params)
+    return None
+
+
 class IdempotencyMiddleware:
-    """Run a keyed POST once per user and key; replay its stored response to retries."""
+    """Run a keyed POST once per user and key; replay its stored success to retries."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings, database: RequestDatabase) -> None:
         self.app = app
@@ -116,10 +149,26 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
+        found = _operation(scope)
+        if found is None:  # no such operation: the router answers 404 or 405
+            await self.app(scope, receive, send)
+            return
+        operation, path_params = found
+        try:
+            # The one scope rule, before any replay: a token without the operation's scope gets
+            # the route's own 403, and nothing is claimed.
+            access_tokens.authorize(principal, getattr(operation, "tags", ()), scope["method"])
+        except AppError:
+            await self.app(scope, receive, send)
+            return
 
         body, receive = await read_body(receive)
         fingerprint = service.fingerprint(
-            scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), body
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            body,
+            token_id=principal.token_id,
         )
         try:
             async with self.database.session() as session:
@@ -139,7 +188,11 @@ class IdempotencyMiddleware:
         if isinstance(outcome, service.StoredResponse):
             await _replay(send, outcome)
             return
-        await self._run(scope, receive, send, outcome)
+        operation_id = getattr(operation, "operation_id", None)
+        secret = operation_id in SECRET_RESPONSES
+        resource = SECRET_RESPONSES.get(operation_id or "")
+        link = _resource_path(scope, resource, path_params) if resource else None
+        await self._run(scope, receive, send, outcome, secret=secret, link=link)
 
     def _maybe_purge(self, session: Session) -> None:
         now = time.monotonic()
@@ -153,74 +206,111 @@ class IdempotencyMiddleware:
             log.exception("purging expired idempotency records failed")
 
     async def _run(
-        self, scope: Scope, receive: Receive, send: Send, claimed: service.Claimed
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        claimed: service.Claimed,
+        *,
+        secret: bool,
+        link: str | None,
     ) -> None:
-        """Run the request, hold its response back until it is stored, then send it."""
+        """Run the request; record its outcome before the client sees the end of the answer.
+
+        A response is held back until it is recorded, up to :data:`MAX_STORED_BODY`; a larger
+        one is passed through as it comes, all but its last part.
+        """
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
-        streaming = False  # too large to store: passed straight through
-        finished = False
+        streaming = False  # too large to keep: passed through as it comes
+        last: Message | None = None  # the final part, held back until the outcome is recorded
 
         async def capture(message: Message) -> None:
-            nonlocal start, size, streaming, finished
-            if streaming:
-                await send(message)
-                return
-            if message["type"] == "http.response.start":
+            nonlocal start, size, streaming, last
+            if message["type"] == "http.response.start" and start is None:
                 start = message
                 return
-            if message["type"] != "http.response.body" or start is None:
+            if message["type"] != "http.response.body" or start is None or last is not None:
                 await send(message)
+                return
+            more = message.get("more_body", False)
+            if streaming:
+                if more:
+                    await send(message)
+                else:
+                    last = message
                 return
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
-            more = message.get("more_body", False)
-            if size > MAX_STORED_BODY and more:
+            if not more:
+                last = message
+            elif size > MAX_STORED_BODY:
                 streaming = True
                 await send(start)
                 await send(
                     {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
                 )
-                return
-            if not more:
-                finished = True
+                chunks.clear()
 
         try:
             await self.app(scope, receive, capture)
-        except BaseException:
+        except Exception:
+            # A failure frees the key. Anything else (cancellation, shutdown) leaves the claim
+            # unresolved: the write may have committed, so it is never run again.
             await self._release(claimed)
             raise
-        if streaming or not finished or start is None:
-            await self._release(claimed)
-            if start is not None and not streaming:
-                await send(start)
-                await send({"type": "http.response.body", "body": b"".join(chunks)})
-            return
-        status = int(start["status"])
-        body = b"".join(chunks)
-        if status >= 500 or status in _UNSTORED_STATUSES:
+        status = int(start["status"]) if start is not None else 0
+        if last is None or not 200 <= status < 300:
             await self._release(claimed)
         else:
-            headers = {
-                name.decode("latin-1").lower(): value.decode("latin-1")
-                for name, value in start.get("headers", [])
-                if name.decode("latin-1").lower() in STORED_HEADERS
-            }
-            try:
-                async with self.database.session() as session:
-                    await session.run(service.complete, claimed.record_id, status, headers, body)
-            except Exception:  # the client still gets its answer; the claim goes stale
-                log.exception("storing an idempotent response failed")
-        await send(start)
-        await send({"type": "http.response.body", "body": body})
+            await self._record(claimed, start, chunks, size, secret=secret, link=link)
+        if start is not None and not streaming:
+            await send(start)
+            await send({"type": "http.response.body", "body": b"".join(chunks)})
+        elif last is not None:
+            await send(last)
+
+    async def _record(
+        self,
+        claimed: service.Claimed,
+        start: Message | None,
+        chunks: list[bytes],
+        size: int,
+        *,
+        secret: bool,
+        link: str | None,
+    ) -> None:
+        assert start is not None
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in start.get("headers", [])
+            if name.decode("latin-1").lower() in STORED_HEADERS
+        }
+        status = int(start["status"])
+        try:
+            async with self.database.session() as session:
+                if secret or size > MAX_STORED_BODY:
+                    await session.run(
+                        service.complete_without_body,
+                        claimed.record_id,
+                        status,
+                        headers.get("location") or link,
+                        secret=secret,
+                    )
+                else:
+                    await session.run(
+                        service.complete, claimed.record_id, status, headers, b"".join(chunks)
+                    )
+        except Exception:  # the client still gets its answer; the key stays unresolved
+            log.exception("recording an idempotent response failed")
 
     async def _release(self, claimed: service.Claimed) -> None:
         try:
             async with self.database.session() as session:
                 await session.run(service.release, claimed.record_id)
-        except Exception:  # a stale claim is taken over after LOCK_TIMEOUT anyway
+        except Exception:  # the key stays unresolved: a retry is told so, and never runs it
             log.exception("releasing an idempotency key failed")
 
     async def _problem(self, scope: Scope, receive: Receive, send: Send, exc: AppError) -> None:
@@ -231,6 +321,7 @@ class IdempotencyMiddleware:
             exc.detail,
             title=exc.title,
             headers=exc.headers,
+            extra=exc.extra,
         )
         await response(scope, receive, send)
 
@@ -241,6 +332,8 @@ async def _replay(send: Send, stored: service.StoredResponse) -> None:
     ]
     headers += [
         (b"content-length", str(len(stored.body)).encode()),
+        # A replay is for the one client that retried; no cache along the way keeps it.
+        (b"cache-control", b"no-store"),
         (b"idempotent-replayed", b"true"),
     ]
     await send({"type": "http.response.start", "status": stored.status, "headers": headers})
@@ -255,17 +348,26 @@ _PARAMETER: dict[str, Any] = {
     "required": False,
     "description": (
         "A unique key (e.g. a UUID) that makes this request safe to retry: for "
-        "`INFOVIEW_IDEMPOTENCY_HOURS` (24 h by default) a retry with the same key and the "
-        "same request gets the first response again, with `Idempotent-Replayed: true`, "
-        "instead of running twice. Keys are per user."
+        "`INFOVIEW_IDEMPOTENCY_HOURS` (24 h by default) it never runs twice. A retry with the "
+        "same key, the same request and the same credential gets the first success again, "
+        "with `Idempotent-Replayed: true` and `Cache-Control: no-store`; a success over "
+        f"{MAX_STORED_BODY // 1024} KiB is not kept (a retry gets a 409 "
+        "`idempotency_response_not_kept`). A failed request frees its key for a retry. Keys "
+        "are per user."
     ),
     "schema": {"type": "string", "minLength": 1, "maxLength": service.MAX_KEY_LENGTH},
 }
+_SECRET_NOTE = (
+    " This operation's response carries a secret, which is never kept: a retry with the key "
+    "does not run it again and gets a 409 `idempotency_response_not_kept` instead."
+)
 _RESPONSES = {
     "400": "The Idempotency-Key is empty, too long or not printable (`invalid_idempotency_key`)",
     "409": "A request with the same Idempotency-Key is still in progress "
-    "(`idempotency_in_progress`)",
-    "422": "The Idempotency-Key was already used with a different request "
+    "(`idempotency_in_progress`), was interrupted and will not run again "
+    "(`idempotency_outcome_unknown`), or succeeded with a response that is not kept "
+    "(`idempotency_response_not_kept`)",
+    "422": "The Idempotency-Key was already used with a different request or credential "
     "(`idempotency_key_reused`)",
 }
 
@@ -283,7 +385,10 @@ def declare_in_openapi(app: FastAPI) -> None:
             parameters = operation.setdefault("parameters", [])
             if any(p.get("name") == HEADER for p in parameters):
                 continue  # already declared (the document is cached and built once)
-            parameters.append(copy.deepcopy(_PARAMETER))
+            parameter = copy.deepcopy(_PARAMETER)
+            if operation.get("operationId") in SECRET_RESPONSES:
+                parameter["description"] += _SECRET_NOTE
+            parameters.append(parameter)
             responses = operation.setdefault("responses", {})
             for status, description in _RESPONSES.items():
                 if status in responses:
@@ -302,4 +407,9 @@ def declare_in_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-__all__ = ["IdempotencyMiddleware", "declare_in_openapi", "takes_idempotency_key"]
+__all__ = [
+    "SECRET_RESPONSES",
+    "IdempotencyMiddleware",
+    "declare_in_openapi",
+    "takes_idempotency_key",
+]

@@ -2,7 +2,8 @@
 
 Records are found by (user, key), which a unique constraint makes one row: two requests that
 claim the same key race on the insert, and one of them gets an ``IntegrityError`` at the
-commit. Taking over a stale record is a compare-and-set on its lock time. Nothing here commits.
+commit. Taking over an expired record is a compare-and-set on its lock time. Nothing here
+commits.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from app.idempotency.schemas import DONE, IN_PROGRESS, IdempotencyRecord
+from app.idempotency.schemas import IN_PROGRESS, IdempotencyRecord
 
 
 class IdempotencyRepository:
-    """Idempotency records: claims, their takeover, stored responses, and the purge."""
+    """Idempotency records: claims, their takeover once expired, outcomes, and the purge."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -63,15 +64,20 @@ class IdempotencyRepository:
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def store_response(
-        self, record_id: uuid.UUID, status: int, headers: dict[str, Any], body: bytes
+    def finish(
+        self,
+        record_id: uuid.UUID,
+        outcome: str,
+        status: int,
+        headers: dict[str, Any],
+        body: bytes | None,
     ) -> None:
-        """Mark the record done, with the response to replay."""
+        """Mark the record done (``outcome``), with what a retry is told."""
         self.session.execute(
             update(IdempotencyRecord)
             .where(col(IdempotencyRecord.id) == record_id)
             .values(
-                status=DONE,
+                status=outcome,
                 response_status=status,
                 response_headers=headers,
                 response_body=body,

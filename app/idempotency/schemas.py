@@ -1,8 +1,10 @@
 """Stored outcomes of POST requests sent with an ``Idempotency-Key``.
 
 One row per (user, key). While the first request runs the row is ``in_progress``; once it has
-answered, the row keeps what it answered (status, a few headers, body) so that a retry with the
-same key and the same request gets the same response instead of doing the work twice.
+answered with a success, the row keeps what it answered (status, a few headers, body) so that a
+retry with the same key and the same request gets the same response instead of doing the work
+twice. A success whose response carried a secret, or was too large to keep, is recorded as
+done without its body: a retry learns that it ran, and where the resource is, never the body.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from app.kit.db import JSONType, UTCDateTime, new_id, utcnow
 
 IN_PROGRESS = "in_progress"
 DONE = "done"
+# Done, and the response not kept: it carried a secret, or was larger than a record holds.
+DONE_SECRET = "done_secret"
+DONE_TOO_LARGE = "done_too_large"
 
 
 class IdempotencyRecord(SQLModel, table=True):

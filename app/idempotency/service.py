@@ -1,10 +1,22 @@
-"""Idempotency keys: run a POST once per (user, key), answer retries with the stored response.
+"""Idempotency keys: run a POST at most once per (user, key), answer retries from the record.
 
 The records live in the database, so every API process shares them and they survive restarts.
-A record is claimed ``in_progress`` before the request runs and holds the response once it
-has answered. A claim left ``in_progress`` for longer than ``LOCK_TIMEOUT`` (the process died
-mid-request) may be taken over by a retry. Records older than ``settings.idempotency_hours``
-are never replayed and are purged, opportunistically by the API and by ``purge_expired``.
+A record is claimed ``in_progress`` (committed) before the request runs; then:
+
+- a success (2xx) is recorded ``done`` with its response, which retries get again; if the
+  response carried a secret, or is larger than :data:`MAX_STORED_BODY`, it is recorded done
+  *without* its body, and a retry is told so (409 ``idempotency_response_not_kept``, with a
+  link to the resource when there is one);
+- a failure (4xx, 5xx, or an error) releases the key: the operations change nothing when they
+  fail, and the client may retry with the same key.
+
+**Never twice.** A claim that was never resolved — its process died mid-request, or the record
+could not be written afterwards — is never taken over: whether its write committed cannot be
+known from here, and a takeover would run it again. A retry is told ``idempotency_in_progress``
+(409, ``Retry-After``) for :data:`LOCK_TIMEOUT`, and after that ``idempotency_outcome_unknown``
+(409): check the resource, and use a new key to try again. The key is free once the record
+expires (``settings.idempotency_hours``); expired records are never replayed and are purged,
+opportunistically by the API and by ``purge_expired``.
 """
 
 from __future__ import annotations
@@ -19,11 +31,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.idempotency.repository import IdempotencyRepository
-from app.idempotency.schemas import DONE, IdempotencyRecord
+from app.idempotency.schemas import (
+    DONE,
+    DONE_SECRET,
+    DONE_TOO_LARGE,
+    IdempotencyRecord,
+)
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, Unprocessable
 
 MAX_KEY_LENGTH = 255
+# The largest response body a record keeps; a larger success is recorded without it.
+MAX_STORED_BODY = 64 * 1024
+# How long an unresolved claim is reported as running rather than as interrupted.
 LOCK_TIMEOUT = timedelta(seconds=60)
 _CLAIM_ATTEMPTS = 3
 
@@ -44,9 +64,18 @@ class StoredResponse:
     body: bytes
 
 
-def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
-    """A digest of the request, to tell a retry from another request reusing the key."""
+def fingerprint(
+    method: str, path: str, query: str, body: bytes, *, token_id: uuid.UUID | None = None
+) -> str:
+    """A digest of the request, to tell a retry from another request reusing the key.
+
+    The credential is part of the request: a personal access token's id, or nothing for the
+    user's sessions. A key used with one token is never replayed to another token, nor to a
+    session: what a response reveals may need scopes only the first caller had.
+    """
     digest = hashlib.sha256()
+    if token_id is not None:
+        digest.update(b"token:" + token_id.bytes + b"\n")
     for part in (method.upper().encode(), path.encode(), query.encode()):
         digest.update(part + b"\n")
     digest.update(body)
@@ -65,8 +94,10 @@ def claim(
 ) -> Claimed | StoredResponse:
     """Claim ``key`` for this request, or say what to answer instead.
 
-    Raises 409 ``idempotency_in_progress`` while another request holds the key, and 422
-    ``idempotency_key_reused`` when the key came with a different request.
+    Raises 422 ``idempotency_key_reused`` when the key came with a different request; 409
+    ``idempotency_in_progress`` while it runs, ``idempotency_outcome_unknown`` once it has been
+    unresolved for longer than :data:`LOCK_TIMEOUT`, ``idempotency_response_not_kept`` when
+    it ran but its response was not kept.
     """
     records = IdempotencyRepository(session)
     for _ in range(_CLAIM_ATTEMPTS):
@@ -92,25 +123,50 @@ def claim(
             if _take_over(session, existing, method, path, request_fingerprint, now):
                 return Claimed(existing.id)
             continue
-        if existing.fingerprint != request_fingerprint:
-            raise Unprocessable(
-                "This Idempotency-Key was already used with a different request; "
-                "use a new key for a new request.",
-                code="idempotency_key_reused",
-            )
-        if existing.status == DONE and existing.response_status is not None:
-            return StoredResponse(
-                status=existing.response_status,
-                headers=dict(existing.response_headers or {}),
-                body=existing.response_body or b"",
-            )
-        if existing.locked_at <= now - LOCK_TIMEOUT:
-            # The request that claimed it never finished (its process died): take over.
-            if _take_over(session, existing, method, path, request_fingerprint, now):
-                return Claimed(existing.id)
-            continue
-        break
-    raise Conflict(
+        return _answer(existing, request_fingerprint, now)
+    raise _in_progress()
+
+
+def _answer(existing: IdempotencyRecord, request_fingerprint: str, now: datetime) -> StoredResponse:
+    """What a retry of ``existing`` gets, when it is not the first to claim the key."""
+    if existing.fingerprint != request_fingerprint:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request (another path, "
+            "query or body, or another credential); use a new key for a new request.",
+            code="idempotency_key_reused",
+        )
+    if existing.status == DONE and existing.response_status is not None:
+        return StoredResponse(
+            status=existing.response_status,
+            headers=dict(existing.response_headers or {}),
+            body=existing.response_body or b"",
+        )
+    if existing.status in (DONE_SECRET, DONE_TOO_LARGE):
+        location = (existing.response_headers or {}).get("location")
+        why = (
+            "carried a secret, which is shown once"
+            if existing.status == DONE_SECRET
+            else f"was larger than the {MAX_STORED_BODY // 1024} KiB a retry can be given"
+        )
+        where = f" The resource is at {location}." if location else ""
+        raise Conflict(
+            f"The request sent with this Idempotency-Key succeeded and will not run again; its "
+            f"response {why}, so it is not kept.{where}",
+            code="idempotency_response_not_kept",
+            **({"location": location} if location else {}),
+        )
+    if existing.locked_at <= now - LOCK_TIMEOUT:
+        raise Conflict(
+            "The request sent with this Idempotency-Key was interrupted before it answered "
+            "(the server restarted), so whether it made its change is unknown. It never runs "
+            "again under this key: check the resource, and use a new key to try again.",
+            code="idempotency_outcome_unknown",
+        )
+    raise _in_progress()
+
+
+def _in_progress() -> Conflict:
+    return Conflict(
         "A request with this Idempotency-Key is still in progress; retry shortly.",
         code="idempotency_in_progress",
         headers={"Retry-After": "1"},
@@ -136,13 +192,26 @@ def _take_over(
 def complete(
     session: Session, record_id: uuid.UUID, status: int, headers: dict[str, Any], body: bytes
 ) -> None:
-    """Store the response of a claimed request, for retries to replay."""
-    IdempotencyRepository(session).store_response(record_id, status, headers, body)
+    """Store the successful response of a claimed request, for retries to replay."""
+    IdempotencyRepository(session).finish(record_id, DONE, status, headers, body)
+    session.commit()
+
+
+def complete_without_body(
+    session: Session, record_id: uuid.UUID, status: int, location: str | None, *, secret: bool
+) -> None:
+    """Record that a claimed request succeeded, keeping only where its resource is.
+
+    For a response that carried a secret (``secret``), or was too large to keep.
+    """
+    outcome = DONE_SECRET if secret else DONE_TOO_LARGE
+    headers = {"location": location} if location else {}
+    IdempotencyRepository(session).finish(record_id, outcome, status, headers, None)
     session.commit()
 
 
 def release(session: Session, record_id: uuid.UUID) -> None:
-    """Forget a claim whose request failed on our side, so that a retry runs it again."""
+    """Forget a claim whose request failed, so that a retry with the key runs it again."""
     IdempotencyRepository(session).delete(record_id)
     session.commit()
 

@@ -101,17 +101,21 @@ class TestReplay:
         assert first.json()["id"] != second.json()["id"]
         assert contact_count(client, ada) == contact_count(client, bo) == 1
 
-    def test_a_refused_request_is_replayed_too(self, client: TestClient) -> None:
+    def test_a_refused_request_frees_its_key(self, client: TestClient) -> None:
         user = register(client)
         first = post_contact(client, user, "bad", {"full_name": ""})
         assert_problem(first, 422, "validation_error")
-        replay = post_contact(client, user, "bad", {"full_name": ""})
-        assert replay.status_code == 422 and replay.headers["idempotent-replayed"] == "true"
-        assert replay.json()["errors"] == first.json()["errors"]
+        assert records(client) == []
+        again = post_contact(client, user, "bad", {"full_name": ""})
+        assert_problem(again, 422, "validation_error")
+        assert "idempotent-replayed" not in again.headers
+        # Corrected, the retry runs under the same key, and is then replayed.
+        fixed = post_contact(client, user, "bad", {"full_name": "Ada"})
+        assert fixed.status_code == 201, fixed.text
+        assert_same_response(fixed, post_contact(client, user, "bad", {"full_name": "Ada"}))
+        assert contact_count(client, user) == 1
 
-    def test_personal_access_token_and_session_share_the_users_keys(
-        self, client: TestClient
-    ) -> None:
+    def test_keys_are_replayed_to_the_credential_that_used_them(self, client: TestClient) -> None:
         user = register(client)
         created = client.post(
             "/api/v1/tokens",
@@ -130,7 +134,9 @@ class TestReplay:
         assert_same_response(
             first, post_contact(client, token_user, "via-token", {"full_name": "Ada"})
         )
-        assert_same_response(first, post_contact(client, user, "via-token", {"full_name": "Ada"}))
+        # The same user's session is another credential: the key is taken, nothing runs.
+        r = post_contact(client, user, "via-token", {"full_name": "Ada"})
+        assert_problem(r, 422, "idempotency_key_reused")
         assert contact_count(client, user) == 1
 
     def test_replay_survives_a_server_restart(self, client: TestClient, settings: Settings) -> None:
@@ -173,14 +179,16 @@ class TestInProgress:
         assert_problem(r, 422, "idempotency_key_reused")
         assert contact_count(client, user) == 0
 
-    def test_a_claim_abandoned_for_a_minute_is_taken_over(self, client: TestClient) -> None:
+    def test_a_claim_abandoned_for_a_minute_is_never_run_again(self, client: TestClient) -> None:
         user = register(client)
         self._claim(client, user, "crashed", {"full_name": "Ada"})
         age_records(client, locked_at=datetime.now(UTC) - timedelta(seconds=61))
-        first = post_contact(client, user, "crashed", {"full_name": "Ada"})
-        assert first.status_code == 201, first.text
-        assert_same_response(first, post_contact(client, user, "crashed", {"full_name": "Ada"}))
-        assert contact_count(client, user) == 1
+        r = post_contact(client, user, "crashed", {"full_name": "Ada"})
+        assert_problem(r, 409, "idempotency_outcome_unknown")
+        assert "retry-after" not in r.headers
+        assert contact_count(client, user) == 0
+        [record] = records(client)
+        assert record.status == "in_progress"
 
     def test_a_server_error_frees_the_key_for_a_retry(self, client: TestClient) -> None:
         user = register(client)
