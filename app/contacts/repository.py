@@ -22,13 +22,16 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Update,
     bindparam,
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -226,6 +229,25 @@ class ContactActivityRepository:
             select(type_coerce(last_letter, UTCDateTime), type_coerce(last_held, UTCDateTime))
         ).one()
         return letter_at, held_at
+
+    @staticmethod
+    def held_interview_statement(
+        contact_id: uuid.UUID, interview_id: uuid.UUID, held_at: datetime
+    ) -> Update:
+        """The write that brings ``last_contacted_at`` up to date once the interview is held at
+        ``held_at``: it reads the other interviews and the letters, never this interview's own
+        row, so it can run in the same statement as the move that sets it."""
+        times = union_all(
+            select(col(Letter.sent_at).label("at")).where(
+                col(Letter.recipient_id) == contact_id, col(Letter.status) == "sent"
+            ),
+            select(col(Interview.held_at).label("at")).where(
+                col(Interview.contact_id) == contact_id, col(Interview.id) != interview_id
+            ),
+            select(literal(held_at, UTCDateTime).label("at")),
+        ).subquery()
+        latest = select(func.max(times.c.at)).scalar_subquery()
+        return update(Contact).where(col(Contact.id) == contact_id).values(last_contacted_at=latest)
 
     def set_last_contacted(self, contact_id: uuid.UUID, at: datetime | None) -> None:
         """Write the contact's ``last_contacted_at`` (its version stays: a derived field)."""

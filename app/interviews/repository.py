@@ -18,12 +18,27 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, func, select
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlmodel import Session
 
 from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
+from app.kit.db import UTCDateTime
 from app.kit.queries import (
+    CALLER,
+    caller_row,
     compare_and_delete,
     compare_and_set,
     decode_cursor,
@@ -34,8 +49,11 @@ from app.kit.queries import (
     keyset_rows,
     owned,
     owned_page_statement,
+    owned_row_statement,
+    owner_table,
     require_owned_ref,
 )
+from app.kit.unit_of_work import UnitOfWork, caller_exists
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
 from app.vocabulary import LetterStatus
@@ -44,11 +62,230 @@ _INTERVIEWS: Any = Interview.__table__  # type: ignore[attr-defined]
 _CHECKLISTS: Any = PrepChecklist.__table__  # type: ignore[attr-defined]
 _LETTERS: Any = Letter.__table__  # type: ignore[attr-defined]
 _REFERRALS: Any = Referral.__table__  # type: ignore[attr-defined]
+_CONTACTS: Any = Contact.__table__  # type: ignore[attr-defined]
+_EVENTS: Any = InterviewEvent.__table__  # type: ignore[attr-defined]
+
+# How a checklist column is named in the row read with its interview.
+CHECKLIST_PREFIX = "checklist_"
 
 
 def get_row(db: Session | Connection, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Row[Any]:
     """The caller's interview as a row (a 404 if none; a 401 if the account is gone)."""
     return get_owned_row(db, Interview, interview_id, owner_id, what="interview")
+
+
+@cache
+def _with_checklist_statement() -> Select[Any]:
+    checklists = _CHECKLISTS
+    return (
+        owned_row_statement(_INTERVIEWS)
+        .outerjoin(checklists, checklists.c.interview_id == _INTERVIEWS.c.id)
+        .add_columns(*(c.label(CHECKLIST_PREFIX + c.name) for c in checklists.c))
+    )
+
+
+def get_with_checklist(
+    connection: Connection, owner_id: uuid.UUID, interview_id: uuid.UUID
+) -> Row[Any]:
+    """The caller's interview and its checklist (columns prefixed ``checklist_``), in one
+    caller-checked statement: a 404 if none, a 401 if the account is gone."""
+    return get_owned_row(
+        connection,
+        Interview,
+        interview_id,
+        owner_id,
+        what="interview",
+        statement=_with_checklist_statement(),
+    )
+
+
+# The facts a move's guards look at, besides the interview and its checklist, as rows of
+# (fact, person, at): the latest sent letter of each guarded kind to each recipient, and
+# (fact ``REFERRED_BY``, no time) everyone recorded as having referred the interviewee.
+REFERRED_BY = "referred_by"
+
+
+@cache
+def _facts_statement() -> Select[Any]:
+    letters, referrals = _LETTERS.c, _REFERRALS.c
+    sent = (
+        select(
+            letters.kind.label("fact"),
+            letters.recipient_id.label("person"),
+            func.max(letters.sent_at).label("at"),
+        )
+        .where(
+            letters.owner_id == bindparam("owner_id"),
+            letters.interview_id == bindparam("interview_id"),
+            letters.status == LetterStatus.SENT.value,
+            letters.kind.in_(bindparam("kinds", expanding=True)),
+        )
+        .group_by(letters.kind, letters.recipient_id)
+    )
+    referred = select(
+        literal(REFERRED_BY).label("fact"),
+        referrals.referrer_id.label("person"),
+        null().cast(UTCDateTime).label("at"),
+    ).where(
+        referrals.owner_id == bindparam("owner_id"),
+        referrals.referred_id == bindparam("contact_id"),
+    )
+    return union_all(sent, referred)  # type: ignore[return-value]
+
+
+def guard_facts(
+    connection: Connection,
+    owner_id: uuid.UUID,
+    interview_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    letter_kinds: Sequence[str],
+) -> Sequence[Row[Any]]:
+    """The letters sent for the interview and the interviewee's referrers, in one statement:
+    rows of (``fact``, ``person``, ``at``), ``fact`` a letter kind or :data:`REFERRED_BY`."""
+    params = {
+        "owner_id": owner_id,
+        "interview_id": interview_id,
+        "contact_id": contact_id,
+        "kinds": list(letter_kinds),
+    }
+    return connection.execute(_facts_statement(), params).all()
+
+
+def move(
+    connection: Connection,
+    interview: Row[Any],
+    values: dict[str, Any],
+    *,
+    referrers: Sequence[uuid.UUID],
+    event: dict[str, Any],
+    outbox: tuple[Table, dict[str, Any]],
+    also: Sequence[Update] = (),
+) -> bool:
+    """Apply a move as one unit of work, committed: the interview's new state (a
+    compare-and-set on its version *and* state, and on the interviewee's referrers being
+    exactly those its guards looked at), the recorded move, its event, and ``also``.
+
+    False, with nothing written, when any of that changed since it was read.
+    """
+    c, referrals = _INTERVIEWS.c, _REFERRALS.c
+    same_referrers = ~(
+        select(referrals.id)
+        .where(
+            referrals.owner_id == interview.owner_id,
+            referrals.referred_id == interview.contact_id,
+            referrals.referrer_id.not_in(list(referrers)),
+        )
+        .exists()
+    ) & (
+        select(func.count())
+        .select_from(_REFERRALS)
+        .where(
+            referrals.owner_id == interview.owner_id,
+            referrals.referred_id == interview.contact_id,
+        )
+        .scalar_subquery()
+        == len(referrers)
+    )
+    guard = (
+        _INTERVIEWS.update()
+        .where(
+            c.id == interview.id,
+            c.version == interview.version,
+            c.state == interview.state,
+            same_referrers,
+        )
+        .values(**values)
+        .returning(c.id)
+    )
+    writes = UnitOfWork(guard)
+    writes.insert(_EVENTS, event)
+    writes.insert(*outbox)
+    for statement in also:
+        writes.update(statement)
+    return writes.commit(connection)
+
+
+def current_version_and_state(connection: Connection, interview_id: uuid.UUID) -> Row[Any] | None:
+    """The interview's version and state as the database now has them, if it still exists."""
+    c = _INTERVIEWS.c
+    return connection.execute(select(c.version, c.state).where(c.id == interview_id)).first()
+
+
+@cache
+def _create_checks_statement() -> Select[Any]:
+    owner = owner_table(_INTERVIEWS)
+    contacts, referrals, interviews = _CONTACTS.c, _REFERRALS.c, _INTERVIEWS.c
+    contact = (
+        select(contacts.id)
+        .where(contacts.id == bindparam("contact_id"), contacts.owner_id == owner.c.id)
+        .scalar_subquery()
+    )
+    referred = (
+        select(referrals.referred_id)
+        .where(referrals.id == bindparam("referral_id"), referrals.owner_id == owner.c.id)
+        .scalar_subquery()
+    )
+    referral = (
+        select(referrals.id)
+        .where(referrals.id == bindparam("referral_id"), referrals.owner_id == owner.c.id)
+        .scalar_subquery()
+    )
+    holder = (
+        select(interviews.id)
+        .where(
+            interviews.owner_id == owner.c.id,
+            interviews.source == bindparam("source"),
+            interviews.external_id == bindparam("external_id"),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        owner.c.id.label(CALLER),
+        contact.label("contact_id"),
+        referral.label("referral_id"),
+        referred.label("referred_id"),
+        holder.label("holder_id"),
+    ).where(caller_row(owner, bindparam("owner_id")))
+
+
+def create_checks(
+    connection: Connection,
+    owner_id: uuid.UUID,
+    *,
+    contact_id: uuid.UUID,
+    referral_id: uuid.UUID | None,
+    source: str | None,
+    external_id: str | None,
+) -> Row[Any] | None:
+    """What a new interview's body points at, in one statement that also proves the caller's
+    account exists (``None`` if not): ``contact_id`` and ``referral_id`` if the caller has
+    them, ``referred_id`` the referral's person referred, ``holder_id`` an interview already
+    using the external identity."""
+    params = {
+        "owner_id": owner_id,
+        "contact_id": contact_id,
+        "referral_id": referral_id,
+        "source": source,
+        "external_id": external_id,
+    }
+    return connection.execute(_create_checks_statement(), params).first()
+
+
+def insert_new(
+    connection: Connection,
+    owner_id: uuid.UUID,
+    interview: dict[str, Any],
+    checklist: dict[str, Any],
+    outbox: tuple[Table, dict[str, Any]],
+) -> bool:
+    """Insert an interview, its empty checklist and its event as one unit of work,
+    committed; False, with nothing written, when the caller's account no longer exists."""
+    writes = UnitOfWork(caller_exists(_INTERVIEWS, owner_id))
+    writes.insert(_INTERVIEWS, interview)
+    writes.insert(_CHECKLISTS, checklist)
+    writes.insert(*outbox)
+    return writes.commit(connection)
 
 
 # Each list filter as a condition on a bound parameter of the same name.

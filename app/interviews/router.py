@@ -58,13 +58,13 @@ def _public(interview: object) -> InterviewPublic:
     responses=problem_responses(401, 409, 422),
 )
 async def create_interview(
-    data: InterviewCreate, session: SessionDep, user: CurrentUser, response: Response
+    data: InterviewCreate, connection: ConnectionDep, user: CurrentReader, response: Response
 ) -> InterviewPublic:
     """Create an interview (in state request) with its empty preparation checklist."""
-    interview = await session.run(service.create, user.id, data)
+    interview, version = await connection.run_sync(service.create, user.id, data)
     response.headers["Location"] = f"/api/v1/interviews/{interview.id}"
-    response.headers["ETag"] = etag(interview.version)
-    return _public(interview)
+    response.headers["ETag"] = etag(version)
+    return interview
 
 
 @router.get(
@@ -204,10 +204,12 @@ async def update_checklist(
     responses=problem_responses(401, 404, 422),
 )
 async def list_transitions(
-    interview_id: uuid.UUID, session: ReadSessionDep, user: CurrentUser, response: Response
+    interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentReader, response: Response
 ) -> list[TransitionOption]:
     """List the states the interview may move to next, each with its unmet requirements."""
-    interview, options = await session.run(service.transition_options, user.id, interview_id)
+    interview, options = await connection.run_sync(
+        service.transition_options, user.id, interview_id
+    )
     response.headers["ETag"] = etag(interview.version)
     return [
         TransitionOption(
@@ -229,13 +231,13 @@ async def list_transitions(
 async def transition_interview(
     interview_id: uuid.UUID,
     data: TransitionRequest,
-    session: SessionDep,
-    user: CurrentUser,
+    connection: ConnectionDep,
+    user: CurrentReader,
     response: Response,
     if_match: IfMatch = None,
 ) -> InterviewPublic:
     """Move the interview to its next state; refused with every unmet requirement if not ready."""
-    interview, version = await session.run(
+    interview, version = await connection.run_sync(
         service.transition,
         user.id,
         interview_id,

@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app.contacts.activity import refresh_last_contacted
+from app.contacts.activity import held_interview_update, refresh_last_contacted
 from app.interviews import repository, workflow
 from app.interviews.repository import InterviewRepository
 from app.interviews.schemas import (
@@ -31,10 +32,10 @@ from app.interviews.schemas import (
     PrepChecklist,
 )
 from app.kit.db import utcnow
-from app.kit.errors import Conflict, PreconditionFailed, Unprocessable
-from app.kit.queries import check_if_match, optimistic_write
+from app.kit.errors import Conflict, PreconditionFailed, Unprocessable, caller_gone
+from app.kit.queries import check_if_match, new_row, not_referenced, optimistic_write
 from app.vocabulary import InterviewMode, InterviewState, LetterKind
-from app.webhooks.outbox import emit
+from app.webhooks.outbox import event_row
 
 
 def get(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Interview:
@@ -73,26 +74,19 @@ def list_(
     return repository.page(db, owner_id, vars(filters), limit=limit, cursor=cursor)
 
 
-def _check_referral(
-    interviews: InterviewRepository,
-    owner_id: uuid.UUID,
-    referral_id: uuid.UUID,
-    contact_id: uuid.UUID,
-) -> None:
-    referral = interviews.require_referral(owner_id, referral_id)
-    if referral.referred_id != contact_id:
-        raise Unprocessable(
-            "The referral names someone else as the person referred; an interview's referral "
-            "must be the one that led to its interviewee.",
-            code="referral_mismatch",
-            errors=[
-                {
-                    "loc": ["body", "referral_id"],
-                    "msg": "referred_id is not the interviewee",
-                    "type": "referral_mismatch",
-                }
-            ],
-        )
+def _referral_mismatch() -> Unprocessable:
+    return Unprocessable(
+        "The referral names someone else as the person referred; an interview's referral "
+        "must be the one that led to its interviewee.",
+        code="referral_mismatch",
+        errors=[
+            {
+                "loc": ["body", "referral_id"],
+                "msg": "referred_id is not the interviewee",
+                "type": "referral_mismatch",
+            }
+        ],
+    )
 
 
 def _check_external_id(
@@ -115,17 +109,42 @@ def _external_id_taken(source: str | None, external_id: str | None) -> Conflict:
     )
 
 
-def create(session: Session, owner_id: uuid.UUID, data: InterviewCreate) -> Interview:
-    """Create an interview in state ``request``, with its empty preparation checklist."""
-    interviews = InterviewRepository(session)
-    interviews.require_contact(owner_id, data.contact_id)
+def create(
+    connection: Connection, owner_id: uuid.UUID, data: InterviewCreate
+) -> tuple[InterviewPublic, int]:
+    """Create an interview in state ``request``, with its empty preparation checklist.
+
+    Two round trips: one statement checks the caller, the contact, the referral and the
+    external identity; one unit of work writes the interview, its checklist and its
+    ``interview.created`` event. Returns the interview as its owner sees it, and its version.
+    """
+    found = repository.create_checks(
+        connection,
+        owner_id,
+        contact_id=data.contact_id,
+        referral_id=data.referral_id,
+        source=data.source,
+        external_id=data.external_id,
+    )
+    if found is None:
+        raise caller_gone()
+    if found.contact_id is None:
+        raise not_referenced("contact_id")
     if data.referral_id is not None:
-        _check_referral(interviews, owner_id, data.referral_id, data.contact_id)
-    _check_external_id(interviews, owner_id, data.source, data.external_id)
+        if found.referral_id is None:
+            raise not_referenced("referral_id")
+        if found.referred_id != data.contact_id:
+            raise _referral_mismatch()
+    if found.holder_id is not None:
+        raise _external_id_taken(data.source, data.external_id)
     now = utcnow()
     values = data.model_dump(mode="json", include={"questions"})
-    interview = Interview(
-        **data.model_dump(exclude={"questions"}),
+    row = new_row(
+        Interview,
+        **{
+            name: value.astimezone(UTC) if isinstance(value, datetime) else value
+            for name, value in data.model_dump(exclude={"questions"}).items()
+        },
         questions=values["questions"],
         owner_id=owner_id,
         state=InterviewState.REQUEST.value,
@@ -133,18 +152,21 @@ def create(session: Session, owner_id: uuid.UUID, data: InterviewCreate) -> Inte
         created_at=now,
         updated_at=now,
     )
-    interviews.insert(interview)
-    interviews.add_checklist(
-        PrepChecklist(interview_id=interview.id, owner_id=owner_id, updated_at=now)
-    )
-    emit(session, owner_id, "interview.created", InterviewPublic.model_validate(interview))
+    interview = InterviewPublic.model_validate(row)
+    checklist = new_row(PrepChecklist, interview_id=row["id"], owner_id=owner_id, updated_at=now)
     try:
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
+        written = repository.insert_new(
+            connection,
+            owner_id,
+            row,
+            checklist,
+            event_row(owner_id, "interview.created", interview),
+        )
+    except IntegrityError as exc:  # a concurrent create took the external id first
         raise _external_id_taken(data.source, data.external_id) from exc
-    interviews.refresh(interview)  # read back as stored: timestamps in UTC
-    return interview
+    if not written:
+        raise caller_gone()
+    return interview, row["version"]
 
 
 def update_(
@@ -168,7 +190,9 @@ def update_(
             if key in changes:
                 changes[key] = str(changes[key])
         if changes.get("referral_id") is not None:
-            _check_referral(interviews, owner_id, changes["referral_id"], interview.contact_id)
+            referral = interviews.require_referral(owner_id, changes["referral_id"])
+            if referral.referred_id != interview.contact_id:
+                raise _referral_mismatch()
         if "external_id" in changes or "source" in changes:
             external_id = changes.get("external_id", interview.external_id)
             source = changes.get("source", interview.source)
@@ -231,8 +255,11 @@ def delete_(
 # --- the workflow -------------------------------------------------------------------------
 
 
-def missing_items(checklist: PrepChecklist | Row[Any], mode: InterviewMode) -> list[str]:
-    """The checklist items still required before the interview counts as prepared."""
+def missing_items(checklist: Any, mode: InterviewMode) -> list[str]:
+    """The checklist items still required before the interview counts as prepared.
+
+    ``checklist`` has the checklist's columns as attributes: the entity, or a row.
+    """
     done = {item: bool(getattr(checklist, f"{item}_done")) for item in workflow.CHECKLIST_ITEMS}
     texts = {
         item.name: getattr(checklist, f"{item.name}_text")
@@ -251,33 +278,38 @@ _GUARDED_LETTERS = (
 
 
 def load_facts(
-    session: Session,
-    interview: Interview | Row[Any],
+    connection: Connection,
+    interview: Row[Any],
     *,
     now: datetime,
     requested_held_at: datetime | None = None,
     reason: str | None = None,
 ) -> workflow.Facts:
-    """The snapshot the guards look at, read with three small queries.
-
-    ``interview`` is the ORM object or a row of the interview table: only columns are read.
-    """
-    interviews = InterviewRepository(session)
-    checklist = interviews.checklist_row(interview.id)
+    """The snapshot the guards look at: ``interview`` is the row read with its checklist
+    (:func:`repository.get_with_checklist`); the letters sent and the interviewee's
+    referrers come in one more statement."""
+    columns = interview._mapping
+    checklist = SimpleNamespace(
+        **{
+            name[len(repository.CHECKLIST_PREFIX) :]: value
+            for name, value in columns.items()
+            if name.startswith(repository.CHECKLIST_PREFIX)
+        }
+    )
     missing = (
         missing_items(checklist, InterviewMode(interview.mode))
-        if checklist is not None
+        if checklist.interview_id is not None
         else list(workflow.CHECKLIST_ITEMS)
     )
-
-    # Latest sent letter of each kind to each recipient, for this interview.
-    sent = interviews.last_sent(interview.owner_id, interview.id, _GUARDED_LETTERS)
     latest: dict[tuple[str, uuid.UUID], datetime] = {}
-    for kind, recipient_id, sent_at in sent:
-        if sent_at is not None:
-            latest[(kind, recipient_id)] = _aware(sent_at)
-
-    referrers = interviews.referrer_ids(interview.owner_id, interview.contact_id)
+    referrers: list[uuid.UUID] = []
+    for row in repository.guard_facts(
+        connection, interview.owner_id, interview.id, interview.contact_id, _GUARDED_LETTERS
+    ):
+        if row.fact == repository.REFERRED_BY:
+            referrers.append(row.person)
+        elif row.at is not None:
+            latest[(row.fact, row.person)] = _aware(row.at)
     thank_you = latest.get((LetterKind.THANK_YOU.value, interview.contact_id))
     return workflow.Facts(
         state=InterviewState(interview.state),
@@ -286,7 +318,7 @@ def load_facts(
         checklist_missing=tuple(missing),
         request_letter_sent=(LetterKind.REQUEST.value, interview.contact_id) in latest,
         thank_you_sent_at=(thank_you,) if thank_you else (),
-        referrers=referrers,
+        referrers=tuple(sorted(referrers)),
         report_back_sent_at={
             recipient: (at,)
             for (kind, recipient), at in latest.items()
@@ -300,17 +332,17 @@ def load_facts(
 
 def _aware(value: datetime) -> datetime:
     """A timestamp read through an aggregate, tagged UTC if the driver left it naive."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def transition_options(
-    session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID
-) -> tuple[Interview, list[workflow.Option]]:
+    connection: Connection, owner_id: uuid.UUID, interview_id: uuid.UUID
+) -> tuple[Row[Any], list[workflow.Option]]:
     """Each state the interview may move to next, with what still stands in the way."""
-    interview = get(session, owner_id, interview_id)
+    interview = repository.get_with_checklist(connection, owner_id, interview_id)
     if not workflow.next_states(InterviewState(interview.state)):
         return interview, []  # the end of the road: nothing to look up
-    return interview, workflow.options(load_facts(session, interview, now=utcnow()))
+    return interview, workflow.options(load_facts(connection, interview, now=utcnow()))
 
 
 def _refused(detail: str, state: InterviewState, unmet: list[dict[str, Any]]) -> Conflict:
@@ -323,8 +355,12 @@ def _refused(detail: str, state: InterviewState, unmet: list[dict[str, Any]]) ->
     )
 
 
+# How often a move whose guards' facts changed under it is judged again before it is refused.
+_MOVE_ATTEMPTS = 3
+
+
 def transition(
-    session: Session,
+    connection: Connection,
     owner_id: uuid.UUID,
     interview_id: uuid.UUID,
     to: InterviewState,
@@ -336,16 +372,60 @@ def transition(
 ) -> tuple[InterviewPublic, int]:
     """Move an interview to ``to`` if every guard holds; otherwise refuse and change nothing.
 
-    The move is written with compare-and-set on (version, state): of two concurrent moves only
-    one can match, and the other is refused as ``concurrent_transition``. Returns the
-    interview after the move, and its new version.
+    Three round trips: the interview with its checklist, the other facts its guards look at,
+    and the move as one unit of work — a compare-and-set on (version, state) and on the
+    interviewee's referrers. Of two concurrent moves only one can match, and the other is
+    refused as ``concurrent_transition``; a referral recorded meanwhile has the move judged
+    again. Returns the interview after the move, and its new version.
     """
-    interviews = InterviewRepository(session)
-    interview = get_row(session, owner_id, interview_id)
-    check_if_match(if_match, interview.version)
+    for _ in range(_MOVE_ATTEMPTS):
+        interview = repository.get_with_checklist(connection, owner_id, interview_id)
+        check_if_match(if_match, interview.version)
+        moved = _try_move(connection, interview, to, actor, held_at, reason)
+        if moved is not None:
+            return moved
+        fresh = repository.current_version_and_state(connection, interview.id)
+        if fresh is not None and (fresh.version, fresh.state) == (
+            interview.version,
+            interview.state,
+        ):
+            continue  # only the facts changed: judge the move again on the new ones
+        if if_match is not None and fresh is not None and fresh.state == interview.state:
+            # Not another move but an edit (checklist, fields): the precondition failed.
+            raise PreconditionFailed(
+                "The interview changed while this request ran; fetch it again and retry.",
+                code="etag_mismatch",
+            )
+        current = InterviewState(fresh.state if fresh is not None else interview.state)
+        break
+    else:
+        current = InterviewState(interview.state)
+    raise _refused(
+        "Another change to this interview was made at the same moment; this move was not applied.",
+        current,
+        [
+            {
+                "code": "concurrent_transition",
+                "message": "Another request changed the interview at the same moment; "
+                "fetch it again and retry if the move still makes sense.",
+            }
+        ],
+    )
+
+
+def _try_move(
+    connection: Connection,
+    interview: Row[Any],
+    to: InterviewState,
+    actor: str,
+    held_at: datetime | None,
+    reason: str | None,
+) -> tuple[InterviewPublic, int] | None:
+    """Judge the move on the facts as they are and write it; ``None`` if what it was judged
+    on changed before the write."""
     now = utcnow()
     from_state = InterviewState(interview.state)
-    facts = load_facts(session, interview, now=now, requested_held_at=held_at, reason=reason)
+    facts = load_facts(connection, interview, now=now, requested_held_at=held_at, reason=reason)
     unmet = workflow.unmet_requirements(facts, to)
     if unmet:
         raise _refused(
@@ -354,40 +434,20 @@ def transition(
             from_state,
             [r.as_dict() for r in unmet],
         )
-
+    entered = held_at.astimezone(UTC) if (to == InterviewState.HELD and held_at) else now
     values: dict[str, Any] = {
         "state": to.value,
-        workflow.ENTERED_AT[to]: (held_at or now) if to == InterviewState.HELD else now,
+        workflow.ENTERED_AT[to]: entered,
         "version": interview.version + 1,
         "updated_at": now,
     }
     if to == InterviewState.CANCELLED:
         values["cancel_reason"] = (reason or "").strip()
-    if not interviews.compare_and_set_state(
-        interview.id, interview.version, from_state.value, values
-    ):
-        session.rollback()
-        fresh = interviews.reread(interview.id)
-        current = InterviewState(fresh.state) if fresh is not None else from_state
-        if if_match is not None and fresh is not None and fresh.state == from_state.value:
-            # Not another move but an edit (checklist, fields): the precondition failed.
-            raise PreconditionFailed(
-                "The interview changed while this request ran; fetch it again and retry.",
-                code="etag_mismatch",
-            )
-        raise _refused(
-            "Another change to this interview was made at the same moment; this move was "
-            "not applied.",
-            current,
-            [
-                {
-                    "code": "concurrent_transition",
-                    "message": "Another request changed the interview at the same moment; "
-                    "fetch it again and retry if the move still makes sense.",
-                }
-            ],
-        )
-    interviews.insert_event(
+    # Once written, the row is exactly what was read plus ``values``.
+    after = InterviewPublic.model_validate({**interview._mapping, **values})
+    owner_id = interview.owner_id
+    event = new_row(
+        InterviewEvent,
         interview_id=interview.id,
         owner_id=owner_id,
         from_state=from_state.value,
@@ -396,13 +456,21 @@ def transition(
         actor=actor,
         reason=reason.strip() if reason and reason.strip() else None,
     )
+    also = []
     if to == InterviewState.HELD:
-        refresh_last_contacted(session, interview.contact_id)
-    # The compare-and-set matched, so the row is now exactly what was read plus ``values``.
-    after = InterviewPublic.model_validate({**interview._mapping, **values})
-    emit(session, owner_id, "interview.state_changed", _state_changed(after, from_state, now))
-    session.commit()
-    return after, values["version"]
+        also.append(held_interview_update(interview.contact_id, interview.id, entered))
+    moved = repository.move(
+        connection,
+        interview,
+        values,
+        referrers=facts.referrers,
+        event=event,
+        outbox=event_row(
+            owner_id, "interview.state_changed", _state_changed(after, from_state, now)
+        ),
+        also=also,
+    )
+    return (after, values["version"]) if moved else None
 
 
 def _state_changed(interview: InterviewPublic, from_state: InterviewState, at: datetime) -> Any:

@@ -9,6 +9,13 @@ caller's account still exists, in the same statement: they start from the owner'
 table the ``owner_id`` foreign key points at) and outer-join the rows asked for. No owner row
 means the account is gone, a 401; an owner row with nothing joined is an honest 404 or an
 empty page. A read therefore needs no separate caller check: one round trip, not two.
+
+"The owner's row" means more than the row existing: the owner table may declare, in its
+``info[CALLER_CONDITION]``, what else its row must meet to speak for the caller (the accounts
+domain: the session the caller signed in with is not revoked). Every caller-checked statement
+here adds it (:func:`caller_row`), so a revoked session is a 401 on its very next request,
+still in one round trip. The caller's session is a :class:`~contextvars.ContextVar` the
+authentication dependency sets (:func:`set_caller_session`), read when a statement runs.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Row,
@@ -63,7 +72,7 @@ def get_owned(
         select(owner.c.id, model)
         .select_from(owner)
         .outerjoin(model, wanted)
-        .where(owner.c.id == owner_id)
+        .where(caller_row(owner, owner_id))
     ).first()
     if found is None:
         raise caller_gone()
@@ -90,14 +99,53 @@ def owner_table(table: Table) -> Table:
     return key.column.table
 
 
+# The session the request's caller signed in with; None for a caller without one (a personal
+# access token, a command, the webhook dispatcher). A context variable, so each request (each
+# task, and the threads and greenlets it runs statements in) sees its own.
+_caller_session: ContextVar[uuid.UUID | None] = ContextVar("caller_session", default=None)
+
+# The bound parameter carrying it, and the key of ``Table.info`` under which an owner table
+# declares its condition: ``(owner table) -> condition`` (see :func:`caller_row`).
+CALLER_SESSION = "caller_session"
+CALLER_CONDITION = "caller_condition"
+
+
+def set_caller_session(session_id: uuid.UUID | None) -> None:
+    """Name the session the current request's caller speaks for (None: no session)."""
+    _caller_session.set(session_id)
+
+
+def caller_session() -> BindParameter[Any]:
+    """A bound parameter whose value is the caller's session id *when the statement runs*.
+
+    So a statement built once (and prepared) checks each request's own session; a caller may
+    still pass :data:`CALLER_SESSION` explicitly among the parameters.
+    """
+    return bindparam(CALLER_SESSION, callable_=_caller_session.get)
+
+
+def caller_row(owner: Table, owner_id: Any) -> ColumnElement[bool]:
+    """The owner's row stands for the caller: its id is ``owner_id`` (a value or a bound
+    parameter), and it meets what the owner table declares in ``info[CALLER_CONDITION]``."""
+    declared: Callable[[Table], ColumnElement[bool]] | None = owner.info.get(CALLER_CONDITION)
+    matches = owner.c.id == owner_id
+    return matches if declared is None else and_(matches, declared(owner))
+
+
 @cache
-def _owned_row_statement(table: Table) -> Select[Any]:
+def owned_row_statement(table: Table) -> Select[Any]:
+    """The caller-checked read of one of ``table``'s rows, by ``object_id`` and ``owner_id``.
+
+    It starts from the owner's row: no row at all means the account is gone; a row whose
+    columns of ``table`` are null means no such record of theirs. A repository may join more
+    to it (a child row, say) and hand it to :func:`get_owned_row`.
+    """
     owner = owner_table(table)
     wanted = and_(table.c.id == bindparam("object_id"), table.c.owner_id == owner.c.id)
     return (
         core_select(owner.c.id.label(CALLER), *table.c)
         .select_from(owner.outerjoin(table, wanted))
-        .where(owner.c.id == bindparam("owner_id"))
+        .where(caller_row(owner, bindparam("owner_id")))
     )
 
 
@@ -108,6 +156,7 @@ def get_owned_row(
     owner_id: uuid.UUID,
     *,
     what: str,
+    statement: Select[Any] | None = None,
 ) -> Row[Any]:
     """Like :func:`get_owned`, without an ORM object: the row (columns by attribute or by
     ``row._mapping[name]``, plus :data:`CALLER`), for reads and for Core writes.
@@ -116,8 +165,8 @@ def get_owned_row(
     account exists (a 401 if not); building, tracking and expiring an ORM object costs several
     times the query itself, and a read needs none of it.
     """
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    statement = _owned_row_statement(table)
+    if statement is None:
+        statement = owned_row_statement(model.__table__)  # type: ignore[attr-defined]
     row = (
         connection_of(db).execute(statement, {"object_id": object_id, "owner_id": owner_id}).first()
     )
@@ -177,7 +226,7 @@ def owned_page_statement(
     return (
         core_select(owner.c.id.label(CALLER), *rows.c)
         .select_from(owner.outerjoin(rows, true()))
-        .where(owner.c.id == bindparam("owner"))
+        .where(caller_row(owner, bindparam("owner")))
         .order_by(rows.c.id.desc())
     )
 
@@ -258,7 +307,7 @@ def keyset_page(
         select(owner.c.id, aliased(model, page))
         .select_from(owner)
         .outerjoin(page, true())
-        .where(owner.c.id == owner_id)
+        .where(caller_row(owner, owner_id))
         .order_by(page.c.id.desc())
     ).all()
     if not found:
@@ -373,9 +422,14 @@ def require_owned_ref(
     """
     row = session.get(model, object_id)
     if row is None or row.owner_id != owner_id:  # type: ignore[attr-defined]
-        raise Unprocessable(
-            f"{field} does not name one of your records.",
-            code="invalid_reference",
-            errors=[{"loc": ["body", field], "msg": "no such record", "type": "invalid_reference"}],
-        )
+        raise not_referenced(field)
     return row
+
+
+def not_referenced(field: str) -> Unprocessable:
+    """The 422 for a request body field naming no record of the caller's."""
+    return Unprocessable(
+        f"{field} does not name one of your records.",
+        code="invalid_reference",
+        errors=[{"loc": ["body", field], "msg": "no such record", "type": "invalid_reference"}],
+    )

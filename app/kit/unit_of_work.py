@@ -19,15 +19,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, Update, func, literal, select
+from sqlalchemy import Connection, Select, Table, Update, exists, func, literal, select
 
-from app.kit.queries import owner_table
+from app.kit.queries import caller_row, owner_table
 
 
 def caller_exists(table: Table, owner_id: uuid.UUID) -> Select[Any]:
-    """A guard that holds while the account owning ``table``'s rows exists."""
+    """A guard that holds while the account owning ``table``'s rows stands for the caller:
+    it exists (and its session is not revoked, see :func:`app.kit.queries.caller_row`)."""
     owner = owner_table(table)
-    return select(owner.c.id).where(owner.c.id == owner_id)
+    return select(owner.c.id).where(caller_row(owner, owner_id))
 
 
 @dataclass
@@ -40,10 +41,19 @@ class UnitOfWork:
 
     guard: Select[Any] | Update
     inserts: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
 
     def insert(self, table: Table, values: dict[str, Any]) -> None:
         """Insert ``values`` into ``table`` if the guard holds."""
         self.inserts.append((table, values))
+
+    def update(self, statement: Update) -> None:
+        """Run ``statement`` too if the guard holds.
+
+        On PostgreSQL it runs in the same statement, so it sees the database as it was before
+        any of this unit's writes: it must not depend on them.
+        """
+        self.updates.append(statement)
 
     def commit(self, connection: Connection) -> bool:
         """Write everything, or nothing when the guard finds no row; whether it held.
@@ -74,6 +84,9 @@ class UnitOfWork:
             writes.append(
                 table.insert().from_select(names, row.select_from(guard)).cte(f"write_{step}")
             )
+        for step, statement in enumerate(self.updates):
+            held = statement.where(exists(select(guard.c[0])))
+            writes.append(held.cte(f"change_{step}"))
         return select(func.count()).select_from(guard).add_cte(*writes)
 
     def _in_order(self, connection: Connection) -> bool:
@@ -81,4 +94,6 @@ class UnitOfWork:
             return False
         for table, values in self.inserts:
             connection.execute(table.insert(), values)
+        for statement in self.updates:
+            connection.execute(statement)
         return True

@@ -20,6 +20,7 @@ from sqlalchemy import make_url
 from app.kit.config import Settings
 from app.main import create_app
 from tests.factories import register
+from tests.factories_interviews import complete_checklist, past, send
 
 
 class CountingProxy:
@@ -139,6 +140,51 @@ def test_reads_and_writes_stay_within_their_round_trip_budgets(
         client, proxy, "POST", "/api/v1/contacts", json={"full_name": "Bo"}, headers=headers
     )
     assert created <= 2, created
+
+
+def test_a_move_takes_three_round_trips_and_a_create_two(
+    counted: tuple[TestClient, CountingProxy],
+) -> None:
+    client, proxy = counted
+    user = register(client)
+    headers = user.headers
+    interviewee = client.post("/api/v1/contacts", json={"full_name": "Di"}, headers=headers)
+    contact_id = interviewee.json()["id"]
+    referral = client.post(
+        "/api/v1/referrals",
+        json={
+            "referrer_id": contact2(client, headers),
+            "referred_id": contact_id,
+            "relationship": "friend",
+        },
+        headers=headers,
+    ).json()
+    body = {
+        "contact_id": contact_id,
+        "referral_id": referral["id"],
+        "mode": "phone",
+        "scheduled_at": past(1),
+        "source": "crm",
+        "external_id": "iv-1",
+    }
+    # The caller, the contact, the referral and the external identity checked in one
+    # statement; the interview, its checklist and its event written in one more.
+    before = proxy.sent
+    created = client.post("/api/v1/interviews", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    assert proxy.sent - before <= 2, proxy.sent - before
+    interview_id = created.json()["id"]
+    send(client, user, "request", contact_id, interview_id)
+    complete_checklist(client, user, interview_id)
+    moves = f"/api/v1/interviews/{interview_id}/transitions"
+
+    # What may come next: the interview with its checklist, then the other facts.
+    assert round_trips(client, proxy, "GET", moves, headers=headers) <= 2
+    # A move: those two reads, then the compare-and-set, the recorded move, its event and
+    # (on to held) the contact's last_contacted_at, as one statement.
+    for to, extra in (("prepared", {}), ("held", {"held_at": past(0.5)})):
+        trips = round_trips(client, proxy, "POST", moves, json={"to": to, **extra}, headers=headers)
+        assert trips <= 3, (to, trips)
 
 
 def contact2(client: TestClient, headers: dict[str, str]) -> str:
