@@ -28,6 +28,7 @@ from app.kit.middleware import (
     SESSION_STATE_KEY,
     THREAD_SESSION_STATE_KEY,
 )
+from app.kit.queries import set_caller_session
 from app.kit.rate_limits import limit_writes
 from app.kit.security import InvalidToken, decode_access_token
 
@@ -170,15 +171,16 @@ async def _principal(
             principal = await session.run(access_tokens.resolve_principal, settings, token)
         elif prove_alive:  # a session JWT: one read on the connection, no session needed
             connection = await read_connection(request)
-            user_id = await connection.run_sync(
-                auth_service.user_id_from_access_token, settings, token
-            )
-            principal = Principal(id=user_id)
-        else:  # the operation's own read proves the account exists
+            claims = await connection.run_sync(auth_service.live_access_claims, settings, token)
+            principal = Principal(id=claims.subject, session_id=claims.session_id)
+        else:  # the operation's own read proves the account and its session are live
             try:
-                principal = Principal(id=decode_access_token(settings, token).subject)
+                claims = decode_access_token(settings, token)
             except InvalidToken as exc:
                 raise caller_gone() from exc
+            principal = Principal(id=claims.subject, session_id=claims.session_id)
+    # Every caller-checked statement of this request checks this session is not revoked.
+    set_caller_session(principal.session_id)
     # Personal access tokens are held to their scopes here, once for every route.
     access_tokens.authorize(
         principal, getattr(request.scope.get("route"), "tags", ()), request.method
@@ -212,9 +214,9 @@ async def current_reader(
     For operations that reach the database only through statements that start from the
     owner's row — :func:`app.kit.queries.get_owned_row`, :func:`app.kit.queries.keyset_rows`,
     ``keyset_page(..., owner_id=...)``, or a unit of work guarded by
-    :func:`app.kit.unit_of_work.caller_exists` — and answer 401 when it is gone. A session
-    JWT is then only verified here (signature and expiry, remembered per process), with no
-    round trip of its own.
+    :func:`app.kit.unit_of_work.caller_exists` — and answer 401 when it is gone or its
+    session has ended. A session JWT is then only verified here (signature and expiry,
+    remembered per process), with no round trip of its own.
     """
     return await _principal(request, response, token, prove_alive=False)
 

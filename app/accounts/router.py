@@ -12,7 +12,13 @@ from app.accounts import service as auth_service
 from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep, ThreadSessionDep
 from app.accounts.schemas import UserCreate, UserPublic
 from app.kit.problems import problem_responses
-from app.kit.rate_limits import limit_refresh, limit_register, limit_token, with_rate_limit_headers
+from app.kit.rate_limits import (
+    limit_logout,
+    limit_refresh,
+    limit_register,
+    limit_token,
+    with_rate_limit_headers,
+)
 
 router = APIRouter(tags=["auth"])
 
@@ -111,10 +117,11 @@ async def refresh(
     "/auth/logout",
     operation_id="auth-logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 422),
+    responses=with_rate_limit_headers(problem_responses(401, 422, 429)),
+    dependencies=[Depends(limit_logout)],
 )
 async def logout(data: RefreshRequest, session: SessionDep, settings: SettingsDep) -> Response:
-    """Revoke a refresh token and every token rotated from the same login."""
+    """End a session: its refresh tokens and its access tokens stop working at once."""
     await session.run(auth_service.logout, settings, data.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import EmailStr
+from sqlalchemy import ColumnElement, Table, exists
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
+from app.kit.queries import CALLER_CONDITION, caller_session
 
 
 class UserAccount(SQLModel, table=True):
@@ -43,6 +46,20 @@ class RefreshToken(SQLModel, table=True):
     rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def session_not_revoked(_owner: Table) -> ColumnElement[bool]:
+    """The caller's session has not been ended: no token of its refresh-token family is
+    revoked (logout, or a rotated token used again). True for a caller without a session.
+
+    What every caller-checked statement adds to the account's row (``kit/queries.py``), so an
+    access token stops working the moment its session ends, with no round trip of its own.
+    """
+    tokens: Any = RefreshToken.__table__  # type: ignore[attr-defined]
+    return ~exists().where(tokens.c.family_id == caller_session(), tokens.c.revoked_at.is_not(None))
+
+
+UserAccount.__table__.info[CALLER_CONDITION] = session_not_revoked  # type: ignore[attr-defined]
 
 
 class UserCreate(SQLModel):

@@ -1,10 +1,18 @@
-"""Accounts and sessions: register, log in, rotate refresh tokens, log out."""
+"""Accounts and sessions: register, log in, rotate refresh tokens, log out.
+
+A session is one login: its refresh tokens form a family, and its access tokens name it
+(``sid``). Logging out, or a rotated refresh token used again, revokes the family, and every
+access token of the session stops working on its next request (``schemas.session_not_revoked``
+is part of every statement that checks the caller). Rotation slides a session's refresh
+expiry, never beyond ``session_lifetime_days`` after the login: then refreshing is refused and
+the user logs in again.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam
 from sqlalchemy.exc import IntegrityError
@@ -15,9 +23,10 @@ from app.accounts.schemas import RefreshToken, UserAccount, UserCreate
 from app.kit.config import Settings
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, Unauthorized
-from app.kit.queries import connection_of
+from app.kit.queries import CALLER_SESSION, caller_row, connection_of
 from app.kit.security import (
     InvalidToken,
+    TokenClaims,
     create_token,
     decode_access_token,
     decode_token,
@@ -68,13 +77,18 @@ def authenticate(session: Session, email: str, password: str) -> UserAccount:
 
 
 def _issue(
-    tokens: RefreshTokenRepository, settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID
+    tokens: RefreshTokenRepository,
+    settings: Settings,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    authenticated_at: datetime,
 ) -> TokenPair:
     access, _ = create_token(
         settings,
         subject=user_id,
         token_type="access",
         lifetime=timedelta(minutes=settings.access_token_minutes),
+        session_id=family_id,
     )
     refresh, claims = create_token(
         settings,
@@ -82,6 +96,7 @@ def _issue(
         token_type="refresh",
         lifetime=timedelta(days=settings.refresh_token_days),
         family_id=family_id,
+        authenticated_at=authenticated_at,
     )
     tokens.add(
         RefreshToken(
@@ -97,12 +112,15 @@ def _issue(
 
 def login(session: Session, settings: Settings, user: UserAccount) -> TokenPair:
     """Start a new session (a new refresh-token family) for an authenticated user."""
-    pair = _issue(RefreshTokenRepository(session), settings, user.id, uuid.uuid4())
+    now = utcnow().replace(microsecond=0)
+    pair = _issue(RefreshTokenRepository(session), settings, user.id, uuid.uuid4(), now)
     session.commit()
     return pair
 
 
-def _stored_refresh(tokens: RefreshTokenRepository, settings: Settings, token: str) -> RefreshToken:
+def _stored_refresh(
+    tokens: RefreshTokenRepository, settings: Settings, token: str
+) -> tuple[RefreshToken, TokenClaims]:
     try:
         claims = decode_token(settings, token, expected_type="refresh")
     except InvalidToken as exc:
@@ -112,14 +130,22 @@ def _stored_refresh(tokens: RefreshTokenRepository, settings: Settings, token: s
     stored = tokens.get(claims.token_id)
     if stored is None or stored.token_hash != sha256_hex(token) or stored.revoked_at is not None:
         raise Unauthorized("The refresh token is invalid or expired.", code="invalid_token")
-    return stored
+    return stored, claims
 
 
 def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
-    """Rotate a refresh token. A token used twice revokes its whole family."""
+    """Rotate a refresh token. A token used twice revokes its whole family; a session older
+    than ``session_lifetime_days`` is refused (``session_expired``)."""
     tokens = RefreshTokenRepository(session)
-    stored = _stored_refresh(tokens, settings, token)
+    stored, claims = _stored_refresh(tokens, settings, token)
     now = utcnow()
+    # A token issued before sessions carried their login time counts from its own issue.
+    authenticated_at = claims.authenticated_at or claims.issued_at
+    if now >= authenticated_at + timedelta(days=settings.session_lifetime_days):
+        raise Unauthorized(
+            "This session has reached its maximum lifetime; log in again.",
+            code="session_expired",
+        )
     # Compare-and-set, so two concurrent uses of one token cannot both succeed.
     if not tokens.mark_rotated(stored.id, now):
         tokens.revoke_family(stored.family_id)
@@ -128,29 +154,31 @@ def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
             "This refresh token was already used; every session of its family is now revoked.",
             code="refresh_token_reused",
         )
-    pair = _issue(tokens, settings, stored.user_id, stored.family_id)
+    pair = _issue(tokens, settings, stored.user_id, stored.family_id, authenticated_at)
     session.commit()
     return pair
 
 
 def logout(session: Session, settings: Settings, token: str) -> None:
-    """Revoke the family of the given refresh token."""
+    """End the session of the given refresh token: its family is revoked, and its access
+    tokens stop working at once."""
     tokens = RefreshTokenRepository(session)
-    stored = _stored_refresh(tokens, settings, token)
+    stored, _ = _stored_refresh(tokens, settings, token)
     tokens.revoke_family(stored.family_id)
     session.commit()
 
 
 _USERS = UserAccount.__table__  # type: ignore[attr-defined]
-_LIVE_USER = (
-    _USERS.select().with_only_columns(_USERS.c.id).where(_USERS.c.id == bindparam("user_id"))
+# The caller's row, as every caller-checked read has it: the account exists and its session
+# has not ended.
+_LIVE_CALLER = (
+    _USERS.select().with_only_columns(_USERS.c.id).where(caller_row(_USERS, bindparam("user_id")))
 )
 
 
-def user_id_from_access_token(
-    db: Session | Connection, settings: Settings, token: str
-) -> uuid.UUID:
-    """The id of the live user an access token speaks for; anything wrong is a 401.
+def live_access_claims(db: Session | Connection, settings: Settings, token: str) -> TokenClaims:
+    """The claims of an access token whose account exists and whose session has not ended;
+    anything wrong is a 401.
 
     Only the id is read: most operations need nothing else about the caller, and a
     one-column primary-key lookup is the cheapest proof that the account still exists.
@@ -159,9 +187,10 @@ def user_id_from_access_token(
         claims = decode_access_token(settings, token)
     except InvalidToken as exc:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token") from exc
-    if connection_of(db).execute(_LIVE_USER, {"user_id": claims.subject}).first() is None:
+    params = {"user_id": claims.subject, CALLER_SESSION: claims.session_id}
+    if connection_of(db).execute(_LIVE_CALLER, params).first() is None:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
-    return claims.subject
+    return claims
 
 
 def delete_account(session: Session, user: UserAccount) -> None:

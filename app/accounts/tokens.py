@@ -47,11 +47,13 @@ class Principal:
     """Who is calling: the user's id, and the personal access token used (None for a JWT).
 
     ``id`` is the user's id, so a principal reads like the user wherever only that is needed.
+    ``session_id`` is the session a JWT belongs to (its login's refresh-token family).
     """
 
     id: uuid.UUID
     token_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    session_id: uuid.UUID | None = None
 
     @property
     def is_personal_token(self) -> bool:
@@ -66,7 +68,8 @@ def is_personal_token(token: str) -> bool:
 def resolve_principal(session: Session, settings: Settings, token: str) -> Principal:
     """The principal a bearer token speaks for; anything wrong is a 401."""
     if not is_personal_token(token):
-        return Principal(id=auth_service.user_id_from_access_token(session, settings, token))
+        claims = auth_service.live_access_claims(session, settings, token)
+        return Principal(id=claims.subject, session_id=claims.session_id)
     tokens = PersonalAccessTokenRepository(session)
     row = tokens.with_user(sha256_hex(token))
     if row is None:

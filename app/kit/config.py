@@ -1,15 +1,18 @@
 """Settings, read from the environment with the ``INFOVIEW_`` prefix (and from ``.env``).
 
 In development nothing has to be set: the database is ``var/infoview.db`` and a secret key is
-generated on first start and kept in ``var/secret_key`` (mode 0600). In production a real key of
-at least 32 bytes is required and the process refuses to start without one.
+generated on first start and kept in ``var/secret_key`` (mode 0600). A key that is set must be
+a random value of at least 32 bytes in every environment but ``test``, or the process refuses to
+start; in production it must be set.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import time
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -43,6 +46,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "infoview-api"
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # A session (one login) ends this long after the login, however often it was refreshed.
+    session_lifetime_days: float = Field(default=30, gt=0, le=3650)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
@@ -66,16 +71,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secret_key_is_usable(self) -> Settings:
-        if self.env == "production":
-            problem = _weak_secret(self.secret_key)
-            if problem:
-                raise ConfigError(
-                    f"INFOVIEW_SECRET_KEY {problem}. With INFOVIEW_ENV=production it must be a "
-                    f"random value of at least {MIN_SECRET_BYTES} bytes, for example: "
-                    "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
-                )
-        elif not self.secret_key:
+        if not self.secret_key and self.env != "production":
             self.secret_key = _development_secret(self.var_dir)
+            problem = None if self.env == "test" else _weak_secret(self.secret_key)
+            if problem:  # var/secret_key was edited by hand
+                raise ConfigError(
+                    f"{self.var_dir / 'secret_key'} {problem}; delete it and a new key is "
+                    "generated on the next start"
+                )
+            return self
+        problem = None if self.env == "test" else _weak_secret(self.secret_key)
+        if problem:
+            unset = "" if self.env == "production" else " (or leave it unset: one is generated)"
+            raise ConfigError(
+                f"INFOVIEW_SECRET_KEY {problem}. With INFOVIEW_ENV={self.env} it must be a "
+                f"random value of at least {MIN_SECRET_BYTES} bytes{unset}, for example: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
         return self
 
     @property
@@ -84,15 +96,21 @@ class Settings(BaseSettings):
 
 
 def _weak_secret(key: str) -> str | None:
-    """Why ``key`` cannot sign production tokens, or ``None`` when it can."""
+    """Why ``key`` cannot sign tokens, or ``None`` when it can."""
     if not key:
         return "is not set"
-    if len(key.encode()) < MIN_SECRET_BYTES:
-        return f"is only {len(key.encode())} bytes long"
+    raw = key.encode()
+    if len(raw) < MIN_SECRET_BYTES:
+        return f"is only {len(raw)} byte{'s' * (len(raw) != 1)} long"
     # A placeholder repeated to the right length ("changethischangethis...") or a run of one
     # character has too few distinct characters to be random.
     if any(word in key.lower() for word in _PLACEHOLDER_SECRETS) or len(set(key)) < 10:
         return "looks like a placeholder, not a random value"
+    # Random bytes do not compress; a short pattern repeated ("0123456789" * 4) does. Nor do
+    # they walk the alphabet: "abcdefgh…" has almost every neighbour one step from the last.
+    steps = sum(abs(a - b) <= 1 for a, b in itertools.pairwise(raw))
+    if len(zlib.compress(raw, 9)) < 0.75 * len(raw) or steps * 2 > len(raw):
+        return "repeats a pattern, not a random value"
     return None
 
 

@@ -112,7 +112,7 @@ async def _email(request: Request) -> str | None:
 async def _limit_auth(request: Request, response: Response, endpoint: str) -> None:
     by_address, by_email = _auth_policies(request.app.state.settings)
     hits: list[Hit] = [(by_address, f"{endpoint}:{_address(request)}")]
-    if endpoint != "refresh":
+    if endpoint not in {"refresh", "logout"}:  # their bodies name no account
         email = await _email(request)
         if email:
             hits.append((by_email, f"{endpoint}:{hashed(email)}"))
@@ -132,6 +132,11 @@ async def limit_token(request: Request, response: Response) -> None:
 async def limit_refresh(request: Request, response: Response) -> None:
     """Token refreshes per address."""
     await _limit_auth(request, response, "refresh")
+
+
+async def limit_logout(request: Request, response: Response) -> None:
+    """Logouts per address: each one takes no access token, so nothing else bounds them."""
+    await _limit_auth(request, response, "logout")
 
 
 async def limit_writes(request: Request, response: Response, user_id: uuid.UUID) -> None:

@@ -3,6 +3,10 @@
 Every JWT is made and read here: HS256 only (``algorithms=["HS256"]`` on every decode, so a
 token signed with ``none`` or another algorithm is refused), and ``exp``, ``iat``, ``sub``,
 ``iss``, ``aud``, ``jti`` and ``typ`` are required on every token.
+
+An access token names the session it belongs to (``sid``: the refresh-token family of the
+login), so ending the session ends it too; a refresh token names its family (``fam``) and when
+the session's login happened (``auth_time``), which bounds the session's whole life.
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     family_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    authenticated_at: datetime | None = None
 
 
 def create_token(
@@ -94,6 +100,8 @@ def create_token(
     lifetime: timedelta,
     token_id: uuid.UUID | None = None,
     family_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None,
+    authenticated_at: datetime | None = None,
 ) -> tuple[str, TokenClaims]:
     """Sign a token for ``subject``; return it with its claims."""
     now = utcnow().replace(microsecond=0)
@@ -104,6 +112,8 @@ def create_token(
         issued_at=now,
         expires_at=now + lifetime,
         family_id=family_id,
+        session_id=session_id,
+        authenticated_at=authenticated_at,
     )
     payload: dict[str, Any] = {
         "sub": str(subject),
@@ -116,6 +126,10 @@ def create_token(
     }
     if family_id is not None:
         payload["fam"] = str(family_id)
+    if session_id is not None:
+        payload["sid"] = str(session_id)
+    if authenticated_at is not None:
+        payload["auth_time"] = int(authenticated_at.timestamp())
     return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM), claims
 
 
@@ -130,9 +144,9 @@ _VERIFIED_ACCESS_MAX = 10_000
 def decode_access_token(settings: Settings, token: str) -> TokenClaims:
     """:func:`decode_token` for access tokens, remembering the ones this process has verified.
 
-    A remembered token is still refused the moment it expires. Access tokens are stateless,
-    so nothing else about them can change while they are valid; what can (the user being
-    deleted) is checked by the caller against the database on every request.
+    A remembered token is still refused the moment it expires. Its signature and claims
+    cannot change while it is valid; what can (the user being deleted, its session ended) is
+    checked against the database on every request, by the statement that serves it.
     """
     key = (token, settings.secret_key, settings.jwt_audience, settings.jwt_issuer)
     known = _VERIFIED_ACCESS.get(key)
@@ -178,6 +192,12 @@ def decode_token(settings: Settings, token: str, *, expected_type: TokenType) ->
             issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
             family_id=uuid.UUID(payload["fam"]) if payload.get("fam") else None,
+            session_id=uuid.UUID(payload["sid"]) if payload.get("sid") else None,
+            authenticated_at=(
+                datetime.fromtimestamp(int(payload["auth_time"]), UTC)
+                if payload.get("auth_time") is not None
+                else None
+            ),
         )
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError, OverflowError, OSError) as exc:
         raise InvalidToken("malformed claim") from exc

@@ -1,4 +1,5 @@
-"""Settings: production refuses a weak secret; development makes one in var/ and keeps it."""
+"""Settings: a weak secret is refused everywhere but in tests; development makes one in var/ and
+keeps it when none is set."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ WEAK_SECRETS = {
     "placeholder": "changethis" * 4,
     "placeholder in caps": "CHANGEME-" * 5,
     "one character": "x" * 64,
+    "a short pattern repeated": "0123456789" * 4,
+    "the alphabet walked": "abcdefghijklmnopqrstuvwxyz0123456789",
 }
 
 
@@ -90,6 +93,57 @@ class TestProductionSecret:
         assert "at least 32 bytes" in proc.stderr
         assert "Traceback" not in proc.stderr
         assert "Uvicorn running" not in proc.stderr
+
+
+class TestSecretOutsideProduction:
+    """A key that is set is held to the same rule in development; tests may use any."""
+
+    @pytest.mark.parametrize("kind", [k for k in WEAK_SECRETS if WEAK_SECRETS[k]])
+    def test_a_weak_secret_refuses_to_start_in_development(
+        self, isolated: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    ) -> None:
+        monkeypatch.setenv("INFOVIEW_SECRET_KEY", str(WEAK_SECRETS[kind]))
+        with pytest.raises(ConfigError, match="INFOVIEW_SECRET_KEY") as caught:
+            Settings()
+        message = str(caught.value)
+        assert "INFOVIEW_ENV=development" in message and "32 bytes" in message
+        assert "leave it unset" in message
+        assert not (isolated / "secret_key").exists()
+
+    def test_a_one_character_secret_is_refused(
+        self, isolated: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("INFOVIEW_SECRET_KEY", "x")
+        with pytest.raises(ConfigError, match="only 1 byte long"):
+            Settings()
+
+    def test_tests_may_use_any_secret(
+        self, isolated: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("INFOVIEW_ENV", "test")
+        monkeypatch.setenv("INFOVIEW_SECRET_KEY", "x")
+        assert Settings().secret_key == "x"
+
+    def test_a_weak_generated_key_file_is_refused(self, isolated: Path) -> None:
+        isolated.mkdir(parents=True)
+        (isolated / "secret_key").write_text("dev\n")
+        with pytest.raises(ConfigError, match="secret_key is only 3 bytes long; delete it"):
+            Settings()
+
+    def test_infoview_serve_exits_with_the_message(self, tmp_path: Path) -> None:
+        env = clean_environ(INFOVIEW_VAR_DIR=str(tmp_path / "var"), INFOVIEW_SECRET_KEY="x")
+        proc = subprocess.run(
+            [str(INFOVIEW), "serve", "--port", "0"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode != 0
+        assert "INFOVIEW_SECRET_KEY is only 1 byte long" in proc.stderr
+        assert "INFOVIEW_ENV=development" in proc.stderr
+        assert "Traceback" not in proc.stderr
 
 
 class TestDevelopmentSecret:
