@@ -28,13 +28,47 @@ def _settings() -> Settings:
         sys.exit(f"infoview: configuration error: {exc}")
 
 
+def _unmigrated(settings: Settings) -> str | None:
+    """Why the database cannot be served by this code (not migrated to its head), or None.
+
+    Serving a database whose schema is behind the code's answers 500s on the first request
+    that touches what is missing; better to refuse at start-up and say what to run.
+    """
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.kit.db import get_engine
+    from app.kit.migrations import migrations_at_head
+
+    url = make_url(settings.database_url)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file not in (None, "", ":memory:") and not Path(str(file)).exists():
+        # Connecting would create an empty file, and leave it behind.
+        return f"the database {file} does not exist yet; run `infoview migrate`"
+    engine = get_engine(settings)
+    try:
+        at_head = migrations_at_head(engine)
+    except SQLAlchemyError as exc:  # unreachable, or refusing us: say why, not a traceback
+        reason = getattr(exc, "orig", None) or exc
+        return f"cannot check the database's schema at {url!r}: {reason}"
+    finally:
+        engine.dispose()
+    if not at_head:
+        return "the database is not migrated to this version's schema; run `infoview migrate`"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn (on a database migrated to this version's schema)."""
     import uvicorn
 
     from app.kit.middleware import configure_logging
 
     settings = _settings()
+    problem = _unmigrated(settings)
+    if problem:
+        print(f"infoview: {problem}", file=sys.stderr)
+        return 1
     # uvicorn's own lines (start-up, shutdown, errors) go through the same JSON handler as
     # the request lines, instead of the plain-text handlers its default log_config installs.
     configure_logging(settings.log_level)
@@ -141,15 +175,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from app.kit.db import get_engine
     from app.kit.middleware import configure_logging
-    from app.kit.migrations import migrations_at_head
     from app.webhooks.dispatcher import Dispatcher
 
     settings = _settings()
     configure_logging(settings.log_level)
-    engine = get_engine(settings)
-    if not migrations_at_head(engine):
-        print("infoview: the database is not migrated; run `infoview migrate`", file=sys.stderr)
+    problem = _unmigrated(settings)
+    if problem:
+        print(f"infoview: {problem}", file=sys.stderr)
         return 1
+    engine = get_engine(settings)
     dispatcher = Dispatcher(
         settings, engine, batch_size=args.batch_size, poll_interval=args.poll_interval
     )

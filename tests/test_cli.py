@@ -1,4 +1,4 @@
-"""The ``infoview`` command: migrate, create-user, openapi [--check].
+"""The ``infoview`` command: migrate, serve's start-up checks, create-user, openapi [--check].
 
 The console script itself is run once as a subprocess (it is what people type); the other
 cases call its ``main()`` in this process, which is the same code without the start-up cost.
@@ -9,18 +9,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, make_url, text
 
 from app.cli import main
 from app.kit.config import get_settings
 from app.kit.db import get_engine
-from app.kit.migrations import migrations_at_head
-from tests.conftest import TEST_SECRET
+from app.kit.migrations import alembic_config, migrations_at_head, upgrade
+from tests.conftest import BACKENDS, POSTGRES_URL, TEST_SECRET
 from tests.factories import assert_problem, login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +87,82 @@ class TestMigrate:
         assert main(["migrate", "head"]) == 0
         assert "user_account" in tables(url)
         assert "database at head" in capsys.readouterr().out
+
+
+@pytest.fixture(params=BACKENDS)
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend: no schema, no migration recorded."""
+    if request.param == "sqlite":
+        path = tmp_path / "empty.db"
+        create_engine(f"sqlite:///{path}").connect().close()
+        yield f"sqlite:///{path}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL pass skipped: INFOVIEW_TEST_POSTGRES_URL is not set")
+    name = f"infoview_unmigrated_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def one_before_head() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision("head")
+    assert head is not None and isinstance(head.down_revision, str)
+    return head.down_revision
+
+
+class TestServeNeedsAMigratedDatabase:
+    """``infoview serve`` refuses to start on a schema behind the code, and says what to run;
+    ``make run`` migrates first, so it always starts."""
+
+    def test_an_empty_database_is_refused(
+        self,
+        environment: pytest.MonkeyPatch,
+        unmigrated_url: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        environment.setenv("INFOVIEW_DATABASE_URL", unmigrated_url)
+        assert main(["serve", "--port", "0"]) == 1
+        err = capsys.readouterr().err
+        assert "not migrated" in err and "run `infoview migrate`" in err
+        assert "Traceback" not in err
+
+    def test_a_database_behind_head_is_refused(
+        self,
+        environment: pytest.MonkeyPatch,
+        unmigrated_url: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        upgrade(unmigrated_url, one_before_head())
+        environment.setenv("INFOVIEW_DATABASE_URL", unmigrated_url)
+        assert main(["serve", "--port", "0"]) == 1
+        assert "run `infoview migrate`" in capsys.readouterr().err
+
+    def test_an_unreachable_database_is_refused_with_the_reason(
+        self, environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        url = "postgresql+psycopg://infoview:hunter2@127.0.0.1:1/infoview"
+        environment.setenv("INFOVIEW_DATABASE_URL", url)
+        assert main(["serve", "--port", "0"]) == 1
+        err = capsys.readouterr().err
+        assert "cannot check the database's schema" in err and "127.0.0.1:1" in err
+        assert "hunter2" not in err and "Traceback" not in err
+
+    def test_a_missing_sqlite_file_is_refused_and_not_created(
+        self, environment: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = tmp_path / "nowhere" / "infoview.db"
+        environment.setenv("INFOVIEW_DATABASE_URL", f"sqlite:///{path}")
+        assert main(["serve", "--port", "0"]) == 1
+        err = capsys.readouterr().err
+        assert "does not exist yet" in err and "run `infoview migrate`" in err
+        assert not path.exists()
 
 
 class TestCreateUser:
