@@ -1,8 +1,9 @@
 """Every statement the agenda sends to the database.
 
 One query per kind of due action, built once at import with bound parameters: a request only
-binds its values and runs them, on a bare connection. ``:owner`` scopes every query to the
-caller; ``:cut`` is the bound moved onto the column the query scans
+binds its values and runs them, on a bare connection: one at a time, or all five as one
+statement (:data:`ALL_AT_ONCE`) that starts from the caller's row. ``:owner`` scopes every
+query to the caller; ``:<kind>_cut`` is the bound moved onto the column the kind's query scans
 (``held_at < bound - 24 h``); ``:cap`` is ``limit + 1``. What each query looks for is the rule
 of its kind, told in :mod:`app.agenda.service`; a complete checklist is the workflow's own
 definition (``workflow.CHECKLIST``), written as a SQL condition.
@@ -23,14 +24,18 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Connection,
+    Select,
     and_,
     bindparam,
     false,
     func,
+    literal,
     not_,
+    null,
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -39,11 +44,12 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Join
 from sqlmodel import Session
 
+from app.agenda.schemas import AgendaKind
 from app.contacts.schemas import Contact
 from app.interviews import workflow
 from app.interviews.schemas import Interview, PrepChecklist
 from app.kit.db import UTCDateTime
-from app.kit.queries import connection_of
+from app.kit.queries import CALLER, caller_row, connection_of, owner_table
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
 from app.vocabulary import InterviewState, LetterKind, LetterStatus
@@ -109,7 +115,25 @@ def _before_postgresql(element: _Before, compiler: SQLCompiler, **kw: Any) -> st
 # --- the queries ----------------------------------------------------------------------------------
 
 _OWNER: Any = bindparam("owner")
-_CUT = bindparam("cut", type_=UTCDateTime)
+
+
+def _cut(kind: AgendaKind) -> Any:
+    """The bound parameter carrying one kind's cut: each its own, so that the five queries
+    can run as one statement."""
+    return bindparam(f"{kind.value}_cut", type_=UTCDateTime)
+
+
+def _name_of(contact_id: Any, label: str) -> Any:
+    """The contact's name, read for each row the query answers (never a join that could
+    change how the query scans)."""
+    return (
+        select(Contacts.full_name)
+        .where(Contacts.id == contact_id, Contacts.owner_id == _OWNER)
+        .scalar_subquery()
+        .label(label)
+    )
+
+
 _CAP: Any = bindparam("cap")
 
 
@@ -156,7 +180,12 @@ _asked_again = (
 # Each waiting interview's last ask, oldest first: a scan of the owner's sent letters by send
 # time that stops after ``cap`` interviews.
 FOLLOW_UP_QUERY = (
-    select(Interviews.id, Interviews.contact_id, Letters.sent_at.label("last_sent"))
+    select(
+        Interviews.id,
+        Interviews.contact_id,
+        Letters.sent_at.label("last_sent"),
+        _name_of(Interviews.contact_id, "name"),
+    )
     .select_from(
         _OuterFirstJoin(
             Letters.__table__, Interviews.__table__, Interviews.id == Letters.interview_id
@@ -165,7 +194,7 @@ FOLLOW_UP_QUERY = (
     .where(
         Letters.owner_id == _OWNER,
         Letters.status == LetterStatus.SENT.value,
-        Letters.sent_at < _CUT,
+        Letters.sent_at < _cut(AgendaKind.FOLLOW_UP),
         Letters.kind.in_(_WRITTEN_ASKS),
         Interviews.owner_id == _OWNER,
         Interviews.state == InterviewState.REQUEST.value,
@@ -201,6 +230,7 @@ PREPARE_QUERY = (
         Interviews.contact_id,
         Interviews.mode,
         Interviews.scheduled_at,
+        _name_of(Interviews.contact_id, "name"),
         Checklists.interview_id.label("checklist_id"),
         *(getattr(Checklists, f"{item.name}_done") for item in workflow.CHECKLIST),
         *(
@@ -214,7 +244,7 @@ PREPARE_QUERY = (
         Interviews.owner_id == _OWNER,
         Interviews.state.in_([InterviewState.REQUEST.value, InterviewState.PREPARED.value]),
         Interviews.scheduled_at >= bindparam("now", type_=UTCDateTime),
-        Interviews.scheduled_at < _CUT,
+        Interviews.scheduled_at < _cut(AgendaKind.PREPARE),
         or_(Checklists.interview_id.is_(None), not_(_CHECKLIST_COMPLETE)),
     )
     .order_by(Interviews.scheduled_at, Interviews.id)
@@ -233,11 +263,16 @@ _thanked = (
     .exists()
 )
 THANK_QUERY = (
-    select(Interviews.id, Interviews.contact_id, Interviews.held_at)
+    select(
+        Interviews.id,
+        Interviews.contact_id,
+        Interviews.held_at,
+        _name_of(Interviews.contact_id, "name"),
+    )
     .where(
         Interviews.owner_id == _OWNER,
         Interviews.state == InterviewState.HELD.value,
-        Interviews.held_at < _CUT,
+        Interviews.held_at < _cut(AgendaKind.THANK),
         not_(_thanked),
     )
     .order_by(Interviews.held_at, Interviews.id)
@@ -256,7 +291,14 @@ _reported = (
     .exists()
 )
 REPORT_BACK_QUERY = (
-    select(Interviews.id, Interviews.contact_id, Interviews.thanked_at, Referrals.referrer_id)
+    select(
+        Interviews.id,
+        Interviews.contact_id,
+        Interviews.thanked_at,
+        Referrals.referrer_id,
+        _name_of(Interviews.contact_id, "name"),
+        _name_of(Referrals.referrer_id, "referrer_name"),
+    )
     .join(
         Referrals,
         and_(
@@ -267,7 +309,7 @@ REPORT_BACK_QUERY = (
     .where(
         Interviews.owner_id == _OWNER,
         Interviews.state == InterviewState.THANKED.value,
-        Interviews.thanked_at < _CUT,
+        Interviews.thanked_at < _cut(AgendaKind.REPORT_BACK),
         not_(_reported),
     )
     .order_by(Interviews.thanked_at, Interviews.id, Referrals.referrer_id)
@@ -279,20 +321,64 @@ _keep_in_touch_due = _DaysAfter(
 )
 KEEP_IN_TOUCH_QUERY = (
     select(
-        Contacts.id, Contacts.keep_in_touch_days, Contacts.last_contacted_at, Contacts.created_at
+        Contacts.id,
+        Contacts.keep_in_touch_days,
+        Contacts.last_contacted_at,
+        Contacts.created_at,
+        Contacts.full_name.label("name"),
     )
     .where(
         Contacts.owner_id == _OWNER,
         Contacts.keep_in_touch_days.is_not(None),
         Contacts.archived == false(),
-        _Before(_keep_in_touch_due, _CUT),
+        _Before(_keep_in_touch_due, _cut(AgendaKind.KEEP_IN_TOUCH)),
     )
     .order_by(_keep_in_touch_due, Contacts.id)
     .limit(_CAP)
 )
 
-NAMES_QUERY = select(Contacts.id, Contacts.full_name).where(
-    Contacts.owner_id == _OWNER, Contacts.id.in_(bindparam("ids", expanding=True))
+# Each kind's query, by kind.
+QUERIES: dict[AgendaKind, Select[Any]] = {
+    AgendaKind.FOLLOW_UP: FOLLOW_UP_QUERY,
+    AgendaKind.PREPARE: PREPARE_QUERY,
+    AgendaKind.THANK: THANK_QUERY,
+    AgendaKind.REPORT_BACK: REPORT_BACK_QUERY,
+    AgendaKind.KEEP_IN_TOUCH: KEEP_IN_TOUCH_QUERY,
+}
+
+
+def _all_at_once() -> Select[Any]:
+    """The five queries as one statement, from the owner's row: each answers its rows under
+    the columns of all of them (``NULL`` where not its own) and a ``kind``; no owner row
+    means the account is gone."""
+    columns: dict[str, Any] = {}
+    for query in QUERIES.values():
+        for column in query.selected_columns:
+            columns.setdefault(column.name, column.type)
+    parts = []
+    for kind, query in QUERIES.items():
+        rows = query.subquery(kind.value)
+        parts.append(
+            select(
+                literal(kind.value).label("kind"),
+                *(
+                    rows.c[name] if name in rows.c else null().cast(type_).label(name)
+                    for name, type_ in columns.items()
+                ),
+            )
+        )
+    due = union_all(*parts).subquery("due")
+    owner = owner_table(Interview.__table__)  # type: ignore[attr-defined]
+    return (
+        select(owner.c.id.label(CALLER), *due.c)
+        .select_from(owner.outerjoin(due, true()))
+        .where(caller_row(owner, _OWNER))
+    )
+
+
+ALL_AT_ONCE = _all_at_once()
+CALLER_CHECK = select(owner_table(Interview.__table__).c.id).where(  # type: ignore[attr-defined]
+    caller_row(owner_table(Interview.__table__), _OWNER)  # type: ignore[attr-defined]
 )
 
 
@@ -300,7 +386,8 @@ class AgendaQueries:
     """Runs the queries for one owner, clock and row cap.
 
     Each kind's query takes its ``cut``: the horizon moved onto the column it scans. It answers
-    at most ``cap`` rows, in due order.
+    at most ``cap`` rows, in due order, each with the name of the contact it is about
+    (``name``; a report-back's referrer's in ``referrer_name``).
     """
 
     def __init__(
@@ -311,42 +398,30 @@ class AgendaQueries:
         self.now = now
         self.cap = cap
 
-    def _rows(self, statement: Any, cut: datetime, **params: Any) -> Iterable[Any]:
-        return self.connection.execute(
-            statement, {"owner": self.owner_id, "cut": cut, "cap": self.cap, **params}
-        )
+    def _params(self, cuts: dict[AgendaKind, datetime]) -> dict[str, Any]:
+        return {
+            "owner": self.owner_id,
+            "cap": self.cap,
+            "now": self.now,
+            **{f"{kind.value}_cut": cut for kind, cut in cuts.items()},
+        }
 
-    def names(self, contact_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """The names of the contacts the shown actions are about."""
-        if not contact_ids:
-            return {}
-        rows = self.connection.execute(
-            NAMES_QUERY, {"owner": self.owner_id, "ids": sorted(contact_ids)}
-        )
-        return {row.id: row.full_name for row in rows}
+    def rows(self, kind: AgendaKind, cut: datetime) -> Iterable[Any]:
+        """One kind's due rows before ``cut``."""
+        return self.connection.execute(QUERIES[kind], self._params({kind: cut}))
 
-    def follow_up(self, cut: datetime) -> Iterable[Any]:
-        """Interviews waiting on a request with no time scheduled, whose last request or
-        follow-up letter was sent before ``cut``: ``id``, ``contact_id``, ``last_sent``."""
-        return self._rows(FOLLOW_UP_QUERY, cut)
+    def caller_exists(self) -> bool:
+        """Whether the caller's account (and session) still stands."""
+        return self.connection.execute(CALLER_CHECK, self._params({})).first() is not None
 
-    def prepare(self, cut: datetime) -> Iterable[Any]:
-        """Interviews scheduled from now to before ``cut`` whose checklist is incomplete:
-        ``id``, ``contact_id``, ``mode``, ``scheduled_at`` and the checklist's columns
-        (``checklist_id`` is ``None`` when it has none)."""
-        return self._rows(PREPARE_QUERY, cut, now=self.now)
-
-    def thank(self, cut: datetime) -> Iterable[Any]:
-        """Interviews held before ``cut`` with no thank-you sent since: ``id``,
-        ``contact_id``, ``held_at``."""
-        return self._rows(THANK_QUERY, cut)
-
-    def report_back(self, cut: datetime) -> Iterable[Any]:
-        """Interviews thanked before ``cut``, once for each referrer not yet reported to:
-        ``id``, ``contact_id``, ``thanked_at``, ``referrer_id``."""
-        return self._rows(REPORT_BACK_QUERY, cut)
-
-    def keep_in_touch(self, cut: datetime) -> Iterable[Any]:
-        """Contacts, not archived, whose cadence ran out before ``cut``: ``id``,
-        ``keep_in_touch_days``, ``last_contacted_at``, ``created_at``."""
-        return self._rows(KEEP_IN_TOUCH_QUERY, cut)
+    def all_at_once(self, cuts: dict[AgendaKind, datetime]) -> dict[AgendaKind, list[Any]] | None:
+        """Every kind's due rows before its cut, in one statement that also checks the
+        caller (``None``: the account is gone)."""
+        found: dict[AgendaKind, list[Any]] = {kind: [] for kind in QUERIES}
+        rows = self.connection.execute(ALL_AT_ONCE, self._params(cuts)).all()
+        if not rows:
+            return None
+        for row in rows:
+            if row.kind is not None:
+                found[AgendaKind(row.kind)].append(row)
+        return found

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.accounts.deps import ConnectionDep, CurrentUser
+from app.accounts.deps import ConnectionDep, CurrentReader
 from app.agenda import service as agenda_service
 from app.agenda.schemas import AgendaList
 from app.kit.problems import problem_responses
@@ -23,7 +23,7 @@ router = APIRouter(tags=["agenda"])
 )
 async def list_agenda(
     connection: ConnectionDep,
-    user: CurrentUser,
+    user: CurrentReader,
     due_before: Annotated[
         Timestamp | None,
         Query(description="Only actions due before this time; default: 7 days from now."),

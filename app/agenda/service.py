@@ -1,11 +1,12 @@
 """What is due: the agenda of docs/workflow.md, computed by indexed queries.
 
 One query per kind of action, each filtered to what falls due before a bound, sorted by its
-due time and cut at ``limit + 1``, so no query returns more than could be shown. The queries
-run one after the other, and the sorted results are merged as they come (``heapq.merge``);
-once ``limit + 1`` actions are in hand, the latest of them becomes the bound of the next
-queries, whose index range scans then stop earlier. Only the final rows become items, with
-their names read in one last query, and their due times computed in Python from the columns
+due time and cut at ``limit + 1``, so no query returns more than could be shown; each row
+carries the names its item's title needs. On PostgreSQL, where every round trip costs time,
+the five run as one statement that also checks the caller. On SQLite, in the process, they run
+one after the other, and once ``limit + 1`` actions are in hand the latest of them becomes the
+bound of the next queries, whose index range scans then stop earlier. Either way the sorted
+results are merged (``heapq.merge``) and due times are computed in Python from the columns
 read. The queries themselves, prepared once, are in :mod:`app.agenda.repository`; this module
 keeps the rules: the delays, the merging, the items and their titles.
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -47,6 +48,7 @@ from app.agenda.repository import AgendaQueries
 from app.agenda.schemas import AgendaItem, AgendaKind
 from app.interviews import workflow
 from app.kit.db import utcnow
+from app.kit.errors import caller_gone
 from app.vocabulary import InterviewMode
 
 FOLLOW_UP_AFTER = timedelta(days=7)
@@ -84,8 +86,9 @@ class _Due(NamedTuple):
     due_at: datetime
     kind: AgendaKind
     contact_id: uuid.UUID  # the person to act towards
+    name: str | None  # their name
     interview_id: uuid.UUID | None = None
-    interviewee_id: uuid.UUID | None = None  # report_back: whom the interview was with
+    interviewee_name: str | None = None  # report_back: whom the interview was with
     missing: tuple[str, ...] = ()  # prepare: the checklist items still to do
 
 
@@ -106,41 +109,54 @@ def agenda(
     limit: int = 100,
     now: datetime | None = None,
 ) -> Agenda:
-    """The owner's actions falling due before ``due_before``, oldest first, at most ``limit``."""
+    """The owner's actions falling due before ``due_before``, oldest first, at most ``limit``.
+
+    A 401 if the caller's account is gone: the read checks it.
+    """
     now = now or utcnow()
     due_before = (due_before or default_horizon(now)).astimezone(UTC)
     cap = limit + 1
     queries = AgendaQueries(db, owner_id, now, cap)
-    actions = _Actions(queries)
-    # Cheap, early-stopping scans first, so their due times bound the costlier ones.
-    runs: list[Callable[[datetime], list[_Due]]] = [
-        actions.thank,
-        actions.prepare,
-        actions.keep_in_touch,
-        actions.report_back,
-        actions.follow_up,
-    ]
-    bound = due_before
-    found: list[_Due] = []
-    for run in runs:
-        rows = sorted(run(bound), key=_key)
-        found = list(itertools.islice(heapq.merge(found, rows, key=_key), cap))
-        if len(found) == cap:
-            bound = min(bound, found[-1].due_at + _TICK)
+    if queries.connection.dialect.name == "sqlite":
+        found = _one_by_one(queries, due_before)
+    else:
+        found = _all_at_once(queries, due_before)
     shown = found[:limit]
-    names = queries.names(
-        {due.contact_id for due in shown} | {d.interviewee_id for d in shown if d.interviewee_id}
-    )
     return Agenda(
-        items=[_item(due, names, now) for due in shown],
+        items=[_item(due, now) for due in shown],
         has_more=len(found) > limit,
         due_before=due_before,
         now=now,
     )
 
 
-def _item(due: _Due, names: dict[uuid.UUID, str], now: datetime) -> AgendaItem:
-    name = names.get(due.contact_id, "your contact")
+def _all_at_once(queries: AgendaQueries, due_before: datetime) -> list[_Due]:
+    """Where a round trip costs time (PostgreSQL): every kind's query in one statement."""
+    rows = queries.all_at_once({kind: _CUTS[kind](due_before) for kind in _CUTS})
+    if rows is None:
+        raise caller_gone()
+    merged = heapq.merge(*(sorted(_DUES[kind](rows[kind]), key=_key) for kind in _CUTS), key=_key)
+    return list(itertools.islice(merged, queries.cap))
+
+
+def _one_by_one(queries: AgendaQueries, due_before: datetime) -> list[_Due]:
+    """In the process (SQLite), where a statement costs no round trip: the kinds one after
+    the other, cheap early-stopping scans first, each kind's cut tightened to the due time of
+    the last action already in hand once ``limit + 1`` are."""
+    if not queries.caller_exists():
+        raise caller_gone()
+    bound = due_before
+    found: list[_Due] = []
+    for kind in _CUTS:
+        rows = sorted(_DUES[kind](queries.rows(kind, _CUTS[kind](bound))), key=_key)
+        found = list(itertools.islice(heapq.merge(found, rows, key=_key), queries.cap))
+        if len(found) == queries.cap:
+            bound = min(bound, found[-1].due_at + _TICK)
+    return found
+
+
+def _item(due: _Due, now: datetime) -> AgendaItem:
+    name = due.name or "your contact"
     if due.kind == AgendaKind.FOLLOW_UP:
         title = (
             f"Follow up with {name} on your request for an informational interview "
@@ -152,7 +168,7 @@ def _item(due: _Due, names: dict[uuid.UUID, str], now: datetime) -> AgendaItem:
     elif due.kind == AgendaKind.THANK:
         title = f"Send a thank-you to {name}"
     elif due.kind == AgendaKind.REPORT_BACK:
-        interviewee = names.get(due.interviewee_id or due.contact_id, "your contact")
+        interviewee = due.interviewee_name or "your contact"
         title = f"Report back to {name} on your interview with {interviewee}"
     else:
         title = f"Keep in touch with {name}"
@@ -172,70 +188,91 @@ def _aware(value: datetime) -> datetime:
 
 
 # --- the due actions of each kind -----------------------------------------------------------------
+# For each kind: the cut its query scans up to, from the bound on due times, and its rows as
+# due actions. In this order the cheap, early-stopping scans come first.
+
+_CUTS: dict[AgendaKind, Callable[[datetime], datetime]] = {
+    AgendaKind.THANK: lambda bound: bound - THANK_AFTER,
+    AgendaKind.PREPARE: lambda bound: bound + PREPARE_BEFORE,
+    AgendaKind.KEEP_IN_TOUCH: lambda bound: bound,
+    AgendaKind.REPORT_BACK: lambda bound: bound - REPORT_BACK_AFTER,
+    AgendaKind.FOLLOW_UP: lambda bound: bound - FOLLOW_UP_AFTER,
+}
 
 
-class _Actions:
-    """The due actions of each kind up to a bound, their due times computed from the
-    columns the repository's queries read."""
+def _follow_ups(rows: Iterable[Any]) -> list[_Due]:
+    """Requests unanswered for 7 days, with no time scheduled."""
+    return [
+        _Due(
+            _aware(row.last_sent) + FOLLOW_UP_AFTER,
+            AgendaKind.FOLLOW_UP,
+            row.contact_id,
+            row.name,
+            row.id,
+        )
+        for row in rows
+    ]
 
-    def __init__(self, queries: AgendaQueries) -> None:
-        self.queries = queries
 
-    def follow_up(self, bound: datetime) -> list[_Due]:
-        """Requests unanswered for 7 days, with no time scheduled."""
-        return [
-            _Due(
-                _aware(row.last_sent) + FOLLOW_UP_AFTER,
-                AgendaKind.FOLLOW_UP,
-                row.contact_id,
-                row.id,
-            )
-            for row in self.queries.follow_up(bound - FOLLOW_UP_AFTER)
-        ]
+def _preparations(rows: Iterable[Any]) -> list[_Due]:
+    """Interviews within 3 days whose preparation checklist is incomplete."""
+    return [
+        _Due(
+            _aware(row.scheduled_at) - PREPARE_BEFORE,
+            AgendaKind.PREPARE,
+            row.contact_id,
+            row.name,
+            row.id,
+            missing=tuple(_missing(row)),
+        )
+        for row in rows
+    ]
 
-    def prepare(self, bound: datetime) -> list[_Due]:
-        """Interviews within 3 days whose preparation checklist is incomplete."""
-        return [
-            _Due(
-                row.scheduled_at - PREPARE_BEFORE,
-                AgendaKind.PREPARE,
-                row.contact_id,
-                row.id,
-                missing=tuple(_missing(row)),
-            )
-            for row in self.queries.prepare(bound + PREPARE_BEFORE)
-        ]
 
-    def thank(self, bound: datetime) -> list[_Due]:
-        """Held interviews with no thank-you sent since."""
-        return [
-            _Due(row.held_at + THANK_AFTER, AgendaKind.THANK, row.contact_id, row.id)
-            for row in self.queries.thank(bound - THANK_AFTER)
-        ]
+def _thanks(rows: Iterable[Any]) -> list[_Due]:
+    """Held interviews with no thank-you sent since."""
+    return [
+        _Due(_aware(row.held_at) + THANK_AFTER, AgendaKind.THANK, row.contact_id, row.name, row.id)
+        for row in rows
+    ]
 
-    def report_back(self, bound: datetime) -> list[_Due]:
-        """Thanked interviews with a referrer not yet reported to: one item per referrer."""
-        return [
-            _Due(
-                row.thanked_at + REPORT_BACK_AFTER,
-                AgendaKind.REPORT_BACK,
-                row.referrer_id,
-                row.id,
-                interviewee_id=row.contact_id,
-            )
-            for row in self.queries.report_back(bound - REPORT_BACK_AFTER)
-        ]
 
-    def keep_in_touch(self, bound: datetime) -> list[_Due]:
-        """Contacts with a cadence whose last contact is more than a cadence ago."""
-        return [
-            _Due(
-                (row.last_contacted_at or row.created_at) + timedelta(days=row.keep_in_touch_days),
-                AgendaKind.KEEP_IN_TOUCH,
-                row.id,
-            )
-            for row in self.queries.keep_in_touch(bound)
-        ]
+def _reports(rows: Iterable[Any]) -> list[_Due]:
+    """Thanked interviews with a referrer not yet reported to: one item per referrer."""
+    return [
+        _Due(
+            _aware(row.thanked_at) + REPORT_BACK_AFTER,
+            AgendaKind.REPORT_BACK,
+            row.referrer_id,
+            row.referrer_name,
+            row.id,
+            interviewee_name=row.name,
+        )
+        for row in rows
+    ]
+
+
+def _keeping_in_touch(rows: Iterable[Any]) -> list[_Due]:
+    """Contacts with a cadence whose last contact is more than a cadence ago."""
+    return [
+        _Due(
+            _aware(row.last_contacted_at or row.created_at)
+            + timedelta(days=row.keep_in_touch_days),
+            AgendaKind.KEEP_IN_TOUCH,
+            row.id,
+            row.name,
+        )
+        for row in rows
+    ]
+
+
+_DUES: dict[AgendaKind, Callable[[Iterable[Any]], list[_Due]]] = {
+    AgendaKind.THANK: _thanks,
+    AgendaKind.PREPARE: _preparations,
+    AgendaKind.KEEP_IN_TOUCH: _keeping_in_touch,
+    AgendaKind.REPORT_BACK: _reports,
+    AgendaKind.FOLLOW_UP: _follow_ups,
+}
 
 
 def _missing(row: Any) -> list[str]:
