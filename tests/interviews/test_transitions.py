@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.contacts.schemas import Contact
+from app.interviews.schemas import InterviewEvent
 from app.kit.db import utcnow
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
@@ -469,3 +470,64 @@ class TestIsolation:
     def test_requires_auth(self, client: TestClient) -> None:
         r = client.post(f"{API}/{uuid.uuid4()}/transitions", json={"to": "held"})
         assert_problem(r, 401)
+
+
+def test_a_referral_recorded_after_the_guards_looked_stops_the_write(client: TestClient) -> None:
+    """The move is written only if the interviewee's referrers are still those its guards
+    judged: a referral recorded in between makes the write find nothing, and nothing moves."""
+    from app.interviews import repository
+    from app.interviews import service as interviews
+    from app.kit.queries import new_row
+    from app.webhooks.outbox import event_row
+
+    user = register(client)
+    interview = create_interview(client, user)
+    engine: Any = client.app.state.engine  # type: ignore[attr-defined]
+    owner_id, interview_id = uuid.UUID(user.id), uuid.UUID(interview["id"])
+    with engine.connect() as connection:
+        row = repository.get_with_checklist(connection, owner_id, interview_id)
+        facts = interviews.load_facts(connection, row, now=utcnow())
+        connection.rollback()
+    assert facts.referrers == ()
+
+    referrer = client.post("/api/v1/contacts", json={"full_name": "Ref"}, headers=user.headers)
+    r = client.post(
+        "/api/v1/referrals",
+        json={
+            "referrer_id": referrer.json()["id"],
+            "referred_id": interview["contact_id"],
+            "relationship": "friend",
+        },
+        headers=user.headers,
+    )
+    assert r.status_code == 201, r.text
+
+    now = utcnow()
+    event = new_row(
+        InterviewEvent,
+        interview_id=interview_id,
+        owner_id=owner_id,
+        from_state="request",
+        to_state="cancelled",
+        at=now,
+        actor=user.id,
+        reason="changed my mind",
+    )
+    values = {"state": "cancelled", "cancelled_at": now, "version": row.version + 1}
+    with engine.connect() as connection:
+        moved = repository.move(
+            connection,
+            row,
+            values,
+            referrers=facts.referrers,
+            event=event,
+            outbox=event_row(owner_id, "interview.state_changed", {"interview_id": interview_id}),
+        )
+    assert moved is False
+    after = client.get(f"/api/v1/interviews/{interview_id}", headers=user.headers).json()
+    assert after["state"] == "request"
+    events = client.get(f"/api/v1/interviews/{interview_id}/events", headers=user.headers)
+    assert [e["to_state"] for e in events.json()["data"]] == []
+    # Through the API the move is judged again on the referrers as they now are.
+    r = transition(client, user, interview["id"], "cancelled", reason="changed my mind")
+    assert r.status_code == 200, r.text
