@@ -24,9 +24,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.kit.db import database_problem
+from app.kit.db import database_problem, pool_exhausted
 from app.kit.errors import AppError
 from app.kit.media_types import parse_content_type
 from app.kit.middleware import SECURITY_HEADERS
@@ -233,6 +234,14 @@ def install(app: FastAPI) -> None:
             extra={"request_id": getattr(request.state, "request_id", None), "code": problem.code},
         )
         return await _app_error(request, problem)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(request: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning(
+            "database pool exhausted",
+            extra={"request_id": getattr(request.state, "request_id", None)},
+        )
+        return await _app_error(request, pool_exhausted())
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
