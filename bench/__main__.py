@@ -47,7 +47,7 @@ LUA = Path(__file__).resolve().parent / "lua"
 DATA = ROOT / "var" / "bench"
 RESULTS = Path(__file__).resolve().parent / "results"
 
-TARGETS = {"b/a": 0.30, "c/a": 0.10, "d/a": 0.12}  # issue #6; e and f have none of their own
+TARGETS = {"b/a": 0.30, "c/a": 0.10, "d/a": 0.12}  # e and f have none of their own
 MAX_MS = 1000.0  # "no request over 1 s" (the target is on (d); every scenario shows it)
 BIG_SMALL = 0.9
 PEAK_RSS_MB = 200.0
@@ -343,7 +343,7 @@ def database(kind: str, scale: float, pg_url: str | None) -> tuple[str, Seeded, 
 
 
 def agenda_user_database(kind: str, pg_url: str | None) -> tuple[str, tuple[str, str]]:
-    """The database holding issue #4's one big user, and that user's (email, id)."""
+    """The database holding the one big user, and that user's (email, id)."""
     DATA.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
         path, meta = DATA / "agenda-user.db", DATA / "agenda-user.json"
@@ -529,7 +529,7 @@ def table(title: str, m: Measured, warning: str | None) -> str:
     return "\n".join(lines)
 
 
-# --- issue #4: a big user's agenda, a 10,000-row CSV import -----------------------------------
+# --- the big user: an agenda, a 10,000-row CSV import -----------------------------------
 
 
 def contacts_csv(rows: int) -> bytes:
@@ -715,7 +715,7 @@ def main() -> int:
     parser.add_argument(
         "--skip-issue4",
         action="store_true",
-        help="leave out issue #4's agenda-user and CSV-import measurements",
+        help="leave out the big user's agenda and CSV-import measurements",
     )
     args = parser.parse_args()
     wrk = ensure_wrk()

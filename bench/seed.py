@@ -4,7 +4,7 @@ Shape (scale 1.0): 100 users, 100,000 contacts, 1,000,000 interviews with their 
 spread evenly over the users, plus request letters for a fifth of the interviews. Scale 0.1
 is the "10x smaller" database the big/small ratios compare against.
 
-:func:`seed_agenda_user` fills a database with one user of issue #4's size (10,000 interviews,
+:func:`seed_agenda_user` fills a database with one user of the big-user size (10,000 interviews,
 20,000 contacts) for the agenda target; :func:`checkpoint` folds a SQLite WAL into the main
 file so that a plain copy of the ``.db`` is complete.
 """
@@ -239,7 +239,7 @@ def request_interviews(url: str) -> dict[str, list[str]]:
 
 
 def seed_agenda_user(url: str, *, seed_value: int = 11) -> tuple[str, str]:
-    """One user with issue #4's numbers: 10,000 interviews and 20,000 contacts.
+    """One user of the big-user size: 10,000 interviews and 20,000 contacts.
 
     The interviews are spread over the workflow's states as a year of use leaves them, each
     with its checklist and the letters its state implies (request letters, some follow-ups,
