@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi_offline import FastAPIOffline
 
 from app import __version__, links
 from app.accounts import deps
@@ -45,6 +46,9 @@ from app.webhooks import dispatcher
 from app.webhooks import router as webhooks
 
 API_PREFIX = "/api/v1"
+# Swagger UI's and ReDoc's scripts, styles and icon, served from the installed package: the
+# documentation pages load nothing from another host.
+DOCS_ASSETS = "/docs/assets"
 
 DESCRIPTION = """\
 Infoview runs a career-seeker's informational interviews end to end: contacts found through
@@ -146,7 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
             await db.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="Infoview",
         version=__version__,
         description=DESCRIPTION,
@@ -192,7 +197,7 @@ def _check_operation_ids(app: FastAPI) -> None:
     """Every operation has an explicit, unique ``operationId``: SDK method names depend on it."""
     seen: set[str] = set()
     for route in iter_route_contexts(app.routes):
-        if not isinstance(route.original_route, APIRoute):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
         operation_id = route.operation_id
         if not operation_id:

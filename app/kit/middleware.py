@@ -65,17 +65,16 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": API_CSP,
 }
-# The documentation pages (Swagger UI at /docs, ReDoc at /redoc) load their scripts and styles
-# from the server itself or from the CDN FastAPI points them at, their fonts and icons from the
-# hosts named below, and read the OpenAPI document with fetch; ReDoc's search runs in a worker
-# made from a blob. Their inline scripts are allowed by hash only (see ``_page_csp``).
-_PAGE_SCRIPT_SOURCES = "'self' https://cdn.jsdelivr.net"
+# The documentation pages (Swagger UI at /docs, ReDoc at /redoc) load their scripts, styles and
+# icon from the server itself (the installed package's copies, see ``app/main.py``), draw their
+# other images from data: URLs and read the OpenAPI document with fetch; ReDoc sets styles at
+# run time and searches in a worker made from a blob. Nothing comes from another host (ReDoc's
+# footer asks its vendor's for a logo, and is refused), and inline scripts run by hash only
+# (see ``_page_csp``).
+_PAGE_SCRIPT_SOURCES = "'self'"
 _PAGE_CSP = (
-    "default-src 'none'; script-src {scripts}; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "connect-src 'self'; worker-src 'self' blob:; "
+    "default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 # Pages bigger than this are not searched for inline scripts (none of ours comes close).
