@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -28,8 +29,34 @@ def _rfc3339_only(value: Any) -> Any:
     raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-25T19:21:16Z")
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
-"""A timestamp in a request (body or query): RFC 3339 with an offset, nothing else."""
+# The instants a client may send: years 1900 to 2200, in UTC. Far inside what Python, SQLite and
+# PostgreSQL can hold, so that converting a value to UTC, or adding the agenda's and the
+# calendar's days to it, never overflows: ``0001-01-01T00:00:00+14:00`` parses, but is a year
+# before 1 in UTC.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+_RANGE = "between 1900-01-01T00:00:00Z and 2200-12-31T23:59:59Z"
+
+
+def _in_range(value: datetime) -> datetime:
+    """``value`` in UTC, if it lies between :data:`EARLIEST` and :data:`LATEST`.
+
+    The comparison subtracts the offsets without building a datetime, so it cannot overflow
+    however far out the value is; only a value found in range is converted.
+    """
+    if not EARLIEST <= value <= LATEST:
+        raise PydanticCustomError("datetime_out_of_range", f"must lie {_RANGE}")
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_only),
+    AfterValidator(_in_range),
+    Field(description=f"RFC 3339 with an offset, {_RANGE}."),
+]
+"""A timestamp in a request (body or query): RFC 3339 with an offset, in years 1900 to 2200
+(UTC), nothing else. Every date-time a request can carry is one of these."""
 
 
 class Page(BaseModel, Generic[T]):
