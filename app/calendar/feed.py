@@ -19,10 +19,17 @@ What goes in, and how:
 The feed is bounded: interviews scheduled from 90 days ago to 365 days ahead, at most 1,000
 of them — the upcoming ones first, then the most recent past ones — and at most 200 agenda
 items. Both come from indexed queries on the owner's rows.
+
+What users typed goes in as they typed it, and icalendar escapes it as RFC 5545 ``TEXT``
+(line breaks as ``\n``, commas, semicolons). ``TEXT`` allows no other control character, so
+the finished feed is written without any (VT, FF, ESC …, whichever property they were in). A
+location is also the event's ``URL`` only when it is one whole http(s) URL, with no space or
+line break in it.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +55,12 @@ DEFAULT_DURATION = timedelta(minutes=30)
 # Notes are the user's own words and can be long; a calendar entry shows the start of them.
 MAX_NOTES_CHARS = 2000
 UID_DOMAIN = "infoview"
+
+# Control characters no iCalendar value may hold: C0 but TAB, LF and CR (the feed's own line
+# ends; icalendar escapes those of values), DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A location that is a meeting link and nothing else.
+_WHOLE_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f]+", re.IGNORECASE)
 
 _MODE_WORDS = {
     InterviewMode.IN_PERSON: "in person",
@@ -94,8 +107,7 @@ def build(session: Session, owner_id: uuid.UUID, *, now: datetime | None = None)
     )
     for item in due.items:
         calendar.add_component(_agenda_event(item, now))
-    feed: bytes = calendar.to_ical()
-    return feed
+    return _CONTROL.sub("", calendar.to_ical().decode()).encode()
 
 
 def scheduled_interviews(
@@ -134,7 +146,7 @@ def _interview_event(interview: _Scheduled, now: datetime) -> Event:
     event.add("summary", summary)
     if interview.location:
         event.add("location", interview.location)
-        if interview.location.lower().startswith(("http://", "https://")):
+        if _WHOLE_URL.fullmatch(interview.location):
             event.add("url", interview.location)
     event.add("description", _description(interview, organization))
     event.add(

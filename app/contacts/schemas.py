@@ -5,6 +5,7 @@ The table, and the shapes a contact takes on the wire (create, upsert, update, p
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -73,10 +74,15 @@ class Contact(SQLModel, table=True):
 
 # --- What goes over the wire ------------------------------------------------------------------
 
-# Control characters (C0, DEL and C1) never belong in an identifier another system will echo.
-NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# Control characters (C0, DEL and C1) never belong in an identifier another system will echo,
+# nor in a URL.
+_CONTROL_CHARS = r"\x00-\x1f\x7f-\x9f"
+NO_CONTROL_CHARS = rf"^[^{_CONTROL_CHARS}]*$"
 MAX_TAGS = 50
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+# URL parsers skip a tab or line break inside a URL and accept the rest, but the value is kept
+# as written: its line break would start a line of its own in an interview's write-up.
+_CONTROL_CHAR = re.compile(rf"[{_CONTROL_CHARS}]")
 
 
 def _normalise_tags(tags: list[str]) -> list[str]:
@@ -88,6 +94,8 @@ def _check_profile_url(value: str | None) -> str | None:
     """An absolute http(s) URL, kept exactly as written (no added trailing slash)."""
     if value is None:
         return None
+    if _CONTROL_CHAR.search(value):
+        raise ValueError("must not contain a line break or any other control character")
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http or https URL")
