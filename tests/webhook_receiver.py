@@ -3,11 +3,13 @@ that must be killed by hand (``tests.live_server`` runs a server that stops clea
 
 ``Receiver`` is a threaded ``http.server`` that records every request and verifies its
 signature with the reference ``standardwebhooks`` library, as an integrator would. Its
-answer is configurable per path (a status code, a redirect, a delay).
+answer is configurable per path (a status code, a redirect, a delay, a body — hostile ones
+included).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,6 +58,7 @@ class Answer:
     status: int = 204
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    body: bytes = b""
 
 
 class Receiver:
@@ -90,8 +93,11 @@ class Receiver:
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
-                self.send_header("content-length", "0")
+                self.send_header("content-length", str(len(answer.body)))
                 self.end_headers()
+                # The client may read what it wants and hang up.
+                with contextlib.suppress(OSError):
+                    self.wfile.write(answer.body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

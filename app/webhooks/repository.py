@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table, delete, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from app.kit.queries import compare_and_delete, compare_and_set, get_owned, keyset_page, owned
@@ -23,6 +24,7 @@ from app.webhooks.schemas import DeliveryStatus, OutboxEvent, WebhookDelivery, W
 DUE_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value)
 
 OUTBOX: Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 
 class SubscriptionRepository:
@@ -85,6 +87,20 @@ class SubscriptionRepository:
             .where(col(WebhookSubscription.active).is_(True))
         ).all()
 
+    def count_dropped(self, webhook_id: uuid.UUID, dropped: int, now: datetime) -> None:
+        """Add ``dropped`` to the events the subscription missed because its queue was full.
+
+        Not a change the owner made: the version (and so the ETag an ``If-Match`` is checked
+        against) stays as it is.
+        """
+        s = WebhookSubscription
+        self.session.execute(
+            update(s)
+            .where(col(s.id) == webhook_id)
+            .values(dropped_events=col(s.dropped_events) + dropped, last_dropped_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
     def deactivate(self, webhook_id: uuid.UUID, reason: str, now: datetime) -> None:
         """Switch an active subscription off with ``reason``, bumping its version; one that is
         already inactive is left alone."""
@@ -112,21 +128,28 @@ class OutboxRepository:
         """Insert one event row through Core, in the session's transaction."""
         self.session.connection().execute(OUTBOX.insert(), values)
 
-    def undispatched(self, limit: int) -> Sequence[OutboxEvent]:
+    def undispatched(self, limit: int) -> Sequence[Row[uuid.UUID, uuid.UUID, str, datetime]]:
         """Up to ``limit`` events not yet fanned out, oldest first, locked for this worker
-        (rows another worker holds are skipped)."""
-        return self.session.scalars(
-            select(OutboxEvent)
-            .where(col(OutboxEvent.dispatched_at).is_(None))
-            .order_by(col(OutboxEvent.id))
+        (rows another worker holds are skipped): ``(id, owner_id, type, created_at)``, without
+        the payload, which fanning out does not need."""
+        e = OutboxEvent
+        return self.session.execute(
+            select(col(e.id), col(e.owner_id), col(e.type), col(e.created_at))
+            .where(col(e.dispatched_at).is_(None))
+            .order_by(col(e.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
 
-    def mark_dispatched(self, event: OutboxEvent, now: datetime) -> None:
-        """Record that the event has been fanned out."""
-        event.dispatched_at = now
-        self.session.add(event)
+    def mark_dispatched(self, event_ids: Collection[uuid.UUID], now: datetime) -> None:
+        """Record that these events have been fanned out."""
+        e = OutboxEvent
+        self.session.execute(
+            update(e)
+            .where(col(e.id).in_(event_ids))
+            .values(dispatched_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     def purge_delivered(self, cutoff: datetime) -> None:
         """Delete the events fanned out before ``cutoff`` that have no delivery still due (their
@@ -202,21 +225,74 @@ class DeliveryRepository:
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def add(self, delivery: WebhookDelivery) -> None:
-        """Add a new delivery to the session; it is written at the next flush or commit."""
-        self.session.add(delivery)
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert new deliveries through Core, in one batch."""
+        if rows:
+            self.session.connection().execute(DELIVERIES.insert(), rows)
+
+    def pending_counts(self, subscription_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """How many deliveries each of these subscriptions still has to attempt."""
+        d = WebhookDelivery
+        rows = self.session.execute(
+            select(col(d.subscription_id), func.count())
+            .where(col(d.subscription_id).in_(subscription_ids), col(d.status).in_(DUE_STATUSES))
+            .group_by(col(d.subscription_id))
+        ).all()
+        return {row[0]: int(row[1]) for row in rows}
 
     def due_ids(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        """Up to ``limit`` deliveries due at ``now`` to active subscriptions and not leased,
-        soonest first, locked for this worker (rows another worker holds are skipped)."""
+        """Up to ``limit`` deliveries due at ``now``, fairly: locked for this worker (rows
+        another worker holds are skipped).
+
+        At most one per subscription, and none of a subscription that has a delivery in flight
+        (leased), so a slow or failing endpoint holds one sending slot at most; each
+        subscription offers its soonest due delivery. Owners take turns: every owner's first
+        subscription before anyone's second, so a busy account cannot crowd the others out.
+        """
         d, s = WebhookDelivery, WebhookSubscription
-        candidates = self.session.execute(
-            select(col(d.id))
+        in_flight = aliased(WebhookDelivery)
+        busy = exists().where(
+            col(in_flight.subscription_id) == col(d.subscription_id),
+            col(in_flight.status).in_(DUE_STATUSES),
+            col(in_flight.locked_until) > now,
+        )
+        heads = (
+            select(
+                col(d.id).label("id"),
+                col(d.owner_id).label("owner_id"),
+                col(d.next_attempt_at).label("next_attempt_at"),
+                func.row_number()
+                .over(
+                    partition_by=col(d.subscription_id),
+                    order_by=(col(d.next_attempt_at), col(d.id)),
+                )
+                .label("place"),
+            )
             .join(s, col(s.id) == col(d.subscription_id))
-            .where(*_due(now), col(s.active).is_(True))
-            .order_by(col(d.next_attempt_at), col(d.id))
+            .where(*_due(now), col(s.active).is_(True), ~busy)
+            .subquery("heads")
+        )
+        turns = (
+            select(
+                heads.c.id,
+                heads.c.next_attempt_at,
+                func.row_number()
+                .over(
+                    partition_by=heads.c.owner_id,
+                    order_by=(heads.c.next_attempt_at, heads.c.id),
+                )
+                .label("turn"),
+            )
+            .where(heads.c.place == 1)
+            .subquery("turns")
+        )
+        chosen = (
+            select(turns.c.id)
+            .order_by(turns.c.turn, turns.c.next_attempt_at, turns.c.id)
             .limit(limit)
-            .with_for_update(skip_locked=True, of=d)
+        )
+        candidates = self.session.execute(
+            select(col(d.id)).where(col(d.id).in_(chosen)).with_for_update(skip_locked=True, of=d)
         ).all()
         return [row[0] for row in candidates]
 
@@ -236,7 +312,7 @@ class DeliveryRepository:
     def to_send(self, ids: list[uuid.UUID]) -> Sequence[Row[*tuple[Any, ...]]]:
         """What sending these deliveries takes, soonest first: ``(id, event_id,
         subscription_id, url, secret, previous_secret, previous_secret_expires_at,
-        payload)``."""
+        payload)``, the secrets as stored (sealed)."""
         d, s, e = WebhookDelivery, WebhookSubscription, OutboxEvent
         return self.session.execute(
             select(

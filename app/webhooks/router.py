@@ -47,10 +47,13 @@ def _public(subscription: WebhookSubscription, response: Response) -> WebhookPub
     return WebhookPublic.model_validate(subscription)
 
 
-def _with_secret(subscription: WebhookSubscription, response: Response) -> WebhookWithSecret:
+def _with_secret(
+    subscription: WebhookSubscription, secret: str, response: Response
+) -> WebhookWithSecret:
     response.headers["ETag"] = etag(subscription.version)
     response.headers["Cache-Control"] = "no-store"
-    return WebhookWithSecret.model_validate(subscription)
+    public = WebhookPublic.model_validate(subscription).model_dump()
+    return WebhookWithSecret.model_validate({**public, "secret": secret})
 
 
 @router.post(
@@ -70,11 +73,11 @@ async def create_webhook(
 ) -> WebhookWithSecret:
     """Subscribe a URL to events; the signing secret is shown in this response only."""
     # Checking the URL resolves its host name: do it off the event loop.
-    subscription = await run_in_threadpool(service.create, session, settings, user.id, data)
+    subscription, secret = await run_in_threadpool(service.create, session, settings, user.id, data)
     response.headers["Location"] = request.app.url_path_for(
         "get_webhook", webhook_id=subscription.id
     )
-    return _with_secret(subscription, response)
+    return _with_secret(subscription, secret, response)
 
 
 @router.get(
@@ -156,15 +159,21 @@ async def rotate_webhook_secret(
     webhook_id: WebhookId,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     response: Response,
     data: WebhookRotateSecret | None = None,
     if_match: IfMatch = None,
 ) -> WebhookWithSecret:
     """Issue a new signing secret (shown once); the old one signs too for a grace period."""
-    subscription = await session.run(
-        service.rotate_secret, user.id, webhook_id, data or WebhookRotateSecret(), if_match=if_match
+    subscription, secret = await session.run(
+        service.rotate_secret,
+        settings,
+        user.id,
+        webhook_id,
+        data or WebhookRotateSecret(),
+        if_match=if_match,
     )
-    return _with_secret(subscription, response)
+    return _with_secret(subscription, secret, response)
 
 
 @router.get(

@@ -20,6 +20,11 @@ from sqlmodel import Field, SQLModel
 
 from app.kit.db import JSONType, UTCDateTime, new_id, utcnow
 
+# The drop policy: a subscription holds at most this many deliveries still to attempt; the
+# events that find it full are not queued for it, only counted (``dropped_events``). Bounds
+# what one account can queue (25 subscriptions at most) whatever it imports.
+MAX_PENDING_DELIVERIES = 1000
+
 
 class EventType(StrEnum):
     """The events a subscription can ask for."""
@@ -48,7 +53,8 @@ class DeliveryStatus(StrEnum):
 class WebhookSubscription(SQLModel, table=True):
     """An endpoint of one user that receives the events it subscribed to.
 
-    The signing secret is kept in clear: the HMAC needs it. After a rotation the previous
+    The HMAC needs the signing secret itself, so it is stored sealed with a key derived from
+    the server's secret key (``secret_box``), never in clear. After a rotation the previous
     secret still signs (a second ``v1,`` signature) until ``previous_secret_expires_at``.
     """
 
@@ -62,9 +68,13 @@ class WebhookSubscription(SQLModel, table=True):
     description: str | None = Field(default=None, max_length=500)
     active: bool = Field(default=True)
     disabled_reason: str | None = Field(default=None, max_length=50)
-    secret: str = Field(max_length=100)
-    previous_secret: str | None = Field(default=None, max_length=100)
+    secret: str = Field(max_length=255)
+    previous_secret: str | None = Field(default=None, max_length=255)
     previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Events not queued for this endpoint because it already had the most pending deliveries
+    # allowed (see the dispatcher's drop policy).
+    dropped_events: int = Field(default=0)
+    last_dropped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -105,6 +115,8 @@ class WebhookDelivery(SQLModel, table=True):
         Index("ix_webhook_delivery_subscription_id_id", "subscription_id", "id"),
         Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_webhook_delivery_owner_id", "owner_id"),
+        # The dispatcher counts a subscription's pending deliveries, and finds its leased ones.
+        Index("ix_webhook_delivery_subscription_id_status", "subscription_id", "status"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -198,6 +210,16 @@ class WebhookPublic(BaseModel):
     )
     previous_secret_expires_at: datetime | None = PydanticField(
         description="Until when the secret before the last rotation still signs too."
+    )
+    dropped_events: int = PydanticField(
+        description=(
+            "Events never queued for this endpoint because it already had the most pending "
+            f"deliveries allowed ({MAX_PENDING_DELIVERIES:,}): list your data to catch up on "
+            "what they announced."
+        )
+    )
+    last_dropped_at: datetime | None = PydanticField(
+        description="When an event was last dropped for a full queue."
     )
     created_at: datetime
     updated_at: datetime

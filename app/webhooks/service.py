@@ -16,10 +16,10 @@ from typing import Any
 from sqlmodel import Session
 
 from app.kit.config import Settings
-from app.kit.db import utcnow
+from app.kit.db import new_id, utcnow
 from app.kit.errors import Conflict, NotFound
 from app.kit.queries import check_if_match, optimistic_write
-from app.webhooks import urls
+from app.webhooks import secret_box, urls
 from app.webhooks.repository import DeliveryRepository, SubscriptionRepository
 from app.webhooks.schemas import (
     DeliveryStatus,
@@ -61,8 +61,8 @@ def _event_types(types: Sequence[EventType]) -> list[str]:
 
 def create(
     session: Session, settings: Settings, owner_id: uuid.UUID, data: WebhookCreate
-) -> WebhookSubscription:
-    """Subscribe a URL to events. The returned row carries the new secret.
+) -> tuple[WebhookSubscription, str]:
+    """Subscribe a URL to events; return the row and its new secret (stored only sealed).
 
     The URL must be http(s) (422 ``invalid_webhook_url``) and reach a public address (422
     ``webhook_url_not_allowed``); at most ``MAX_SUBSCRIPTIONS`` per user (409
@@ -75,17 +75,19 @@ def create(
             f"You already have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.",
             code="webhook_limit_reached",
         )
+    webhook_id, secret = new_id(), new_secret()
     subscription = WebhookSubscription(
+        id=webhook_id,
         owner_id=owner_id,
         url=data.url,
         event_types=_event_types(data.event_types),
         description=data.description,
         active=data.active,
-        secret=new_secret(),
+        secret=secret_box.seal(settings.secret_key, webhook_id, secret),
     )
     subscriptions.add(subscription)
     session.commit()
-    return subscription
+    return subscription, secret
 
 
 def _write(
@@ -162,27 +164,32 @@ def delete_(
 
 def rotate_secret(
     session: Session,
+    settings: Settings,
     owner_id: uuid.UUID,
     webhook_id: uuid.UUID,
     data: WebhookRotateSecret,
     *,
     if_match: str | None = None,
-) -> WebhookSubscription:
+) -> tuple[WebhookSubscription, str]:
     """Issue a new secret. The old one keeps signing alongside it for the grace period.
 
-    The returned row carries the new secret.
+    Returns the row and the new secret (stored only sealed).
     """
     grace = timedelta(seconds=data.previous_secret_grace_seconds)
+    issued: list[str] = []
 
     def values_for(subscription: WebhookSubscription) -> dict[str, Any]:
         keep_old = grace > timedelta(0)
+        issued.append(new_secret())
         return {
-            "secret": new_secret(),
+            "secret": secret_box.seal(settings.secret_key, subscription.id, issued[-1]),
+            # Still sealed: the previous secret is moved, never opened here.
             "previous_secret": subscription.secret if keep_old else None,
             "previous_secret_expires_at": utcnow() + grace if keep_old else None,
         }
 
-    return _write(session, owner_id, webhook_id, if_match, values_for)
+    subscription = _write(session, owner_id, webhook_id, if_match, values_for)
+    return subscription, issued[-1]
 
 
 def list_deliveries(

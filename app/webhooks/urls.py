@@ -23,6 +23,22 @@ from app.kit.errors import Unprocessable
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Ranges that ``ipaddress`` (depending on the Python release) may call global although no
+# webhook receiver lives there: deprecated site-local, local-use NAT64, documentation, the 6to4
+# relay anycast, and the IPv4 "this network" and benchmarking blocks.
+_NEVER_PUBLIC: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+    ipaddress.IPv6Network("fec0::/10"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("2001:db8::/32"),
+    ipaddress.IPv6Network("3fff::/20"),
+    ipaddress.IPv6Network("100::/64"),
+    ipaddress.IPv4Network("192.88.99.0/24"),
+    ipaddress.IPv4Network("0.0.0.0/8"),
+    ipaddress.IPv4Network("198.18.0.0/15"),
+)
+# One answer whatever the host resolved to (or whether it resolved at all), so the check
+# cannot be used to learn what internal names exist or where they point.
+NOT_PUBLIC = "its host does not resolve to public addresses only"
 _SCHEMES = frozenset({"http", "https"})
 
 
@@ -48,14 +64,17 @@ def address_blocked(ip: IPAddress) -> bool:
             embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         if any(address_blocked(v4) for v4 in embedded):
             return True
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
     return (
-        ip.is_loopback
+        not ip.is_global
+        or ip.is_loopback
         or ip.is_private
         or ip.is_link_local
+        or site_local
         or ip.is_unspecified
         or ip.is_multicast
         or ip.is_reserved
-        or not ip.is_global
+        or any(ip in network for network in _NEVER_PUBLIC if network.version == ip.version)
     )
 
 
@@ -83,31 +102,29 @@ def parse(url: str) -> httpx.URL:
 
 
 def resolve(url: httpx.URL) -> list[IPAddress]:
-    """Every address the URL's host resolves to; ``UrlNotAllowed`` when it resolves to none."""
+    """Every address the URL's host resolves to; ``UrlNotAllowed`` when it resolves to none
+    (with the same message as for a private address)."""
     host = url.raw_host.decode("ascii")
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise UrlNotAllowed(f"the host {host} does not resolve") from exc
+        raise UrlNotAllowed(NOT_PUBLIC) from exc
     addresses: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:
-        raise UrlNotAllowed(f"the host {host} does not resolve")
+        raise UrlNotAllowed(NOT_PUBLIC)
     return addresses
 
 
 def public_addresses(url: httpx.URL) -> list[IPAddress]:
     """The host's addresses, if every one is public; otherwise ``UrlNotAllowed``."""
     addresses = resolve(url)
-    blocked = [ip for ip in addresses if address_blocked(ip)]
-    if blocked:
-        raise UrlNotAllowed(
-            f"the host {url.host} resolves to {blocked[0]}, which is not a public address"
-        )
+    if any(address_blocked(ip) for ip in addresses):
+        raise UrlNotAllowed(NOT_PUBLIC)
     return addresses
 
 

@@ -13,6 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from app.kit.config import Settings
 from app.main import create_app
+from app.webhooks import urls
 from tests.factories import User, assert_problem, register
 from tests.factories_contacts import create_contact
 from tests.factories_webhooks import create_webhook, deliveries, dispatcher_for
@@ -183,7 +184,7 @@ class TestPrivateAddresses:
         [delivery] = deliveries(client, user, webhook["id"])
         assert delivery["status"] == "failed"
         assert delivery["last_status_code"] is None
-        assert "not a public address" in delivery["last_error"]
+        assert urls.NOT_PUBLIC in delivery["last_error"]
 
 
 class TestList:
@@ -321,7 +322,8 @@ class TestDeliveries:
         for _ in range(3):
             create_contact(client, user)
         dispatcher = dispatcher_for(client, settings)
-        assert dispatcher.run_once() == 3
+        # One delivery per subscription at a time: a pass each.
+        assert [dispatcher.run_once() for _ in range(4)] == [1, 1, 1, 0]
         receiver.wait_for(3)
         url = f"{BASE}/{webhook['id']}/deliveries"
         page = client.get(url, params={"limit": 2}, headers=user.headers).json()
