@@ -383,9 +383,10 @@ class TestErrorListsAreBounded:
         )
         problem = assert_problem(r, 422, "validation_error")
         assert len(problem["errors"]) == MAX_PROBLEM_ERRORS
-        assert problem["error_count"] > 80_000
+        # The contacts are checked until more errors are found than a problem lists.
+        assert MAX_PROBLEM_ERRORS < problem["error_count"] < 2 * MAX_PROBLEM_ERRORS
         assert len(r.content) < 20_000  # was 27 MB
-        assert elapsed < 15.0, elapsed  # was 6.8 s
+        assert elapsed < 1.0, elapsed  # was 6.8 s
         assert contact_names(client, user) == []
 
     def test_a_domain_error_list_is_capped_too(self, client: TestClient, user: User) -> None:

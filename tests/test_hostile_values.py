@@ -12,27 +12,42 @@ Each test sends what an attacker (or a careless integration) would and asserts t
   A contact's profile URL with a line break or any control character is a 422.
 - The documentation pages load their scripts, styles and icon from the server itself, and
   their CSP names no other host.
+- An account import of a hundred thousand bad records costs a problem's worth of checking:
+  its records are checked one by one, in a worker thread, until more errors are found than a
+  problem lists; ``/healthz`` stays prompt while megabyte imports arrive.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from icalendar import Calendar
 from pydantic import TypeAdapter
 
 from app.kit.db import utcnow
+from app.kit.problems import MAX_PROBLEM_ERRORS
 from app.kit.schemas import Timestamp
-from tests.factories import User, assert_problem, register
+from tests.factories import PASSWORD, User, assert_problem, register
 from tests.factories_interviews import create_contact, create_interview
+from tests.live_server import live_server
 
 INTERVIEWS = "/api/v1/interviews"
 CONTACTS = "/api/v1/contacts"
 FEED = "/api/v1/calendar.ics"
+ACCOUNT_IMPORT = "/api/v1/import"
 # Far out in every direction, with the offsets that push a parsable value past year 1 or 9999.
 FAR_OFF = (
     "0001-01-01T00:00:00+14:00",
@@ -59,6 +74,17 @@ EDGES = (
 @pytest.fixture
 def user(client: TestClient) -> User:
     return register(client)
+
+
+def account_document(**records: list[dict[str, Any]]) -> dict[str, Any]:
+    """An export document holding ``records`` (contacts=[…], interviews=[…] …)."""
+    return {
+        "format": "infoview-export",
+        "version": 1,
+        "exported_at": "2026-01-01T00:00:00Z",
+        "user": {"email": "ada@example.com"},
+        **records,
+    }
 
 
 def out_of_range(response: Any, loc: list[str | int]) -> None:
@@ -109,13 +135,8 @@ class TestFarOffDatetimes:
         described = TypeAdapter(Timestamp).json_schema()["description"]
         found = request_datetimes(client.get("/openapi.json").json())
         assert len(found) >= 8, found  # interviews (5), transitions, the agenda, tokens
-        # The account import reads its document with its own model (``app/accounts/export.py``).
-        unbounded = [
-            where
-            for where, schema in found
-            if schema.get("description") != described and not where.startswith("import-account ")
-        ]
-        assert unbounded == []
+        assert any(where.startswith("import-account body") for where, _ in found)
+        assert [where for where, schema in found if schema.get("description") != described] == []
 
     def test_far_off_instants_are_a_422_wherever_a_request_carries_one(
         self, client: TestClient, user: User
@@ -153,6 +174,25 @@ class TestFarOffDatetimes:
             (interview["id"], None, "request")
         ]
         assert client.get("/api/v1/tokens", headers=user.headers).json()["data"] == []
+
+    def test_far_off_instants_in_an_imported_document_are_a_422(
+        self, client: TestClient, user: User
+    ) -> None:
+        for value in FAR_OFF:
+            contact = {
+                "id": str(uuid.uuid4()),
+                "full_name": "Ada",
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": value,
+            }
+            document = account_document(contacts=[contact])
+            r = client.post(ACCOUNT_IMPORT, json=document, headers=user.headers)
+            out_of_range(r, ["body", "contacts", 0, "updated_at"])
+            r = client.post(
+                ACCOUNT_IMPORT, json={**document, "exported_at": value}, headers=user.headers
+            )
+            out_of_range(r, ["body", "exported_at"])
+        assert client.get(CONTACTS, headers=user.headers).json()["data"] == []
 
     def test_the_edges_are_accepted_and_answered_in_utc(
         self, client: TestClient, user: User
@@ -323,3 +363,136 @@ class TestDocumentationPages:
             r = client.get(path)
             assert r.status_code == 404, path
             assert r.headers["content-type"].startswith("application/problem+json")
+
+
+# --- the account import ---------------------------------------------------------------------
+
+
+def import_body(**records: list[dict[str, Any]]) -> bytes:
+    return json.dumps(account_document(**records), separators=(",", ":")).encode()
+
+
+def valid_contacts(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(uuid.uuid4()),
+            "full_name": f"Contact {index}",
+            "email": f"contact-{index}@example.com",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        for index in range(count)
+    ]
+
+
+def post_import(client: TestClient, user: User, body: bytes) -> tuple[Any, float]:
+    started = time.perf_counter()
+    r = client.post(
+        ACCOUNT_IMPORT, content=body, headers={**user.headers, "Content-Type": "application/json"}
+    )
+    return r, time.perf_counter() - started
+
+
+class TestAccountImportCost:
+    def test_a_bad_list_is_checked_until_a_problems_worth_of_errors(
+        self, client: TestClient, user: User
+    ) -> None:
+        answers = {}
+        for count in (1_000, 100_000):  # 400 errors, or 400,000, if all were looked for
+            r, elapsed = post_import(client, user, import_body(contacts=[{}] * count))
+            problem = assert_problem(r, 422, "validation_error")
+            assert len(problem["errors"]) == MAX_PROBLEM_ERRORS
+            assert MAX_PROBLEM_ERRORS < problem["error_count"] < 2 * MAX_PROBLEM_ERRORS
+            assert problem["errors"][0] == {
+                "loc": ["body", "contacts", 0, "id"],
+                "msg": "Field required",
+                "type": "missing",
+            }
+            answers[count] = (r.content.replace(problem["request_id"].encode(), b""), elapsed)
+        # The same answer, at the same cost, however long the list.
+        assert answers[1_000][0] == answers[100_000][0]
+        assert answers[100_000][1] < 1.0, answers  # was 6 s and 500 MB
+
+    def test_errors_keep_their_place_behind_valid_records(
+        self, client: TestClient, user: User
+    ) -> None:
+        contacts = valid_contacts(300)
+        contacts[250]["email"] = "not an email"
+        contacts[299]["id"] = "not a uuid"
+        r, _ = post_import(
+            client, user, import_body(contacts=contacts, interviews=[{}], letters=[{"x": 1}])
+        )
+        problem = assert_problem(r, 422, "validation_error")
+        places = {tuple(error["loc"][:4]) for error in problem["errors"]}
+        assert ("body", "contacts", 250, "email") in places
+        assert ("body", "contacts", 299, "id") in places
+        assert ("body", "interviews", 0, "id") in places
+        assert ("body", "letters", 0, "x") in places
+        r, _ = post_import(client, user, import_body(contacts=[{}] * 100_001))
+        problem = assert_problem(r, 422, "validation_error")
+        assert problem["errors"] == [
+            {
+                "loc": ["body", "contacts"],
+                "msg": "List should have at most 100000 items after validation, not 100001",
+                "type": "too_long",
+            }
+        ]
+        # A good document still goes in whole.
+        r, _ = post_import(client, user, import_body(contacts=valid_contacts(300)))
+        assert r.status_code == 200, r.text
+        assert r.json()["contacts"] == 300
+
+
+@pytest.fixture(scope="module")
+def server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``infoview serve`` (one worker, so one event loop) on a fresh SQLite database."""
+    path = tmp_path_factory.mktemp("hostile-values") / "hostile.db"
+    shutil.copyfile(sqlite_template, path)
+    with live_server(f"sqlite:///{path}", workers=1) as url:
+        yield url
+
+
+def test_healthz_stays_prompt_while_megabyte_imports_arrive(server: str) -> None:
+    """One worker, one event loop: imports back to back must not hold it."""
+    email = f"importer-{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=server, timeout=60) as setup:
+        assert setup.post(
+            "/api/v1/auth/register", json={"email": email, "password": PASSWORD}
+        ).is_success
+        token = setup.post(
+            "/api/v1/auth/token", data={"username": email, "password": PASSWORD}
+        ).json()["access_token"]
+    # Checked to the last record, which is wrong: the most checking a megabyte can ask for.
+    contacts = valid_contacts(5_000)
+    contacts[-1]["id"] = "not a uuid"
+    bodies = [import_body(contacts=[{}] * 100_000), import_body(contacts=contacts)]
+    assert all(len(body) < 1024 * 1024 for body in bodies)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def attack() -> None:
+        with httpx.Client(base_url=server, timeout=60) as attacker:
+            while not stop.is_set():
+                for body in bodies:
+                    r = attacker.post(ACCOUNT_IMPORT, content=body, headers=headers)
+                    statuses.append(r.status_code)
+
+    thread = threading.Thread(target=attack)
+    thread.start()
+    latencies = []
+    try:
+        with httpx.Client(base_url=server, timeout=60) as probe:
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                assert probe.get("/healthz").status_code == 200
+                latencies.append(time.perf_counter() - started)
+                time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert len(statuses) >= len(bodies), statuses
+    assert set(statuses) == {422}, statuses
+    assert statistics.median(latencies) < 0.1, latencies
+    assert max(latencies) < 1.0, latencies

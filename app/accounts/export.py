@@ -48,7 +48,6 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     StrictBool,
@@ -83,8 +82,10 @@ from app.contacts.schemas import (
 )
 from app.interviews.schemas import InterviewQuestion
 from app.interviews.workflow import CHECKLIST_ITEMS, ENTERED_AT
+from app.kit.bodies import checked_list
 from app.kit.db import new_id, utcnow
 from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
+from app.kit.schemas import Timestamp
 from app.referrals.schemas import ReferredOn
 from app.vocabulary import (
     Channel,
@@ -139,10 +140,10 @@ class ContactRecord(_Record):
     external_id: ExternalId | None = None
     source: Source | None = None
     keep_in_touch_days: KeepInTouchDays | None = None
-    last_contacted_at: AwareDatetime | None = None
+    last_contacted_at: Timestamp | None = None
     archived: StrictBool = False
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @model_validator(mode="after")
     def _identity_is_whole(self) -> ContactRecord:
@@ -159,8 +160,8 @@ class ReferralRecord(_Record):
     relationship: Relationship
     notes: Notes | None = None
     referred_on: ReferredOn | None = None
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 Note = Annotated[str, StringConstraints(max_length=2000)]
@@ -168,7 +169,7 @@ Note = Annotated[str, StringConstraints(max_length=2000)]
 
 class ChecklistItemRecord(_Record):
     done: StrictBool = False
-    done_at: AwareDatetime | None = None
+    done_at: Timestamp | None = None
     note: Note | None = None
 
 
@@ -186,7 +187,7 @@ class ChecklistRecord(_Record):
         default_factory=OpeningStatementRecord
     )
     attire: ChecklistItemRecord = PydanticField(default_factory=ChecklistItemRecord)
-    updated_at: AwareDatetime
+    updated_at: Timestamp
 
 
 class EventRecord(_Record):
@@ -194,7 +195,7 @@ class EventRecord(_Record):
 
     from_state: InterviewState
     to_state: InterviewState
-    at: AwareDatetime
+    at: Timestamp
     actor: Annotated[str, StringConstraints(max_length=100)]
     reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
@@ -209,18 +210,18 @@ class InterviewRecord(_Record):
     contact_id: uuid.UUID
     referral_id: uuid.UUID | None = None
     mode: InterviewMode
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: Timestamp | None = None
     duration_minutes: Annotated[StrictInt, PydanticField(ge=1, le=1440)] | None = None
     location: Annotated[str, StringConstraints(max_length=2048)] | None = None
     career_field: Annotated[str, StringConstraints(max_length=100)] | None = None
     organization: Annotated[str, StringConstraints(max_length=200)] | None = None
     state: InterviewState
-    requested_at: AwareDatetime
-    prepared_at: AwareDatetime | None = None
-    held_at: AwareDatetime | None = None
-    thanked_at: AwareDatetime | None = None
-    reported_back_at: AwareDatetime | None = None
-    cancelled_at: AwareDatetime | None = None
+    requested_at: Timestamp
+    prepared_at: Timestamp | None = None
+    held_at: Timestamp | None = None
+    thanked_at: Timestamp | None = None
+    reported_back_at: Timestamp | None = None
+    cancelled_at: Timestamp | None = None
     cancel_reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
     notes: Text20k | None = None
     questions: list[InterviewQuestion] = PydanticField(default_factory=list, max_length=100)
@@ -229,8 +230,8 @@ class InterviewRecord(_Record):
     decision: Decision = Decision.UNDECIDED
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     source: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Timestamp
+    updated_at: Timestamp
     checklist: ChecklistRecord
     events: list[EventRecord] = PydanticField(default_factory=list, max_length=100)
 
@@ -254,11 +255,11 @@ class LetterRecord(_Record):
     subject: Annotated[str, StringConstraints(max_length=300)] | None = None
     body: Annotated[str, StringConstraints(max_length=50000)] = ""
     status: LetterStatus
-    sent_at: AwareDatetime | None = None
+    sent_at: Timestamp | None = None
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     source: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @model_validator(mode="after")
     def _consistent(self) -> LetterRecord:
@@ -274,12 +275,15 @@ class TemplateRecord(_Record):
     id: uuid.UUID
     kind: LetterKind
     source: Annotated[str, StringConstraints(min_length=1, max_length=20000)]
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 def _records(item: Any) -> Any:
-    return Annotated[list[item], PydanticField(default_factory=list, max_length=MAX_RECORDS)]
+    # Checked one record at a time, and only until a problem's worth of errors is found.
+    return Annotated[
+        checked_list(item, max_length=MAX_RECORDS), PydanticField(default_factory=list)
+    ]
 
 
 class AccountDocument(_Record):
@@ -287,7 +291,7 @@ class AccountDocument(_Record):
 
     format: Literal["infoview-export"]
     version: Literal[1]
-    exported_at: AwareDatetime
+    exported_at: Timestamp
     user: ExportUser
     contacts: _records(ContactRecord)  # type: ignore[valid-type]
     referrals: _records(ReferralRecord)  # type: ignore[valid-type]

@@ -18,6 +18,7 @@ from app.accounts.deps import CurrentUser, ReadSessionDep, ThreadSessionDep
 from app.accounts.export import AccountDocument, ImportSummary
 from app.interviews import export as interview_export
 from app.interviews.export import InterviewExport, InterviewExportFormat
+from app.kit import bodies
 from app.kit.db import utcnow
 from app.kit.downloads import attachment
 from app.kit.problems import problem_responses
@@ -99,15 +100,25 @@ value at fault, and nothing is written. The request body is limited to 1 MiB.
 """
 
 
+# Up to a megabyte of records: checked in the worker thread that imports them, not on the loop.
+AccountDocumentBody = bodies.checked_later(AccountDocument)
+
+
 @router.post(
     "/import",
     operation_id="import-account",
     response_model=ImportSummary,
-    responses=problem_responses(401, 403, 409, 413, 422),
+    responses=problem_responses(401, 403, 409, 413, 415, 422),
     description=_IMPORT_DESCRIPTION,
 )
 async def import_account(
-    document: AccountDocument, user: CurrentUser, session: ThreadSessionDep
+    document: AccountDocumentBody,  # type: ignore[valid-type]
+    user: CurrentUser,
+    session: ThreadSessionDep,
 ) -> Any:
     """Load an export into your empty account."""
-    return await run_in_threadpool(account.import_document, session, user.id, document)
+
+    def load() -> ImportSummary:
+        return account.import_document(session, user.id, bodies.validate(AccountDocument, document))
+
+    return await run_in_threadpool(load)

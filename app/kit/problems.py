@@ -68,7 +68,10 @@ class Problem(BaseModel):
     )
     error_count: int | None = Field(
         default=None,
-        description="How many errors there were in all, when errors[] does not list them all.",
+        description=(
+            "How many errors were found, when errors[] does not list them all (checking a long"
+            f" list of records stops soon after the first {MAX_PROBLEM_ERRORS})."
+        ),
     )
     request_id: str | None = None
 
