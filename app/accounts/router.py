@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts import service as auth_service
@@ -19,6 +19,7 @@ from app.kit.rate_limits import (
     limit_token,
     with_rate_limit_headers,
 )
+from app.kit.schemas import few_keys
 
 router = APIRouter(tags=["auth"])
 
@@ -51,6 +52,8 @@ class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refresh_token: str = Field(min_length=1, max_length=4096)
+
+    _few_keys = model_validator(mode="before")(few_keys)
 
 
 def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
