@@ -368,18 +368,17 @@ def _all_at_once() -> Select[Any]:
             )
         )
     due = union_all(*parts).subquery("due")
-    owner = owner_table(Interview.__table__)  # type: ignore[attr-defined]
     return (
-        select(owner.c.id.label(CALLER), *due.c)
-        .select_from(owner.outerjoin(due, true()))
-        .where(caller_row(owner, _OWNER))
+        select(_ACCOUNTS.c.id.label(CALLER), *due.c)
+        .select_from(_ACCOUNTS.outerjoin(due, true()))
+        .where(caller_row(_ACCOUNTS, _OWNER))
     )
 
 
+# The caller's account: where every agenda statement's owner lives.
+_ACCOUNTS = owner_table(Interview.__table__)  # type: ignore[attr-defined]
 ALL_AT_ONCE = _all_at_once()
-CALLER_CHECK = select(owner_table(Interview.__table__).c.id).where(  # type: ignore[attr-defined]
-    caller_row(owner_table(Interview.__table__), _OWNER)  # type: ignore[attr-defined]
-)
+CALLER_CHECK = select(_ACCOUNTS.c.id).where(caller_row(_ACCOUNTS, _OWNER))
 
 
 class AgendaQueries:

@@ -12,8 +12,7 @@ referred the interviewee) are read here too, in the interviews' own queries.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from functools import cache
 from typing import Any
@@ -45,7 +44,6 @@ from app.kit.queries import (
     encode_cursor,
     get_owned,
     get_owned_row,
-    insert_row,
     keyset_rows,
     owned,
     owned_page_statement,
@@ -225,11 +223,6 @@ def _create_checks_statement() -> Select[Any]:
         .where(referrals.id == bindparam("referral_id"), referrals.owner_id == owner.c.id)
         .scalar_subquery()
     )
-    referral = (
-        select(referrals.id)
-        .where(referrals.id == bindparam("referral_id"), referrals.owner_id == owner.c.id)
-        .scalar_subquery()
-    )
     holder = (
         select(interviews.id)
         .where(
@@ -243,7 +236,6 @@ def _create_checks_statement() -> Select[Any]:
     return select(
         owner.c.id.label(CALLER),
         contact.label("contact_id"),
-        referral.label("referral_id"),
         referred.label("referred_id"),
         holder.label("holder_id"),
     ).where(caller_row(owner, bindparam("owner_id")))
@@ -259,9 +251,9 @@ def create_checks(
     external_id: str | None,
 ) -> Row[Any] | None:
     """What a new interview's body points at, in one statement that also proves the caller's
-    account exists (``None`` if not): ``contact_id`` and ``referral_id`` if the caller has
-    them, ``referred_id`` the referral's person referred, ``holder_id`` an interview already
-    using the external identity."""
+    account exists (``None`` if not): ``contact_id`` if the caller has that contact,
+    ``referred_id`` the person referred by the named referral (``None``: no such referral of
+    theirs), ``holder_id`` an interview already using the external identity."""
     params = {
         "owner_id": owner_id,
         "contact_id": contact_id,
@@ -330,8 +322,8 @@ def page(
 
 
 class InterviewRepository:
-    """The caller's interviews: reads, inserts, compare-and-set writes and deletes; their
-    checklists and recorded moves; and the rows an interview points at."""
+    """The caller's interviews through the ORM: reads, compare-and-set writes and deletes;
+    their checklists and recorded moves; and the rows an interview points at."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -341,12 +333,6 @@ class InterviewRepository:
     def get(self, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Interview:
         """The caller's interview, or a 404 ``interview_not_found``."""
         return get_owned(self.session, Interview, interview_id, owner_id, what="interview")
-
-    def reread(self, interview_id: uuid.UUID) -> Interview | None:
-        """The interview as the database now has it (forgetting what the session holds), or
-        ``None`` if it is gone."""
-        self.session.expire_all()
-        return self.session.get(Interview, interview_id)
 
     def external_id_in_use(
         self,
@@ -365,27 +351,9 @@ class InterviewRepository:
             statement = statement.where(c.id != exclude)
         return self.session.execute(statement.limit(1)).first() is not None
 
-    def insert(self, interview: Interview) -> None:
-        """Stage a new interview and send its INSERT now, in the caller's transaction."""
-        self.session.add(interview)
-        self.session.flush()
-
     def compare_and_set(self, interview: Interview, **values: Any) -> None:
         """Write ``values`` if the interview is still at the version read (else ``LostRace``)."""
         compare_and_set(self.session, Interview, interview.id, interview.version, **values)
-
-    def compare_and_set_state(
-        self, interview_id: uuid.UUID, version: int, from_state: str, values: dict[str, Any]
-    ) -> bool:
-        """Write ``values`` (the new state, version and timestamps) only if the interview is
-        still at ``version`` and in ``from_state``; whether it was."""
-        c = _INTERVIEWS.c
-        result = self.session.connection().execute(
-            _INTERVIEWS.update()
-            .where(c.id == interview_id, c.version == version, c.state == from_state)
-            .values(**values)
-        )
-        return bool(result.rowcount == 1)
 
     def refresh(self, interview: Interview) -> None:
         """Read the interview's row again, as it now is."""
@@ -414,10 +382,6 @@ class InterviewRepository:
 
     # -- its recorded moves -----------------------------------------------------------------
 
-    def insert_event(self, **values: Any) -> dict[str, Any]:
-        """Record a move, in the caller's transaction; the event's values."""
-        return insert_row(self.session, InterviewEvent, **values)
-
     def events_page(
         self, owner_id: uuid.UUID, interview_id: uuid.UUID, *, limit: int, cursor: str | None
     ) -> tuple[Sequence[InterviewEvent], bool, str | None]:
@@ -432,55 +396,7 @@ class InterviewRepository:
         next_cursor = encode_cursor(rows[-1].id) if has_more and rows else None
         return rows, has_more, next_cursor
 
-    # -- the facts the workflow's guards look at --------------------------------------------
-
-    def checklist_row(self, interview_id: uuid.UUID) -> Row[Any] | None:
-        """The interview's checklist as a row, if it has one."""
-        return (
-            self.session.connection()
-            .execute(_CHECKLISTS.select().where(_CHECKLISTS.c.interview_id == interview_id))
-            .first()
-        )
-
-    def last_sent(
-        self, owner_id: uuid.UUID, interview_id: uuid.UUID, kinds: Iterable[str]
-    ) -> Sequence[Row[str, uuid.UUID, datetime | None]]:
-        """For the interview's sent letters of these kinds: (kind, recipient_id, the latest
-        ``sent_at``) for each kind and recipient."""
-        c = _LETTERS.c
-        return (
-            self.session.connection()
-            .execute(
-                select(c.kind, c.recipient_id, func.max(c.sent_at))
-                .where(
-                    c.owner_id == owner_id,
-                    c.interview_id == interview_id,
-                    c.status == LetterStatus.SENT.value,
-                    c.kind.in_(list(kinds)),
-                )
-                .group_by(c.kind, c.recipient_id)
-            )
-            .all()
-        )
-
-    def referrer_ids(self, owner_id: uuid.UUID, contact_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
-        """Everyone the caller recorded as having referred them to this contact, by id."""
-        c = _REFERRALS.c
-        return tuple(
-            self.session.connection()
-            .execute(
-                select(c.referrer_id)
-                .where(c.owner_id == owner_id, c.referred_id == contact_id)
-                .order_by(c.referrer_id)
-            )
-            .scalars()
-        )
-
     # -- the rows an interview points at ----------------------------------------------------
-
-    def require_contact(self, owner_id: uuid.UUID, contact_id: uuid.UUID) -> Contact:
-        """The caller's contact a request body names as ``contact_id``, or a 422 on it."""
-        return require_owned_ref(self.session, Contact, contact_id, owner_id, field="contact_id")
 
     def require_referral(self, owner_id: uuid.UUID, referral_id: uuid.UUID) -> Referral:
         """The caller's referral a request body names as ``referral_id``, or a 422 on it."""

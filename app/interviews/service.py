@@ -131,7 +131,7 @@ def create(
     if found.contact_id is None:
         raise not_referenced("contact_id")
     if data.referral_id is not None:
-        if found.referral_id is None:
+        if found.referred_id is None:
             raise not_referenced("referral_id")
         if found.referred_id != data.contact_id:
             raise _referral_mismatch()
