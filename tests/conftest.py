@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,6 +31,21 @@ use_fast_password_hashing()
 POSTGRES_URL = os.environ.get("INFOVIEW_TEST_POSTGRES_URL")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures tests recorded for the end of a run (the job-ask check's, say)."""
+    lines = [
+        str(value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == "job_ask_figures" and getattr(report, "when", "call") == "call"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "figures")
+        for line in sorted(set(lines)):
+            terminalreporter.write_line(line)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

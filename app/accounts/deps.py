@@ -29,7 +29,7 @@ from app.kit.middleware import (
     THREAD_SESSION_STATE_KEY,
 )
 from app.kit.queries import set_caller_session
-from app.kit.rate_limits import limit_writes
+from app.kit.rate_limits import effective_method, limit_writes
 from app.kit.security import InvalidToken, decode_access_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -183,7 +183,7 @@ async def _principal(
     set_caller_session(principal.session_id)
     # Personal access tokens are held to their scopes here, once for every route.
     access_tokens.authorize(
-        principal, getattr(request.scope.get("route"), "tags", ()), request.method
+        principal, getattr(request.scope.get("route"), "tags", ()), effective_method(request)
     )
     request.scope.setdefault("state", {})["user_id"] = str(principal.id)
     await limit_writes(request, response, principal.id)

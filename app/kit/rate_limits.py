@@ -139,9 +139,22 @@ async def limit_logout(request: Request, response: Response) -> None:
     await _limit_auth(request, response, "logout")
 
 
+#: ``openapi_extra`` of an operation that takes its input in a POST body but only reads (it
+#: saves nothing): a read for personal-token scopes and for the write rate limit.
+READS_ONLY: dict[str, Any] = {"x-reads-only": True}
+
+
+def effective_method(request: Request) -> str:
+    """The request's method, or ``GET`` for an operation declared :data:`READS_ONLY`."""
+    route = request.scope.get("route")
+    if getattr(route, "openapi_extra", None) == READS_ONLY:
+        return "GET"
+    return request.method
+
+
 async def limit_writes(request: Request, response: Response, user_id: uuid.UUID) -> None:
     """Writes (any non-safe method) per user; called by ``current_user``."""
-    if request.method in SAFE_METHODS:
+    if effective_method(request) in SAFE_METHODS:
         return
     policy = Policy("writes", request.app.state.settings.rate_limit_writes_per_minute)
     await enforce(request, response, [(policy, str(user_id))])

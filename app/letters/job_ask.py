@@ -50,56 +50,111 @@ class PhrasebookError(ValueError):
 
 
 @dataclass(frozen=True)
+class Act:
+    """What a group of phrasings does, why that reads as a job request, and what to ask instead."""
+
+    name: str
+    why: str
+    instead: str
+
+
+#: The act of phrasings listed before any ``== act`` header.
+ASKING = Act(
+    "asking",
+    "It asks the reader for a job, or for help getting one.",
+    "Would you be willing to share how you found your way into this field?",
+)
+
+
+@dataclass(frozen=True)
 class JobAsk:
     """A job ask found in a text."""
 
     phrase: str  # the words as written in the letter
     pattern: str  # the line of the phrasebook that matched
+    act: Act = ASKING
+    sentence: str = ""  # the sentence it is in, as written
+    start: int = 0  # where the phrase starts and ends in the text (end exclusive)
+    end: int = 0
+
+    @property
+    def why(self) -> str:
+        return self.act.why
+
+    @property
+    def suggestion(self) -> str:
+        return self.act.instead
 
 
 @dataclass(frozen=True)
 class _Sentence:
     text: str  # normalised words, one space apart
     origin: tuple[int, ...]  # for each character of ``text``, its index in the original
+    end: int  # where the sentence ends in the original, its closing mark included
 
 
 @dataclass(frozen=True)
 class _Phrase:
     source: str
     regex: re.Pattern[str]
+    act: Act = ASKING
 
 
 @dataclass(frozen=True)
 class Phrasebook:
-    """The compiled phrases and the words that negate them."""
+    """The compiled phrases, the words that negate them, and the sentences that are exempt."""
 
     phrases: tuple[_Phrase, ...]
     negations: frozenset[str]
     any_phrase: re.Pattern[str]  # all phrases at once: most sentences are ruled out in one scan
+    exempt: re.Pattern[str] | None = None  # sentences starting so ask about a process
 
     def find(self, text: str) -> JobAsk | None:
         """The earliest job ask in ``text``, or ``None``."""
-        best: tuple[int, int, JobAsk] | None = None
+        found = self.find_all(text, limit=1)
+        return found[0] if found else None
+
+    def find_all(self, text: str, *, limit: int) -> list[JobAsk]:
+        """The earliest job ask of each sentence of ``text``, in order, at most ``limit``."""
+        found: list[JobAsk] = []
         for sentence in _sentences(text):
-            padded = f" {sentence.text} "
-            if self.any_phrase.search(padded) is None:
-                continue
-            negated = self._negations(sentence.text)
-            for phrase in self.phrases:
-                for match in phrase.regex.finditer(padded):
-                    words = match.group().strip()
-                    start = match.start() - 1  # index into sentence.text (the pad is gone)
-                    if negated(start):
-                        continue
-                    first = sentence.origin[start]
-                    last = sentence.origin[start + len(words) - 1]
-                    key = (first, -last)
-                    if best is None or key < best[:2]:
-                        best = (first, -last, JobAsk(text[first : last + 1], phrase.source))
-                    break  # a later match of the same phrase cannot come earlier
-            if best is not None:
-                return best[2]  # sentences run in order: a match here beats later ones
-        return None
+            ask = self._in_sentence(text, sentence)
+            if ask is not None:
+                found.append(ask)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _in_sentence(self, text: str, sentence: _Sentence) -> JobAsk | None:
+        padded = f" {sentence.text} "
+        if self.any_phrase.search(padded) is None:
+            return None
+        if self.exempt is not None and self.exempt.match(padded):
+            return None
+        negated = self._negations(sentence.text)
+        best: tuple[int, int, _Phrase] | None = None
+        for phrase in self.phrases:
+            for match in phrase.regex.finditer(padded):
+                words = match.group().strip()
+                start = match.start() - 1  # index into sentence.text (the pad is gone)
+                if negated(start):
+                    continue
+                first = sentence.origin[start]
+                last = sentence.origin[start + len(words) - 1]
+                if best is None or (first, -last) < (best[0], -best[1]):
+                    best = (first, last, phrase)
+                break  # a later match of the same phrase cannot come earlier
+        if best is None:
+            return None
+        first, last, phrase = best
+        return JobAsk(
+            phrase=text[first : last + 1],
+            pattern=phrase.source,
+            act=phrase.act,
+            sentence=text[sentence.origin[0] : sentence.end].strip(),
+            start=first,
+            end=last + 1,
+        )
 
     def _negations(self, text: str) -> Callable[[int], bool]:
         """Whether a match starting at a character of ``text`` (a sentence) is negated.
@@ -137,19 +192,19 @@ def _sentences(text: str) -> list[_Sentence]:
     chars: list[str] = []
     origin: list[int] = []
 
-    def flush() -> None:
+    def flush(end: int) -> None:
         while chars and chars[-1] == " ":
             chars.pop()
             origin.pop()
         if chars:
-            sentences.append(_Sentence("".join(chars), tuple(origin)))
+            sentences.append(_Sentence("".join(chars), tuple(origin), end))
         chars.clear()
         origin.clear()
 
     for index, ch in enumerate(text):
         for c in _fold(ch):
             if c in _SENTENCE_END:
-                flush()
+                flush(index + 1 if c in ".!?" else index)
                 continue
             if not c.isalnum():
                 if not chars or chars[-1] == " ":
@@ -157,7 +212,7 @@ def _sentences(text: str) -> list[_Sentence]:
                 c = " "
             chars.append(c)
             origin.append(index)
-    flush()
+    flush(len(text))
     return sentences
 
 
@@ -248,6 +303,9 @@ def _word(token: str, line: str) -> str:
 
 _DEFINITION = re.compile(r"^@([a-z_]+)\s*=\s*(.+)$")
 _NEGATE = re.compile(r"^negate\s*:\s*(.+)$")
+_UNLESS = re.compile(r"^unless\s*:\s*(.+)$")
+_ACT = re.compile(r"^==\s*([a-z_]+)$")
+_ACT_TEXT = re.compile(r"^(why|instead)\s*:\s*(.+)$")
 
 
 def parse_phrasebook(text: str) -> Phrasebook:
@@ -256,12 +314,37 @@ def parse_phrasebook(text: str) -> Phrasebook:
     phrases: list[_Phrase] = []
     negations: set[str] = set()
     fragments: list[str] = []
+    exempt: list[str] = []
+    act = ASKING
+    pending: dict[str, str] | None = None  # an act whose header is read, its texts not yet
+
+    def close_act() -> None:
+        if pending is not None:
+            raise PhrasebookError(f"act {pending['name']!r} needs both why: and instead:")
+
     for raw in text.splitlines():
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
+        if header := _ACT.match(line):
+            close_act()
+            pending = {"name": header.group(1)}
+            continue
+        if pending is not None:
+            said = _ACT_TEXT.match(line)
+            if said is None:
+                close_act()
+            else:
+                pending[said.group(1)] = said.group(2)
+                if "why" in pending and "instead" in pending:
+                    act = Act(pending["name"], pending["why"], pending["instead"])
+                    pending = None
+                continue
         if negate := _NEGATE.match(line):
             negations.update(normalise(negate.group(1)).split())
+            continue
+        if unless := _UNLESS.match(line):
+            exempt.append(_Parser(unless.group(1), macros).parse())
             continue
         if definition := _DEFINITION.match(line):
             name, body = definition.groups()
@@ -270,12 +353,14 @@ def parse_phrasebook(text: str) -> Phrasebook:
         fragment = _Parser(line, macros).parse()
         if re.fullmatch(fragment, "") is not None:
             raise PhrasebookError(f"pattern can match nothing at all: {line!r}")
-        phrases.append(_Phrase(line, re.compile("(?<= )" + fragment)))
+        phrases.append(_Phrase(line, re.compile("(?<= )" + fragment), act))
         fragments.append(fragment)
+    close_act()
     if not phrases:
         raise PhrasebookError("the phrasebook holds no patterns")
     any_phrase = re.compile("(?<= )(?:" + "|".join(fragments) + ")")
-    return Phrasebook(tuple(phrases), frozenset(negations), any_phrase)
+    exempting = re.compile("^ (?:" + "|".join(exempt) + ")") if exempt else None
+    return Phrasebook(tuple(phrases), frozenset(negations), any_phrase, exempting)
 
 
 def _load() -> Phrasebook:
@@ -289,3 +374,8 @@ PHRASEBOOK = _load()
 def find_job_ask(text: str) -> JobAsk | None:
     """The first phrase in ``text`` that asks for a job, quoted as written, or ``None``."""
     return PHRASEBOOK.find(text)
+
+
+def find_job_asks(text: str, *, limit: int) -> list[JobAsk]:
+    """Every sentence of ``text`` that asks for a job (its first ask), at most ``limit``."""
+    return PHRASEBOOK.find_all(text, limit=limit)

@@ -15,9 +15,17 @@ from starlette.concurrency import run_in_threadpool
 from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep, ThreadSessionDep
 from app.kit.problems import problem_responses
 from app.kit.queries import MAX_LIMIT, etag
+from app.kit.rate_limits import READS_ONLY
 from app.kit.schemas import Page
 from app.letters import service as letters_service
-from app.letters.schemas import Letter, LetterCreate, LetterPublic, LetterUpdate
+from app.letters.schemas import (
+    Letter,
+    LetterCheck,
+    LetterCheckResult,
+    LetterCreate,
+    LetterPublic,
+    LetterUpdate,
+)
 from app.vocabulary import LetterKind, LetterStatus
 
 router = APIRouter(tags=["letters"])
@@ -42,6 +50,25 @@ async def create_letter(
     letter = await run_in_threadpool(letters_service.create, session, user.id, data)
     response.headers["Location"] = f"/api/v1/letters/{letter.id}"
     return _public(letter, response)
+
+
+@router.post(
+    "/letters/check",
+    operation_id="letters-check",
+    response_model=LetterCheckResult,
+    responses=problem_responses(401, 422),
+    openapi_extra=READS_ONLY,
+)
+async def check_letter(data: LetterCheck, user: CurrentUser) -> LetterCheckResult:
+    """Run the job-ask check on a text, saving nothing.
+
+    The same analysis as creating, editing and sending a letter: each sentence that asks the
+    reader for a job (or for help getting one), the words that do, why they read so, and an
+    informational question to ask instead. `allowed` says whether a letter of this `kind` would
+    be accepted (a feeler may ask about openings). For editors that warn while the user types;
+    it only reads (scope `letters:read`) and is not counted as a write.
+    """
+    return await run_in_threadpool(letters_service.check_text, data)
 
 
 @router.get(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import model_validator
 from sqlalchemy import Index, UniqueConstraint
@@ -107,3 +108,35 @@ class LetterPublic(SQLModel):
     source: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class LetterCheck(SQLModel):
+    """A text to run the job-ask check on, as a letter of ``kind`` would say it."""
+
+    kind: LetterKind
+    subject: str | None = Field(default=None, max_length=300)
+    body: str = Field(default="", max_length=50000)
+
+
+class JobAskFinding(SQLModel):
+    """One sentence that asks for a job: the words that do, why, and what to ask instead."""
+
+    field: Literal["subject", "body"]
+    sentence: str = Field(description="The sentence, as written.")
+    phrase: str = Field(description="The words that ask, as written.")
+    start: int = Field(description="Where the phrase starts in the field (code points).")
+    end: int = Field(description="Where the phrase ends in the field (code points, exclusive).")
+    why: str = Field(description="Why the phrase reads as a job request.")
+    suggestion: str = Field(description="An informational question to ask instead.")
+
+
+class LetterCheckResult(SQLModel):
+    """What the job-ask check found; ``allowed`` is false when a letter of this kind would be
+    refused for it (only a feeler may ask about openings)."""
+
+    kind: LetterKind
+    asks_for_job: bool
+    allowed: bool
+    findings: list[JobAskFinding] = Field(
+        description="One per sentence that asks, subject first, at most 20."
+    )

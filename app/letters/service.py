@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -22,7 +22,15 @@ from app.kit.errors import AppError, Conflict, Unprocessable
 from app.kit.queries import check_if_match, optimistic_write
 from app.letters import job_ask, rules
 from app.letters.repository import LetterRepository
-from app.letters.schemas import Letter, LetterCreate, LetterPublic, LetterUpdate
+from app.letters.schemas import (
+    JobAskFinding,
+    Letter,
+    LetterCheck,
+    LetterCheckResult,
+    LetterCreate,
+    LetterPublic,
+    LetterUpdate,
+)
 from app.vocabulary import Decision, InterviewState, LetterKind, LetterStatus
 from app.webhooks.outbox import emit
 
@@ -268,26 +276,74 @@ def _refusal(
     return error(" ".join(v.message for v in every), code=first[0].code, errors=entries, **extra)
 
 
+#: The most findings one check reports: a letter with more asks than this is refused anyway.
+MAX_FINDINGS = 20
+
+
+def job_asks(subject: str | None, body: str | None, *, limit: int) -> list[JobAskFinding]:
+    """The job asks in a letter's subject, then its body: one per sentence, at most ``limit``.
+
+    CPU work linear in the letter's length; callers on the event loop run it in a thread.
+    """
+    findings: list[JobAskFinding] = []
+    fields: tuple[tuple[Literal["subject", "body"], str | None], ...] = (
+        ("subject", subject),
+        ("body", body),
+    )
+    for field_name, text in fields:
+        if text and len(findings) < limit:
+            for ask in job_ask.find_job_asks(text, limit=limit - len(findings)):
+                findings.append(
+                    JobAskFinding(
+                        field=field_name,
+                        sentence=ask.sentence,
+                        phrase=ask.phrase,
+                        start=ask.start,
+                        end=ask.end,
+                        why=ask.why,
+                        suggestion=ask.suggestion,
+                    )
+                )
+    return findings
+
+
+def check_text(data: LetterCheck) -> LetterCheckResult:
+    """What the job-ask check finds in a text, and whether a letter of its kind may say it."""
+    findings = job_asks(data.subject, data.body, limit=MAX_FINDINGS)
+    may_ask = rules.may_ask_for_job(data.kind)
+    return LetterCheckResult(
+        kind=data.kind,
+        asks_for_job=bool(findings),
+        allowed=may_ask or not findings,
+        findings=findings,
+    )
+
+
 def _check_job_ask(kind: LetterKind, letter: Letter) -> None:
-    for field_name, text in (("subject", letter.subject), ("body", letter.body)):
-        if not text:
-            continue
-        found = job_ask.find_job_ask(text)
-        if found is None:
-            continue
-        raise Unprocessable(
-            f'The {field_name} asks for a job ("{found.phrase}"). An informational interview '
-            f"gathers information; only a feeler letter may ask about openings, and a {kind} "
-            "letter may not.",
-            code="job_ask",
-            errors=[
-                {
-                    "loc": ["body", field_name],
-                    "msg": f'asks for a job: "{found.phrase}"',
-                    "type": "job_ask",
-                    "code": "job_ask",
-                }
-            ],
-            phrase=found.phrase,
-            field=field_name,
-        )
+    found = job_asks(letter.subject, letter.body, limit=1)
+    if not found:
+        return
+    ask = found[0]
+    raise Unprocessable(
+        f'The {ask.field} asks for a job ("{ask.phrase}", in "{ask.sentence}"). {ask.why} '
+        f"An informational interview gathers information, and only a feeler letter may ask "
+        f'about openings: ask for what the reader knows instead, e.g. "{ask.suggestion}"',
+        code="job_ask",
+        errors=[
+            {
+                "loc": ["body", ask.field],
+                "msg": f'asks for a job: "{ask.phrase}"',
+                "type": "job_ask",
+                "code": "job_ask",
+                "sentence": ask.sentence,
+                "phrase": ask.phrase,
+                "why": ask.why,
+                "suggestion": ask.suggestion,
+            }
+        ],
+        phrase=ask.phrase,
+        field=ask.field,
+        sentence=ask.sentence,
+        why=ask.why,
+        suggestion=ask.suggestion,
+    )

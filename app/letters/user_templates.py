@@ -194,17 +194,23 @@ def _check_job_ask(kind: LetterKind, source: str, letter: render.Rendered) -> No
             "msg": f'asks for a job: "{found.phrase}"',
             "type": "job_ask",
             "phrase": found.phrase,
+            "sentence": found.sentence,
+            "why": found.why,
+            "suggestion": found.suggestion,
         }
         if line:
             entry["line"] = line
         raise Unprocessable(
             f'A {kind} letter drafted from this template asks for a job ("{found.phrase}", in '
-            f"its {field_name}). An informational interview gathers information; only a "
-            "feeler letter may ask about openings.",
+            f"its {field_name}). {found.why} An informational interview gathers information; "
+            f'only a feeler letter may ask about openings. Ask instead, e.g. "{found.suggestion}"',
             code="job_ask",
             errors=[entry],
             phrase=found.phrase,
             line=line,
+            sentence=found.sentence,
+            why=found.why,
+            suggestion=found.suggestion,
         )
 
 
