@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.deps import CurrentUser, ThreadSessionDep
@@ -22,7 +22,7 @@ from app.contacts.importing import ContactImportResult, ImportFormat, OnError
 from app.contacts.schemas import NO_CONTROL_CHARS
 from app.kit.errors import AppError, Unprocessable
 from app.kit.media_types import parse_content_type
-from app.kit.problems import problem_response, problem_responses
+from app.kit.problems import post_only, problem_responses
 
 router = APIRouter(tags=["contacts"])
 
@@ -135,20 +135,4 @@ async def import_contacts(
     )
 
 
-@router.api_route(
-    "/contacts/import",
-    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
-    operation_id="contacts-import-other-methods",
-    include_in_schema=False,
-)
-async def import_contacts_other_methods(request: Request) -> Response:
-    """Only POST imports: a 405 rather than ``/contacts/{contact_id}`` refusing "import"."""
-    # Without this route the path would reach /contacts/{contact_id}, whose GET/PATCH/DELETE
-    # would answer 422 (not a UUID) instead of saying the method is wrong.
-    return problem_response(
-        request,
-        405,
-        "method_not_allowed",
-        f"{request.method} is not allowed on {request.url.path}; use POST.",
-        headers={"Allow": "POST"},
-    )
+post_only(router, "/contacts/import", "contacts-import-other-methods")

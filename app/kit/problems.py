@@ -17,7 +17,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -341,3 +341,29 @@ def declare_in_openapi(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def post_only(router: APIRouter, path: str, operation_id: str) -> None:
+    """Answer every other method on ``path`` with a 405 naming POST.
+
+    For a POST-only path beside a ``/{id}`` template (``/letters/draft`` beside
+    ``/letters/{letter_id}``): without it, GET, PATCH or DELETE would reach the ``{id}`` route
+    and answer 422 (not a UUID) instead of saying the method is wrong.
+    """
+
+    async def other_methods(request: Request) -> Response:
+        return problem_response(
+            request,
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}; use POST.",
+            headers={"Allow": "POST"},
+        )
+
+    router.add_api_route(
+        path,
+        other_methods,
+        methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+        operation_id=operation_id,
+        include_in_schema=False,
+    )

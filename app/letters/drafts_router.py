@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts import tokens
 from app.accounts.deps import CurrentUser, ThreadSessionDep
-from app.kit.problems import problem_response, problem_responses
+from app.kit.problems import post_only, problem_responses
 from app.kit.queries import etag
 from app.letters import drafts as service
 from app.letters.schemas import LetterPublic
@@ -45,20 +45,4 @@ async def draft_letter(
     return LetterPublic.model_validate(letter, from_attributes=True)
 
 
-@router.api_route(
-    "/letters/draft",
-    methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
-    operation_id="letters-draft-other-methods",
-    include_in_schema=False,
-)
-async def draft_other_methods(request: Request) -> Response:
-    """Only POST drafts: a 405 rather than ``/letters/{letter_id}`` refusing "draft"."""
-    # Without this route the path would reach /letters/{letter_id}, whose GET/PATCH/DELETE
-    # would answer 422 (not a UUID) instead of saying the method is wrong.
-    return problem_response(
-        request,
-        405,
-        "method_not_allowed",
-        f"{request.method} is not allowed on {request.url.path}; use POST.",
-        headers={"Allow": "POST"},
-    )
+post_only(router, "/letters/draft", "letters-draft-other-methods")

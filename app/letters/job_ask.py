@@ -22,7 +22,7 @@ from importlib import resources
 PHRASES_FILE = "job_ask_phrases.txt"
 
 #: A match preceded, within this many words of its sentence, by a negation does not count.
-NEGATION_WINDOW = 4
+NEGATION_WINDOW = 6
 
 MAX_GAP = 8
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep, ThreadSessionDep
-from app.kit.problems import problem_responses
+from app.kit.problems import post_only, problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.rate_limits import READS_ONLY
 from app.kit.schemas import Page
@@ -69,6 +69,9 @@ async def check_letter(data: LetterCheck, user: CurrentUser) -> LetterCheckResul
     it only reads (scope `letters:read`) and is not counted as a write.
     """
     return await run_in_threadpool(letters_service.check_text, data)
+
+
+post_only(router, "/letters/check", "letters-check-other-methods")
 
 
 @router.get(

@@ -15,6 +15,7 @@ from app.letters.job_ask import (
     PHRASEBOOK,
     PhrasebookError,
     find_job_ask,
+    find_job_asks,
     normalise,
     parse_phrasebook,
 )
@@ -281,3 +282,146 @@ class TestOverTheApi:
             f"/api/v1/letters/{draft['id']}", json={"kind": "update"}, headers=user.headers
         )
         assert_problem(r, 422, "job_ask")
+
+
+class TestActs:
+    """Each ask says what it does, why that reads as a job request, and what to ask instead."""
+
+    def test_every_act_explains_itself(self) -> None:
+        acts = {phrase.act for phrase in PHRASEBOOK.phrases}
+        assert len(acts) >= 6
+        for act in acts:
+            assert act.why.endswith(".") and act.instead.endswith("?"), act
+
+    def test_the_finding_names_its_sentence_and_where_the_phrase_is(self) -> None:
+        text = "Thank you for your time. Could you forward my CV to the hiring manager? Best."
+        found = find_job_ask(text)
+        assert found is not None
+        assert found.sentence == "Could you forward my CV to the hiring manager?"
+        assert text[found.start : found.end] == found.phrase
+        assert found.act.name == "forwarding"
+        assert found.suggestion.endswith("?")
+
+    def test_every_asking_sentence_is_listed_once(self) -> None:
+        text = "Are you hiring? Hire me. Hire me, please! What does your role involve?"
+        found = find_job_asks(text, limit=10)
+        assert [f.sentence for f in found] == ["Are you hiring?", "Hire me.", "Hire me, please!"]
+        assert len(find_job_asks(text, limit=2)) == 2
+
+    def test_acts_and_exemptions_in_the_language(self) -> None:
+        book = parse_phrasebook(
+            "== begging\nwhy: It begs.\ninstead: May I ask?\nunless: how (do|does)\ngive me a job\n"
+        )
+        found = book.find("Please give me a job.")
+        assert found is not None and found.act.name == "begging"
+        assert found.why == "It begs." and found.suggestion == "May I ask?"
+        assert book.find("How does one give me a job") is None  # a question about a process
+        with pytest.raises(PhrasebookError):
+            parse_phrasebook("== begging\nwhy: It begs.\ngive me a job\n")  # no instead:
+
+
+class TestCheckEndpoint:
+    def test_the_check_lists_each_ask_and_saves_nothing(self, client: TestClient) -> None:
+        user = register(client)
+        body = "Thanks for the chat. Could you forward my CV to HR? Are you hiring?"
+        r = client.post(
+            "/api/v1/letters/check",
+            json={"kind": "thank_you", "subject": "Hire me", "body": body},
+            headers=user.headers,
+        )
+        assert r.status_code == 200, r.text
+        result = r.json()
+        assert result["asks_for_job"] is True and result["allowed"] is False
+        fields = [(f["field"], f["sentence"]) for f in result["findings"]]
+        assert fields == [
+            ("subject", "Hire me"),
+            ("body", "Could you forward my CV to HR?"),
+            ("body", "Are you hiring?"),
+        ]
+        for finding in result["findings"]:
+            text = body if finding["field"] == "body" else "Hire me"
+            assert text[finding["start"] : finding["end"]] == finding["phrase"]
+            assert finding["why"] and finding["suggestion"].endswith("?")
+        assert client.get("/api/v1/letters", headers=user.headers).json()["data"] == []
+
+    def test_a_feeler_may_ask_and_an_ordinary_text_passes(self, client: TestClient) -> None:
+        user = register(client)
+        r = client.post(
+            "/api/v1/letters/check",
+            json={"kind": "feeler", "body": "Are you hiring?"},
+            headers=user.headers,
+        )
+        assert r.json()["asks_for_job"] is True and r.json()["allowed"] is True
+        r = client.post(
+            "/api/v1/letters/check",
+            json={"kind": "request", "body": "How did you land your first job?"},
+            headers=user.headers,
+        )
+        assert r.json() == {
+            "kind": "request",
+            "asks_for_job": False,
+            "allowed": True,
+            "findings": [],
+        }
+
+    def test_input_is_bounded_and_checked(self, client: TestClient) -> None:
+        user = register(client)
+        url = "/api/v1/letters/check"
+        r = client.post(url, json={"kind": "request", "body": "x" * 50001}, headers=user.headers)
+        assert_problem(r, 422, "validation_error")
+        r = client.post(url, json={"kind": "memo", "body": "hi"}, headers=user.headers)
+        assert_problem(r, 422, "validation_error")
+        assert_problem(client.post(url, json={"kind": "request"}), 401)
+        many = " ".join(["Hire me."] * 100)
+        r = client.post(url, json={"kind": "request", "body": many}, headers=user.headers)
+        assert len(r.json()["findings"]) == 20
+
+    def test_a_read_scope_is_enough(self, client: TestClient) -> None:
+        user = register(client)
+        r = client.post(
+            "/api/v1/tokens",
+            json={"name": "editor", "scopes": ["letters:read"]},
+            headers=user.headers,
+        )
+        token = r.json()["token"]
+        r = client.post(
+            "/api/v1/letters/check",
+            json={"kind": "request", "body": "Are you hiring?"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
+        r = client.post(
+            "/api/v1/letters/check",
+            json={"kind": "request", "body": "Hi"},
+            headers={"Authorization": "Bearer " + create_contacts_only_token(client, user)},
+        )
+        assert_problem(r, 403, "insufficient_scope")
+
+
+def create_contacts_only_token(client: TestClient, user: Any) -> str:
+    r = client.post(
+        "/api/v1/tokens",
+        json={"name": "crm", "scopes": ["contacts:read"]},
+        headers=user.headers,
+    )
+    return str(r.json()["token"])
+
+
+def test_the_refusal_says_why_and_what_to_ask_instead(client: TestClient) -> None:
+    user = register(client)
+    interview = make_interview(client, user)
+    r = client.post(
+        "/api/v1/letters",
+        json={
+            "kind": "request",
+            "recipient_id": interview["contact_id"],
+            "interview_id": interview["id"],
+            "body": "I enjoyed your talk. Would you pass my CV to the recruiter? Thanks.",
+        },
+        headers=user.headers,
+    )
+    problem = assert_problem(r, 422, "job_ask")
+    assert problem["sentence"] == "Would you pass my CV to the recruiter?"
+    assert problem["phrase"] in problem["sentence"]
+    assert problem["why"] in problem["detail"] and problem["suggestion"] in problem["detail"]
+    assert problem["errors"][0]["suggestion"] == problem["suggestion"]
