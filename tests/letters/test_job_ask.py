@@ -292,6 +292,7 @@ class TestActs:
         assert len(acts) >= 6
         for act in acts:
             assert act.why.endswith(".") and act.instead.endswith("?"), act
+            assert find_job_ask(act.instead) is None, f"the suggestion itself asks: {act}"
 
     def test_the_finding_names_its_sentence_and_where_the_phrase_is(self) -> None:
         text = "Thank you for your time. Could you forward my CV to the hiring manager? Best."
