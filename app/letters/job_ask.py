@@ -26,6 +26,9 @@ NEGATION_WINDOW = 6
 
 MAX_GAP = 8
 
+#: Words that join a match to a negated clause before it ("not this or that").
+_ALTERNATIVES = frozenset({"or", "nor"})
+
 _QUOTES = str.maketrans(
     {
         "\u2018": "'",
@@ -173,6 +176,9 @@ class Phrasebook:
         def negated(start: int) -> bool:
             before = bisect_left(starts, start)  # the words that start before the match
             window = words[max(0, before - NEGATION_WINDOW) : before]
+            if any(word in _ALTERNATIVES for word in window):
+                # "I won't ask you for a job or to pass on my CV": the negation carries over.
+                window = words[max(0, before - 2 * NEGATION_WINDOW) : before]
             return any(word in self.negations for word in window)
 
         return negated
