@@ -27,7 +27,7 @@ MAX_FALSE_REFUSALS = 0.01
 #: What the held-out part is held to. Its recall is not yet at MIN_RECALL (see the figures a
 #: run prints); the floor is the figure reached, so that no edit of the phrasebook loses asks
 #: it catches today, and is raised as the check improves, up to MIN_RECALL.
-HELD_OUT_RECALL_FLOOR = 0.78
+HELD_OUT_RECALL_FLOOR = 0.80
 THRESHOLDS = {
     "dev": (MIN_RECALL, MAX_FALSE_REFUSALS),
     "heldout": (HELD_OUT_RECALL_FLOOR, MAX_FALSE_REFUSALS),
