@@ -2,8 +2,11 @@
 
 An informational interview gathers information; it is never a request for a job, and only a
 ``feeler`` letter may ask about openings. Which phrasings count as asking is data, kept in
-``job_ask_phrases.txt`` next to this module (its header documents the pattern syntax). This
-module normalises text, compiles the phrasebook once at import, and finds the first ask.
+``job_ask_phrases.txt`` next to this module (its header documents the pattern syntax): patterns
+grouped by the act they perform (asking to be considered, to be told of openings, to have a CV
+forwarded, ...), each act saying why it reads as a job request and what to ask instead. This
+module normalises text, compiles the phrasebook once at import, and finds the first ask of each
+sentence. The work is linear in the text's length (gaps between words are bounded).
 
 Matching runs on normalised text, one sentence at a time, on whole words; every normalised
 character remembers where it came from, so the phrase reported is quoted as the user wrote it.
