@@ -326,8 +326,9 @@ def _check_job_ask(kind: LetterKind, letter: Letter) -> None:
     ask = found[0]
     raise Unprocessable(
         f'The {ask.field} asks for a job ("{ask.phrase}", in "{ask.sentence}"). {ask.why} '
-        f"An informational interview gathers information, and only a feeler letter may ask "
-        f'about openings: ask for what the reader knows instead, e.g. "{ask.suggestion}"',
+        f"An informational interview gathers information; only a feeler letter may ask about "
+        f"openings, and a {kind} letter may not. Ask for what the reader knows instead, e.g. "
+        f'"{ask.suggestion}"',
         code="job_ask",
         errors=[
             {
