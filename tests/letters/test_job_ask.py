@@ -19,6 +19,7 @@ from app.letters.job_ask import (
     normalise,
     parse_phrasebook,
 )
+from tests.accounts.test_access_tokens import bearer, create_token
 from tests.factories import assert_problem, register
 from tests.factories_letters import (
     create_letter,
@@ -379,33 +380,19 @@ class TestCheckEndpoint:
 
     def test_a_read_scope_is_enough(self, client: TestClient) -> None:
         user = register(client)
-        r = client.post(
-            "/api/v1/tokens",
-            json={"name": "editor", "scopes": ["letters:read"]},
-            headers=user.headers,
-        )
-        token = r.json()["token"]
+        editor = create_token(client, user, ["letters:read"])
         r = client.post(
             "/api/v1/letters/check",
             json={"kind": "request", "body": "Are you hiring?"},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=bearer(editor["token"]),
         )
         assert r.status_code == 200, r.text
         r = client.post(
             "/api/v1/letters/check",
             json={"kind": "request", "body": "Hi"},
-            headers={"Authorization": "Bearer " + create_contacts_only_token(client, user)},
+            headers=bearer(create_token(client, user, ["contacts:read"])["token"]),
         )
         assert_problem(r, 403, "insufficient_scope")
-
-
-def create_contacts_only_token(client: TestClient, user: Any) -> str:
-    r = client.post(
-        "/api/v1/tokens",
-        json={"name": "crm", "scopes": ["contacts:read"]},
-        headers=user.headers,
-    )
-    return str(r.json()["token"])
 
 
 def test_the_refusal_says_why_and_what_to_ask_instead(client: TestClient) -> None:
