@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -41,13 +42,16 @@ from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview
 from app.kit.db import UTCDateTime
 from app.kit.queries import (
+    CALLER_SESSION,
     compare_and_delete,
     compare_and_set,
     get_owned,
     get_owned_row,
     insert_row,
     keyset_page,
+    keyset_rows,
     owned,
+    owned_page_statement,
 )
 from app.kit.unit_of_work import UnitOfWork, caller_exists
 from app.letters.schemas import Letter
@@ -102,6 +106,37 @@ def insert_with_event(
     writes.insert(CONTACTS, values)
     writes.insert(*event)
     return writes.commit(connection)
+
+
+@cache
+def _export_statement(include_archived: bool, after_cursor: bool) -> Select[Any]:
+    conditions = [] if include_archived else [CONTACTS.c.archived.is_(False)]
+    return owned_page_statement(CONTACTS, conditions, after_cursor=after_cursor)
+
+
+def export_page(
+    db: Session | Connection,
+    owner_id: uuid.UUID,
+    *,
+    include_archived: bool,
+    cursor: str | None,
+    size: int,
+    caller_session: uuid.UUID | None,
+) -> tuple[list[dict[str, Any]], bool, str | None]:
+    """One page of the caller's contacts for an export, newest first, as dicts; archived
+    ones only if ``include_archived``. Whether there are more, and the cursor to them.
+
+    One prepared statement from the caller's account row, like a list page: no row is a 401.
+    The caller's session is passed, not read from the request's context: an export is read
+    in worker threads while its answer is streamed.
+    """
+    return keyset_rows(
+        db,
+        _export_statement(include_archived, cursor is not None),
+        {"owner": owner_id, CALLER_SESSION: caller_session},
+        limit=size,
+        cursor=cursor,
+    )
 
 
 class ContactRepository:
@@ -278,10 +313,15 @@ class ContactImportRepository:
         self._sane_rowcount = bool(dialect.supports_sane_multi_rowcount)
 
     def matching(
-        self, owner_id: uuid.UUID, external_ids: dict[str, list[str]], emails: list[str]
+        self,
+        owner_id: uuid.UUID,
+        external_ids: dict[str, list[str]],
+        emails: list[str],
+        names: list[str] = [],  # noqa: B006 - never mutated
     ) -> Iterator[RowMapping]:
         """The caller's contacts an import's rows could match: those with one of the external
-        ids of each source, then those whose lower-cased email is one of ``emails``.
+        ids of each source, those whose lower-cased email is one of ``emails``, and those
+        without an email whose full name is one of ``names``.
 
         Each statement's rows come in id order; a contact may come more than once.
         """
@@ -295,6 +335,7 @@ class ContactImportRepository:
             )
         ]
         queries += self._matching(owned, func.lower(table.c.email), emails)
+        queries += self._matching(owned.where(table.c.email.is_(None)), table.c.full_name, names)
         for query in queries:
             yield from self.session.execute(query.order_by(table.c.id)).mappings()
 

@@ -350,20 +350,33 @@ def post_only(router: APIRouter, path: str, operation_id: str) -> None:
     ``/letters/{letter_id}``): without it, GET, PATCH or DELETE would reach the ``{id}`` route
     and answer 422 (not a UUID) instead of saying the method is wrong.
     """
+    _only(router, path, operation_id, "POST")
+
+
+def get_only(router: APIRouter, path: str, operation_id: str) -> None:
+    """Answer every other method on ``path`` with a 405 naming GET: :func:`post_only` for a
+    read beside a ``/{id}`` template (``/contacts/export`` beside ``/contacts/{contact_id}``)."""
+    _only(router, path, operation_id, "GET")
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def _only(router: APIRouter, path: str, operation_id: str, method: str) -> None:
 
     async def other_methods(request: Request) -> Response:
         return problem_response(
             request,
             405,
             "method_not_allowed",
-            f"{request.method} is not allowed on {request.url.path}; use POST.",
-            headers={"Allow": "POST"},
+            f"{request.method} is not allowed on {request.url.path}; use {method}.",
+            headers={"Allow": method},
         )
 
     router.add_api_route(
         path,
         other_methods,
-        methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+        methods=[m for m in _METHODS if m != method],
         operation_id=operation_id,
         include_in_schema=False,
     )
