@@ -202,33 +202,45 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import_contacts(args: argparse.Namespace) -> int:
-    """Import contacts from a CSV or vCard file of any size, with a progress bar.
+# ``csv`` (the option's first spelling): a CSV file, its layout found from its header.
+_FORMATS = {"csv": "auto"}
 
-    The same import as ``POST /api/v1/contacts/import`` (one transaction; see
-    ``app.contacts.importing``), reading the file in chunks rather than holding it in memory.
+
+def cmd_import_contacts(args: argparse.Namespace) -> int:
+    """Import contacts from a file of any size, with a progress bar.
+
+    The same import as ``POST /api/v1/contacts/import`` (one transaction, the same detection of
+    encoding, kind and layout; see ``app.contacts.import_files``), reading the file as it goes
+    rather than holding it in memory. Messages name this command's options.
     """
-    import io
+    import codecs
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from sqlmodel import Session, col, select
 
     from app.accounts.schemas import UserAccount
-    from app.contacts.importing import ContactImporter, ImportFormat, OnError, chunks, parse
+    from app.contacts.import_files import FileFormat, Spelling, parse_mapping
+    from app.contacts.importing import ContactImporter, OnError, import_file
     from app.kit.db import get_engine
     from app.kit.errors import AppError
 
-    path = Path(args.file)
-    fmt = args.format or {".csv": "csv", ".vcf": "vcard", ".vcard": "vcard"}.get(
-        path.suffix.lower()
+    spelling = Spelling(
+        charset="--encoding (e.g. --encoding windows-1252)",
+        format="--format",
+        mapping="--map (e.g. --map 'full_name:Contact Name')",
+        skip="pass --on-error skip",
     )
-    if fmt is None:
-        print("infoview: cannot tell the file's format; pass --format csv|vcard", file=sys.stderr)
-        return 2
+    path = Path(args.file)
     if not path.is_file():
         print(f"infoview: no such file: {path}", file=sys.stderr)
         return 2
+    if args.encoding is not None:
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            print(f"infoview: unknown encoding {args.encoding!r}", file=sys.stderr)
+            return 2
     console = Console(stderr=True)
     engine = get_engine(_settings())
     with Session(engine, expire_on_commit=False) as session:
@@ -238,8 +250,6 @@ def cmd_import_contacts(args: argparse.Namespace) -> int:
         if user is None:
             print(f"infoview: no user with email {args.user}", file=sys.stderr)
             return 1
-        raw = path.open("rb")
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         progress = Progress(
             TextColumn("importing {task.fields[rows]} rows"),
             BarColumn(),
@@ -247,35 +257,42 @@ def cmd_import_contacts(args: argparse.Namespace) -> int:
             TimeRemainingColumn(),
             console=console,
         )
+        size = path.stat().st_size or 1
         try:
-            with text, progress:
-                task = progress.add_task("import", total=path.stat().st_size or 1, rows=0)
-                importer = ContactImporter(
+            mapping = parse_mapping(args.map or [], spelling)
+            with path.open("rb") as raw, progress:
+                task = progress.add_task("import", total=size, rows=0)
+
+                def advance(importer: ContactImporter) -> None:
+                    progress.update(task, completed=raw.tell(), rows=importer.rows)
+
+                result = import_file(
                     session,
                     user.id,
-                    fmt=ImportFormat(fmt),
+                    raw,
+                    charset=args.encoding,
+                    fmt=FileFormat.MAPPED
+                    if mapping
+                    else FileFormat(_FORMATS.get(args.format, args.format)),
+                    mapping=mapping,
                     on_error=OnError(args.on_error),
                     dry_run=args.dry_run,
                     source=args.source,
+                    max_rows=None,
+                    spelling=spelling,
+                    progress=advance,
                 )
-                for chunk in chunks(parse(ImportFormat(fmt), text)):
-                    importer.feed(chunk)
-                    progress.update(task, completed=raw.tell(), rows=importer.rows)
-                progress.update(task, completed=path.stat().st_size or 1, rows=importer.rows)
-                result = importer.finish()
-        except UnicodeDecodeError as exc:
-            session.rollback()
-            print(
-                f"infoview: {path} is not UTF-8 text ({exc.reason}); nothing imported",
-                file=sys.stderr,
-            )
-            return 1
+                progress.update(task, completed=size)
         except AppError as exc:
             session.rollback()
             for error in exc.errors or []:
                 print(f"line {error.get('line')}: {error.get('message')}", file=sys.stderr)
             print(f"infoview: {exc.detail}", file=sys.stderr)
             return 1
+    for warning in result.warnings:
+        where = f"line {warning.line}" if warning.line is not None else "file"
+        field = f" {warning.field}:" if warning.field else ""
+        print(f"{where}:{field} {warning.message} (warning)", file=sys.stderr)
     for skipped in result.errors:
         print(f"line {skipped.line}: {skipped.message} (skipped)", file=sys.stderr)
     if result.error_count > len(result.errors):
@@ -284,10 +301,13 @@ def cmd_import_contacts(args: argparse.Namespace) -> int:
         f"{result.created} created, {result.updated} updated, "
         f"{result.unchanged} unchanged, {result.skipped} skipped"
     )
+    if result.flagged:
+        counts += f", {result.flagged} possible duplicates (same email, another name)"
+    read = f"read as {result.format}, {result.encoding}"
     if result.dry_run:
-        print(f"infoview: dry run, nothing written; would be {counts}")
+        print(f"infoview: dry run ({read}), nothing written; would be {counts}")
     else:
-        print(f"infoview: {counts}")
+        print(f"infoview: {counts} ({read})")
     return 0
 
 
@@ -327,7 +347,28 @@ def build_parser() -> argparse.ArgumentParser:
     import_contacts.add_argument("file", help="the CSV or vCard file")
     import_contacts.add_argument("--user", required=True, help="the email of the account")
     import_contacts.add_argument(
-        "--format", choices=["csv", "vcard"], default=None, help="default: by file extension"
+        "--format",
+        choices=[
+            "auto",
+            "csv",
+            "infoview",
+            "linkedin",
+            "google",
+            "google_legacy",
+            "outlook",
+            "vcard",
+        ],
+        default="auto",
+        help="how to read the file (default, and csv: found from the file itself)",
+    )
+    import_contacts.add_argument(
+        "--encoding", default=None, help="the file's encoding (default: found from the file)"
+    )
+    import_contacts.add_argument(
+        "--map",
+        action="append",
+        metavar="FIELD:HEADER",
+        help="for any other CSV: the column holding a field (repeat), e.g. full_name:Name",
     )
     import_contacts.add_argument(
         "--dry-run", action="store_true", help="say what would happen; write nothing"

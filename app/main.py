@@ -35,6 +35,7 @@ from app.kit.middleware import (
 from app.kit.nul_guard import NulGuardMiddleware
 from app.kit.rate_limiter import make_ratelimiter
 from app.kit.rate_limits import with_rate_limit_headers
+from app.kit.uploads import FileUpload
 from app.letters import drafts_router as drafts
 from app.letters import router as letters
 from app.letters import templates_router as templates
@@ -173,6 +174,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in _V1_MODULES:
         _document(module.router)
         app.include_router(module.router, prefix=API_PREFIX)
+    app.state.file_uploads = {
+        API_PREFIX + contact_imports.PATH: FileUpload(
+            settings.max_upload_bytes, contact_imports.TOO_LARGE_ADVICE
+        )
+    }
     # Inside the request-context middleware: it sees a request id and a body already bounded.
     app.add_middleware(IdempotencyMiddleware, settings=settings, database=db)
     # Outside idempotency, so a replayed answer announces a deprecation as the first did.

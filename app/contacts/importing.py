@@ -42,51 +42,56 @@ own duplicates.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import io
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any, Literal
 
-import vobject
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic import Field as PydanticField
 from sqlmodel import Session
 
 from app.accounts.lock import lock_account
+from app.contacts.import_files import (
+    CSV_COLUMNS,
+    HTTP,
+    MULTI_VALUED,
+    ContactFile,
+    FileFormat,
+    Row,
+    Spelling,
+    open_contact_file,
+)
 from app.contacts.repository import ContactImportRepository
-from app.contacts.schemas import MAX_TAGS, ContactCreate, ContactPublic, Email
+from app.contacts.schemas import MAX_TAGS, ContactCreate, ContactPublic, Email, ProfileUrl
 from app.kit.db import new_id, utcnow
 from app.kit.errors import Conflict, Unprocessable
 from app.webhooks.outbox import render_payload
 from app.webhooks.schemas import EventType
 
-CSV_COLUMNS = (
-    "full_name",
-    "email",
-    "phone",
-    "organization",
-    "title",
-    "career_field",
-    "profile_url",
-    "notes",
-    "tags",
-    "keep_in_touch_days",
-    "external_id",
-    "source",
-)
-TAG_SEPARATOR = ";"
 CHUNK_ROWS = 5000
 # Rows one HTTP request may carry; the command line has no such limit.
 MAX_ROWS_PER_REQUEST = 50_000
 MAX_REPORTED_ERRORS = 1000
+MAX_REPORTED_WARNINGS = 1000
+MAX_REPORTED_ROWS = 1000
 # The fields a file can set; everything else about a contact is the service's to decide.
 _WRITABLE = (*CSV_COLUMNS, "archived")
+# The longest value each text field keeps; a longer one is cut there, with a warning.
+_LONGEST = {
+    "full_name": 200,
+    "organization": 200,
+    "title": 200,
+    "career_field": 100,
+    "notes": 20000,
+    "external_id": 255,
+    "source": 100,
+}
+_FURTHER = {"email": "Other email", "phone": "Other phone", "profile_url": "Other website"}
 
 
 class ImportFormat(StrEnum):
@@ -108,233 +113,74 @@ class ImportRowError(BaseModel):
     message: str
 
 
+class ImportWarning(BaseModel):
+    """A value that was repaired or left out, while the rest of its row was imported."""
+
+    line: int | None = PydanticField(description="The row's line; null for the whole file.")
+    field: str | None = PydanticField(description="The contact field concerned, if one.")
+    message: str
+
+
+class RowOutcome(BaseModel):
+    """What one row did (or, with ``dry_run``, would do)."""
+
+    line: int
+    action: Literal["created", "updated", "unchanged", "skipped"]
+    contact_id: uuid.UUID | None = PydanticField(
+        description="The contact the row made or matched; null for a skipped row or a dry run "
+        "that would create one."
+    )
+    full_name: str | None
+    possible_duplicate_of: uuid.UUID | None = PydanticField(
+        default=None,
+        description="A contact with the same email and another name: the row made a new "
+        "contact rather than change that one.",
+    )
+
+
 class ContactImportResult(BaseModel):
     """What an import did (or, with ``dry_run``, would do). Counts are of rows."""
 
+    format: str = PydanticField(
+        description="How the file was read: infoview, linkedin, google, google_legacy, "
+        "outlook, vcard or mapped."
+    )
+    encoding: str = PydanticField(description="The encoding the file was read in.")
+    delimiter: str | None = PydanticField(description="CSV: the delimiter; null for vCard.")
     created: int = PydanticField(description="Rows that made a new contact.")
     updated: int = PydanticField(description="Rows that changed an existing contact.")
     unchanged: int = PydanticField(description="Rows matching a contact they left as it was.")
     skipped: int = PydanticField(description="Bad rows left out (on_error=skip).")
+    flagged: int = PydanticField(
+        description="Rows made into a new contact although another contact has their email "
+        "(a shared family or office address): possible duplicates for the user to look at."
+    )
     errors: list[ImportRowError] = PydanticField(
         description=f"The bad rows, in file order; at most {MAX_REPORTED_ERRORS} are listed."
     )
     error_count: int = PydanticField(description="How many bad rows there were in all.")
+    warnings: list[ImportWarning] = PydanticField(
+        description="Values repaired or left out while their rows were imported, in file "
+        f"order; at most {MAX_REPORTED_WARNINGS} are listed."
+    )
+    warning_count: int = PydanticField(description="How many warnings there were in all.")
+    rows: list[RowOutcome] = PydanticField(
+        description=f"What each row did, in file order; the first {MAX_REPORTED_ROWS}."
+    )
     dry_run: bool = PydanticField(description="True when nothing was written.")
-
-
-@dataclass
-class Row:
-    """One record of the file: its line and its fields (model names, values given only)."""
-
-    line: int
-    fields: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
 
 
 class _BadRow(Exception):
     pass
 
 
-# --- reading the file -------------------------------------------------------------------------
-
-
-def decode(body: bytes, charset: str | None = None) -> str:
-    """The text of an uploaded file: UTF-8 (a byte-order mark is dropped) unless told otherwise."""
-    encoding = charset or "utf-8"
-    try:
-        codec = codecs.lookup(encoding)
-    except LookupError as exc:
-        raise Unprocessable(f"Unknown charset {encoding!r}.", code="invalid_encoding") from exc
-    if codec.name == "utf-8":
-        encoding = "utf-8-sig"
-    try:
-        return body.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise Unprocessable(
-            f"The file is not valid {codec.name} text (byte {exc.start} cannot be decoded).",
-            code="invalid_encoding",
-        ) from exc
-
-
 def parse(fmt: ImportFormat, lines: Iterable[str]) -> Iterator[Row]:
-    """The rows of a file in either format. A bad header is refused here, at once."""
-    return parse_csv(lines) if fmt == ImportFormat.CSV else parse_vcard(lines)
+    """The rows of a text file in our own CSV columns or in vCard (used by tests and tools)."""
+    from app.contacts.import_files import parse_csv, parse_vcard
 
-
-def _header_problem(message: str, code: str, **extra: Any) -> Unprocessable:
-    return Unprocessable(
-        f"{message} The columns are: {', '.join(CSV_COLUMNS)}.",
-        code=code,
-        errors=[{"line": 1, "message": message}],
-        **extra,
-    )
-
-
-def _read_header(header: list[str]) -> list[str]:
-    columns: list[str] = []
-    for position, raw in enumerate(header, start=1):
-        name = raw.strip().lower()
-        if not name:
-            raise _header_problem(f"Column {position} of the header has no name.", "unnamed_column")
-        if name not in CSV_COLUMNS:
-            raise _header_problem(
-                f"Unknown column {raw.strip()!r} in the header.", "unknown_column", column=raw
-            )
-        if name in columns:
-            raise _header_problem(
-                f"Column {name!r} appears twice in the header.", "duplicate_column", column=name
-            )
-        columns.append(name)
-    if "full_name" not in columns:
-        raise _header_problem(
-            "The header has no full_name column; every contact needs a name.",
-            "missing_column",
-            column="full_name",
-        )
-    return columns
-
-
-def _typed(name: str, value: str) -> Any:
-    if name == "tags":
-        return [tag.strip() for tag in value.split(TAG_SEPARATOR) if tag.strip()]
-    if name == "keep_in_touch_days":
-        if not re.fullmatch(r"[+-]?\d{1,9}", value):
-            raise _BadRow(f"keep_in_touch_days: {value!r} is not a whole number of days")
-        return int(value)
-    return value
-
-
-def parse_csv(lines: Iterable[str]) -> Iterator[Row]:
-    """Rows of a CSV file; the header is read (and checked) before this returns."""
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise Unprocessable(
-            "The file is empty; a CSV import starts with a header row.", code="empty_file"
-        ) from None
-    except csv.Error as exc:
-        raise _header_problem(
-            f"The header cannot be read as CSV: {exc}.", "invalid_header"
-        ) from exc
-    return _csv_rows(reader, _read_header(header))
-
-
-def _csv_rows(reader: Any, columns: list[str]) -> Iterator[Row]:
-    previous = reader.line_num
-    while True:
-        line = previous + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            stuck = reader.line_num == previous
-            previous = reader.line_num
-            yield Row(line, error=f"cannot be read as CSV: {exc}")
-            if stuck:
-                return
-            continue
-        previous = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) > len(columns):
-            yield Row(line, error=f"has {len(record)} cells; the header names {len(columns)}")
-            continue
-        row = Row(line)
-        try:
-            for name, cell in zip(columns, record, strict=False):
-                value = cell.strip()
-                if value:
-                    row.fields[name] = _typed(name, value)
-        except _BadRow as exc:
-            row.error = str(exc)
-        yield row
-
-
-_BEGIN = re.compile(r"^begin:vcard\s*$", re.IGNORECASE)
-_END = re.compile(r"^end:vcard\s*$", re.IGNORECASE)
-
-
-def parse_vcard(lines: Iterable[str]) -> Iterator[Row]:
-    """One row per card (vCard 3.0 or 4.0), numbered by its BEGIN:VCARD line."""
-    start = 0
-    depth = 0
-    card: list[str] = []
-    number = 0
-    for number, text in enumerate(lines, start=1):
-        bare = text.rstrip("\r\n")
-        if depth == 0:
-            if _BEGIN.match(bare):
-                start, depth, card = number, 1, [bare]
-            elif bare.strip():
-                yield Row(number, error="text outside a BEGIN:VCARD ... END:VCARD block")
-            continue
-        card.append(bare)
-        if _BEGIN.match(bare):  # a nested card (AGENT), part of this one
-            depth += 1
-        elif _END.match(bare):
-            depth -= 1
-            if depth == 0:
-                yield _card_row(start, "\r\n".join(card) + "\r\n")
-    if depth:
-        yield Row(start or number, error="the card has no END:VCARD")
-
-
-def _first(card: Any, name: str) -> Any:
-    """The card's preferred property ``name`` (TYPE=PREF or PREF=1), else its first one."""
-    found = card.contents.get(name, [])
-    for prop in found:
-        types = [str(t).lower() for t in prop.params.get("TYPE", [])]
-        if "pref" in types or prop.params.get("PREF"):
-            return prop
-    return found[0] if found else None
-
-
-def _text(prop: Any) -> str | None:
-    if prop is None:
-        return None
-    value = prop.value
-    if isinstance(value, list):
-        value = next((str(v) for v in value if str(v).strip()), "")
-    text = str(value).strip()
-    return text or None
-
-
-def _card_row(line: int, text: str) -> Row:
-    try:
-        card = vobject.readOne(text, ignoreUnreadable=False)
-    except Exception as exc:  # vobject raises assorted errors on malformed input
-        return Row(line, error=f"the card cannot be read: {exc}")
-    name = _text(_first(card, "fn"))
-    if name is None and card.contents.get("n"):
-        n = card.contents["n"][0].value
-        parts = [getattr(n, part, "") for part in ("prefix", "given", "additional", "family")]
-        parts.append(getattr(n, "suffix", ""))
-        flat = [" ".join(p) if isinstance(p, list) else str(p) for p in parts]
-        name = " ".join(p.strip() for p in flat if p and p.strip()) or None
-    if name is None:
-        return Row(line, error="the card has no name (neither FN nor N)")
-    fields: dict[str, Any] = {"full_name": name}
-    for prop_name, field_name in (
-        ("email", "email"),
-        ("tel", "phone"),
-        ("org", "organization"),
-        ("title", "title"),
-        ("url", "profile_url"),
-        ("note", "notes"),
-        ("uid", "external_id"),
-    ):
-        value = _text(_first(card, prop_name))
-        if value is not None:
-            fields[field_name] = value
-    tags: list[str] = []
-    for prop in card.contents.get("categories", []):
-        values = prop.value if isinstance(prop.value, list) else str(prop.value).split(",")
-        tags.extend(str(v).strip() for v in values if str(v).strip())
-    if tags:
-        fields["tags"] = list(dict.fromkeys(tags))
-    return Row(line, fields)
+    if fmt == ImportFormat.VCARD:
+        return parse_vcard(lines)
+    return parse_csv(lines, FileFormat.AUTO)[1]
 
 
 def chunks(rows: Iterable[Row], size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
@@ -400,6 +246,56 @@ def _email_key(values: dict[str, Any]) -> str | None:
     return email.lower() if email else None
 
 
+def _name_key(values: dict[str, Any]) -> str:
+    """A name as matching compares it: case, accents' composition and spacing aside."""
+    return " ".join(str(values.get("full_name") or "").casefold().split())
+
+
+_BARE_HOST = re.compile(r"^[\w-]+(\.[\w-]+)+(:\d+)?([/?#].*)?$")
+
+
+def _profile_url(value: str) -> str:
+    """A website as a contact keeps it: ``www.x.com`` gets ``https://``, ``https\\://`` its
+    colon back. Raises ValueError for anything that is still no http(s) URL."""
+    url = value.strip().replace("\\:", ":")
+    if "://" not in url and _BARE_HOST.match(url):
+        url = "https://" + url
+    checked = TypeAdapter(ProfileUrl).validate_python(url)
+    return str(checked)
+
+
+def _phone(value: str) -> str:
+    phone = " ".join(value.split())
+    if not any(ch.isdigit() for ch in phone) or len(phone) > 50:
+        raise ValueError("is not a phone number")
+    return phone
+
+
+def _repair(name: str, value: str) -> str:
+    """The value of a multi-valued field as the contact keeps it; ValueError when unusable."""
+    if name == "email":
+        try:
+            return _email(value.strip().removeprefix("mailto:"))
+        except _BadRow as exc:
+            raise ValueError(str(exc).removeprefix("email: ")) from None
+    if name == "phone":
+        return _phone(value)
+    try:
+        return _profile_url(value)
+    except ValidationError as exc:
+        raise ValueError(_message(exc).lstrip(": ")) from None
+
+
+@dataclass
+class _Planned:
+    """A valid row, ready to be matched: its values and the fields it gives."""
+
+    line: int
+    values: dict[str, Any]
+    given: set[str]
+    outcome: RowOutcome
+
+
 class ContactImporter:
     """Feed it chunks of rows, then ``finish``. One transaction from the first chunk to the end.
 
@@ -411,22 +307,39 @@ class ContactImporter:
         session: Session,
         owner_id: uuid.UUID,
         *,
-        fmt: ImportFormat,
+        fmt: ImportFormat | FileFormat | str = ImportFormat.CSV,
         on_error: OnError = OnError.ABORT,
         dry_run: bool = False,
         source: str | None = None,
+        spelling: Spelling = HTTP,
     ) -> None:
         self.session = session
         self.owner_id = owner_id
         self.on_error = on_error
         self.dry_run = dry_run
-        self.default_source = source or fmt.value
-        self.created = self.updated = self.unchanged = 0
+        self.spelling = spelling
+        self.format = str(fmt)
+        self.encoding = "utf-8"
+        self.delimiter: str | None = None
+        kind = "vcard" if self.format == "vcard" else "csv"
+        self.default_source = source or kind
+        self.created = self.updated = self.unchanged = self.flagged = 0
         self.errors: list[ImportRowError] = []
         self.error_count = 0
+        self.warnings: list[ImportWarning] = []
+        self.warning_count = 0
+        self.outcomes: list[RowOutcome] = []
         self.rows = 0
         self.contacts = ContactImportRepository(session)
         lock_account(session, owner_id)
+
+    def describe(self, file: ContactFile) -> None:
+        """Take the file's format, encoding, delimiter and notices into the result."""
+        self.format = file.format.value
+        self.encoding = file.encoding.name
+        self.delimiter = file.delimiter
+        for notice in file.notices:
+            self._warn(None, None, notice)
 
     # -- rows -----------------------------------------------------------------------------
 
@@ -434,74 +347,180 @@ class ContactImporter:
         self.error_count += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(ImportRowError(line=line, message=message))
+        self._outcome(RowOutcome(line=line, action="skipped", contact_id=None, full_name=None))
+
+    def _warn(self, line: int | None, name: str | None, message: str) -> None:
+        self.warning_count += 1
+        if len(self.warnings) < MAX_REPORTED_WARNINGS:
+            self.warnings.append(ImportWarning(line=line, field=name or None, message=message))
+
+    def _outcome(self, outcome: RowOutcome) -> None:
+        if len(self.outcomes) < MAX_REPORTED_ROWS:
+            self.outcomes.append(outcome)
 
     def _validate(self, row: Row) -> tuple[dict[str, Any], set[str]]:
-        """The row's values as a valid contact, and the names of the fields it gives."""
-        data = dict(row.fields)
+        """The row's values as a valid contact, and the names of the fields it gives.
+
+        Forgiving per field: a value that cannot be used is repaired or left out, with a
+        warning, and the contact is still imported. Only a row without a usable name is bad.
+        """
+        line = row.line
+        for name, message in row.notices:
+            self._warn(line, name, message)
+        data = {k: v for k, v in row.fields.items() if v is not None}
+        name = str(data.get("full_name") or "").strip()
+        if not name:
+            raise _BadRow("the row has no name; every contact needs one")
+        for key, longest in _LONGEST.items():
+            value = data.get(key)
+            if isinstance(value, str) and len(value) > longest:
+                data[key] = value[:longest].rstrip()
+                self._warn(line, key, f"longer than {longest} characters; cut there")
+        further: list[str] = []
+        for key in MULTI_VALUED:
+            candidates = [data.pop(key)] if key in data else []
+            chosen: str | None = None
+            for value in [*candidates, *row.more.get(key, [])]:
+                try:
+                    fixed = _repair(key, value)
+                except ValueError as exc:
+                    self._warn(line, key, f"{value[:80]!r} {exc}; left out")
+                    continue
+                if chosen is None:
+                    chosen = fixed
+                elif fixed != chosen:
+                    further.append(f"{_FURTHER[key]}: {fixed}")
+            if chosen is not None:
+                data[key] = chosen
+        if further:
+            notes = str(data.get("notes") or "")
+            added = "\n".join([notes, *further] if notes else further)
+            if len(added) <= _LONGEST["notes"]:
+                data["notes"] = added
+            else:
+                self._warn(line, "notes", "no room in the notes for: " + "; ".join(further))
+        tags = data.get("tags")
+        if tags:
+            usable = [t for t in tags if len(t) <= 50]
+            if len(usable) < len(tags):
+                self._warn(line, "tags", "tags longer than 50 characters were left out")
+            if len(usable) > MAX_TAGS:
+                self._warn(line, "tags", f"{len(usable)} tags; the first {MAX_TAGS} were kept")
+                usable = usable[:MAX_TAGS]
+            data["tags"] = usable
         if "external_id" in data and "source" not in data:
             data["source"] = self.default_source
+        if "source" in data and "external_id" not in data:
+            self._warn(line, "source", "a source without an external_id says nothing; left out")
+            del data["source"]
         email = data.pop("email", None)
-        try:
-            values = ContactCreate.model_validate(data).model_dump()
-        except ValidationError as exc:
-            raise _BadRow(_message(exc)) from None
+        for _ in range(len(data) + 1):
+            try:
+                values = ContactCreate.model_validate(data).model_dump()
+                break
+            except ValidationError as exc:
+                bad = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+                if not bad or "full_name" in bad:
+                    raise _BadRow(_message(exc)) from None
+                if bad & {"external_id", "source"}:
+                    bad |= {"external_id", "source"}  # the two go together
+                for err in exc.errors():
+                    key = str(err["loc"][0]) if err.get("loc") else ""
+                    if key in data:
+                        message = str(err.get("msg", "")).removeprefix("Value error, ")
+                        self._warn(line, key, f"{message}; left out")
+                for key in bad:
+                    data.pop(key, None)
+        else:  # pragma: no cover - every pass removes a field
+            raise _BadRow("the row cannot be read")
         if email is not None:
-            values["email"] = _email(email)
+            values["email"] = email
         return values, {*data, *(("email",) if email is not None else ())}
 
     def feed(self, rows: Sequence[Row]) -> None:
         """Plan and write one chunk of rows."""
-        valid: list[tuple[int, dict[str, Any], set[str]]] = []
+        valid: list[_Planned] = []
         for row in rows:
             self.rows += 1
             if row.error is not None:
                 self._fail(row.line, row.error)
                 continue
             try:
-                valid.append((row.line, *self._validate(row)))
+                values, given = self._validate(row)
             except _BadRow as exc:
                 self._fail(row.line, str(exc))
+                continue
+            outcome = RowOutcome(
+                line=row.line, action="created", contact_id=None, full_name=values["full_name"]
+            )
+            self._outcome(outcome)
+            valid.append(_Planned(row.line, values, given, outcome))
         if valid:
             self._apply(valid)
 
     # -- lookups ----------------------------------------------------------------------------
 
     def _lookup(
-        self, rows: list[tuple[int, dict[str, Any], set[str]]]
-    ) -> tuple[dict[uuid.UUID, dict[str, Any]], dict[Identity, uuid.UUID], dict[str, uuid.UUID]]:
+        self, rows: list[_Planned]
+    ) -> tuple[
+        dict[uuid.UUID, dict[str, Any]],
+        dict[Identity, uuid.UUID],
+        dict[str, list[uuid.UUID]],
+        dict[str, list[uuid.UUID]],
+    ]:
         """The user's contacts any row could match: by external identity, by lower-cased email."""
-        emails = sorted({key for _, v, _ in rows if (key := _email_key(v))})
+        emails = sorted({key for r in rows if (key := _email_key(r.values))})
+        names = sorted(
+            {
+                r.values["full_name"]
+                for r in rows
+                if not _email_key(r.values) and not _identity(r.values)
+            }
+        )
         by_source: dict[str, set[str]] = {}
-        for _, values, _ in rows:
-            identity = _identity(values)
+        for r in rows:
+            identity = _identity(r.values)
             if identity:
                 by_source.setdefault(identity[0], set()).add(identity[1])
         known: dict[uuid.UUID, dict[str, Any]] = {}
         by_identity: dict[Identity, uuid.UUID] = {}
-        by_email: dict[str, uuid.UUID] = {}
+        by_email: dict[str, list[uuid.UUID]] = {}
+        by_name: dict[str, list[uuid.UUID]] = {}
         external_ids = {source: sorted(ids) for source, ids in by_source.items()}
-        for found in self.contacts.matching(self.owner_id, external_ids, emails):
+        for found in self.contacts.matching(self.owner_id, external_ids, emails, names):
+            if found["id"] in known:
+                continue
             contact = known.setdefault(found["id"], dict(found))
             identity = _identity(contact)
             if identity:
                 by_identity.setdefault(identity, contact["id"])
             email = _email_key(contact)
             if email:
-                # Ordered by id, so with several contacts on one email the oldest wins.
-                current = by_email.get(email)
-                if current is None or contact["id"] < current:
-                    by_email[email] = contact["id"]
-        return known, by_identity, by_email
+                by_email.setdefault(email, []).append(contact["id"])
+            elif identity is None:
+                by_name.setdefault(contact["full_name"], []).append(contact["id"])
+        for ids in (*by_email.values(), *by_name.values()):
+            ids.sort()  # the oldest first
+        return known, by_identity, by_email, by_name
 
     # -- planning and writing ---------------------------------------------------------------
 
-    def _apply(self, rows: list[tuple[int, dict[str, Any], set[str]]]) -> None:
-        known, db_identity, db_email = self._lookup(rows)
+    def _apply(self, rows: list[_Planned]) -> None:
+        """Match each row: by source + external id, else by email *and* name.
+
+        The same email under another name is somebody else (a shared family or office
+        address): a new contact, flagged as a possible duplicate, never an overwrite.
+        """
+        known, db_identity, db_email, db_name = self._lookup(rows)
+        claimed: set[uuid.UUID] = set()  # matched by name already: one row each
         now = utcnow()
         new: dict[uuid.UUID, dict[str, Any]] = {}
         touched: dict[uuid.UUID, dict[str, Any]] = {}  # existing contacts, as they will become
         chunk_identity: dict[Identity, uuid.UUID] = {}
-        chunk_email: dict[str, uuid.UUID] = {}
+        chunk_email: dict[str, list[uuid.UUID]] = {}
+
+        def state(contact_id: uuid.UUID) -> dict[str, Any]:
+            return new.get(contact_id) or touched.get(contact_id) or known[contact_id]
 
         def current(contact_id: uuid.UUID) -> dict[str, Any]:
             if contact_id in new:
@@ -510,23 +529,48 @@ class ContactImporter:
                 touched[contact_id] = dict(known[contact_id])
             return touched[contact_id]
 
-        def still(contact_id: uuid.UUID | None, key: Any, of: Any) -> uuid.UUID | None:
-            """A database match, unless an earlier row of this chunk moved the key away."""
-            if contact_id is None:
-                return None
-            state = new.get(contact_id) or touched.get(contact_id) or known[contact_id]
-            return contact_id if of(state) == key else None
-
-        for line, values, given in rows:
+        for planned in rows:
+            values, outcome = planned.values, planned.outcome
             identity = _identity(values)
             email = _email_key(values)
             target: uuid.UUID | None = None
+            duplicate_of: uuid.UUID | None = None
             if identity:
-                target = chunk_identity.get(identity) or still(
-                    db_identity.get(identity), identity, _identity
-                )
+                target = chunk_identity.get(identity)
+                found = db_identity.get(identity)
+                if target is None and found is not None and _identity(state(found)) == identity:
+                    target = found
             if target is None and email:
-                target = chunk_email.get(email) or still(db_email.get(email), email, _email_key)
+                # Contacts holding this email now: this file's first, then the database's.
+                seen = [*chunk_email.get(email, []), *db_email.get(email, [])]
+                holders = [c for c in dict.fromkeys(seen) if _email_key(state(c)) == email]
+                same = [
+                    cid
+                    for cid in holders
+                    if _name_key(state(cid)) == _name_key(values)
+                    and (identity is None or _identity(state(cid)) in (None, identity))
+                ]
+                if same:
+                    target = same[0]
+                elif holders:
+                    duplicate_of = holders[0]
+            if target is None and not email and not identity:
+                # Nothing but a name (a file imported again): a contact of before this import
+                # with that name, no email or identity, and the same organization.
+                target = next(
+                    (
+                        cid
+                        for cid in db_name.get(values["full_name"], [])
+                        if cid not in claimed
+                        and not _email_key(state(cid))
+                        and _identity(state(cid)) is None
+                        and state(cid)["full_name"] == values["full_name"]
+                        and state(cid).get("organization") == values.get("organization")
+                    ),
+                    None,
+                )
+                if target is not None:
+                    claimed.add(target)
             if target is None:
                 contact = {
                     **values,
@@ -539,43 +583,43 @@ class ContactImporter:
                 }
                 new[contact["id"]] = contact
                 self.created += 1
+                if duplicate_of is not None:
+                    self.flagged += 1
+                    outcome.possible_duplicate_of = duplicate_of
             else:
                 contact = current(target)
-                try:
-                    changes = self._changes(contact, values, given, identity)
-                except _BadRow as exc:
-                    self._fail(line, str(exc))
-                    continue
+                changes = self._changes(planned.line, contact, values, planned.given)
                 if changes:
                     contact.update(changes)
                     self.updated += 1
+                    outcome.action = "updated"
                 else:
                     self.unchanged += 1
+                    outcome.action = "unchanged"
+            outcome.contact_id = None if self.dry_run and target is None else contact["id"]
             if (identity := _identity(contact)) is not None:
                 chunk_identity[identity] = contact["id"]
             if (email := _email_key(contact)) is not None:
-                chunk_email.setdefault(email, contact["id"])
+                holders = chunk_email.setdefault(email, [])
+                if contact["id"] not in holders:
+                    holders.append(contact["id"])
         self._write(new, touched, known, now)
 
-    @staticmethod
     def _changes(
-        contact: dict[str, Any], values: dict[str, Any], given: set[str], identity: Identity | None
+        self, line: int, contact: dict[str, Any], values: dict[str, Any], given: set[str]
     ) -> dict[str, Any]:
-        existing = _identity(contact)
-        if identity is not None and existing is not None and existing != identity:
-            raise _BadRow(
-                f"the email matches contact {contact['id']}, which the external id "
-                f"{existing[0]}/{existing[1]} identifies, not {identity[0]}/{identity[1]}"
-            )
         changes: dict[str, Any] = {}
         for name in given & set(_WRITABLE):
             value = values[name]
             if name == "tags":
                 value = list(dict.fromkeys([*contact["tags"], *value]))
                 if len(value) > MAX_TAGS:
-                    raise _BadRow(
-                        f"tags: the contact would have {len(value)} tags; at most {MAX_TAGS}"
+                    self._warn(
+                        line,
+                        "tags",
+                        f"the contact would have {len(value)} tags; the first {MAX_TAGS} kept",
                     )
+                    value = value[:MAX_TAGS]
             if contact.get(name) != value:
                 changes[name] = value
         return changes
@@ -613,12 +657,19 @@ class ContactImporter:
     def result(self) -> ContactImportResult:
         failed = self.on_error == OnError.ABORT and self.error_count > 0
         return ContactImportResult(
+            format=self.format,
+            encoding=self.encoding,
+            delimiter=self.delimiter,
             created=0 if failed else self.created,
             updated=0 if failed else self.updated,
             unchanged=0 if failed else self.unchanged,
             skipped=self.error_count if self.on_error == OnError.SKIP else 0,
+            flagged=0 if failed else self.flagged,
             errors=self.errors,
             error_count=self.error_count,
+            warnings=self.warnings,
+            warning_count=self.warning_count,
+            rows=[] if failed else self.outcomes,
             dry_run=self.dry_run or failed,
         )
 
@@ -631,7 +682,7 @@ class ContactImporter:
             self.session.rollback()
             raise Unprocessable(
                 f"{self.error_count} row(s) of the file are not valid, so nothing was imported. "
-                "Fix them, or send on_error=skip to import the other rows.",
+                f"Fix them, or {self.spelling.skip} to import the other rows.",
                 code="invalid_rows",
                 errors=[e.model_dump() for e in self.errors],
                 error_count=self.error_count,
@@ -656,25 +707,41 @@ def _event(kind: EventType, contact: dict[str, Any], now: Any) -> dict[str, Any]
     }
 
 
-def import_text(
+def import_file(
     session: Session,
     owner_id: uuid.UUID,
-    text: str,
-    fmt: ImportFormat,
+    raw: IO[bytes],
     *,
+    charset: str | None = None,
+    fmt: FileFormat = FileFormat.AUTO,
+    mapping: dict[str, str] | None = None,
     on_error: OnError = OnError.ABORT,
     dry_run: bool = False,
     source: str | None = None,
     max_rows: int | None = MAX_ROWS_PER_REQUEST,
+    spelling: Spelling = HTTP,
+    progress: Any = None,
 ) -> ContactImportResult:
-    """Import a whole file held in memory (an HTTP request body); one transaction."""
-    rows = parse(fmt, io.StringIO(text, newline=""))
-    importer = ContactImporter(
-        session, owner_id, fmt=fmt, on_error=on_error, dry_run=dry_run, source=source
-    )
+    """Import a whole file (seekable, binary): one transaction, read as it streams past.
+
+    ``progress``, if given, is called with the importer after each chunk.
+    """
     try:
-        for chunk in chunks(rows):
+        file = open_contact_file(raw, charset=charset, fmt=fmt, mapping=mapping, spelling=spelling)
+        importer = ContactImporter(
+            session,
+            owner_id,
+            fmt=file.format,
+            on_error=on_error,
+            dry_run=dry_run,
+            source=source,
+            spelling=spelling,
+        )
+        importer.describe(file)
+        for chunk in chunks(file.rows):
             importer.feed(chunk)
+            if progress is not None:
+                progress(importer)
             if max_rows is not None and importer.rows > max_rows:
                 raise Unprocessable(
                     f"The file has more than {max_rows} rows; split it, or import it with "
@@ -685,3 +752,16 @@ def import_text(
     except BaseException:
         session.rollback()
         raise
+
+
+def import_text(
+    session: Session,
+    owner_id: uuid.UUID,
+    text: str,
+    fmt: ImportFormat = ImportFormat.CSV,
+    **options: Any,
+) -> ContactImportResult:
+    """Import a file held as text (UTF-8 on the way in); the format is still read from it."""
+    wanted = FileFormat.VCARD if fmt == ImportFormat.VCARD else FileFormat.AUTO
+    options.setdefault("fmt", wanted)
+    return import_file(session, owner_id, io.BytesIO(text.encode()), charset="utf-8", **options)

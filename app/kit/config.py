@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # A session (one login) ends this long after the login, however often it was refreshed.
     session_lifetime_days: float = Field(default=30, gt=0, le=3650)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A contact file sent to the import: streamed, spooled to disk, never held in memory.
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
     # How long a statement waits for a lock another transaction holds (SQLite's busy timeout,

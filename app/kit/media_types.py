@@ -62,7 +62,9 @@ _CANONICAL = {
 # exactly a zero byte in the body, found without decoding anything.
 ZERO_BYTE_IS_NUL = frozenset({"utf-8", "ascii", "latin-1", "iso8859-15", "cp1252"})
 # The raw files the contact import reads, besides text/*.
-_TEXT_APPLICATION_TYPES = frozenset({"application/csv"})
+_TEXT_APPLICATION_TYPES = frozenset(
+    {"application/csv", "application/vnd.ms-excel", "application/octet-stream"}
+)
 # Every ``charset`` parameter (Starlette's form parser takes the last one, others the first:
 # all of them are checked). The value stops at a quote, a separator or white space.
 _CHARSET_PARAM = re.compile(r";\s*charset\s*=\s*\"?([^\";,\s]*)", re.IGNORECASE)

@@ -22,6 +22,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.kit.uploads import counted, file_upload
+
 log = logging.getLogger("infoview.access")
 
 # Where a request keeps what it checked out of the pool, for this middleware to give back once
@@ -236,24 +238,28 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            upload = file_upload(scope)
+            limit = upload.max_bytes if upload is not None else self.max_body_bytes
             too_large = False
             if content_length is not None:
                 try:
-                    too_large = int(content_length) > self.max_body_bytes
+                    too_large = int(content_length) > limit
                 except ValueError:
                     too_large = False
-            if not too_large and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            if upload is not None:
+                # A file: streamed to the route, which counts it as it reads (app.kit.uploads).
+                receive = counted(receive, upload)
+            elif not too_large and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 body, receive = await read_body(receive, self.max_body_bytes)
                 too_large = body is None
             if too_large:
                 status_holder[0] = 413
-                await _send_problem(
-                    send,
-                    413,
-                    "payload_too_large",
-                    f"Request bodies are limited to {self.max_body_bytes} bytes.",
-                    request_id,
+                detail = (
+                    upload.too_large().detail
+                    if upload is not None
+                    else f"Request bodies are limited to {self.max_body_bytes} bytes."
                 )
+                await _send_problem(send, 413, "payload_too_large", detail, request_id)
                 return
             await self.app(scope, receive, send_with_id)
         finally:

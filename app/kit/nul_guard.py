@@ -18,9 +18,11 @@ the (already size-limited) body, with no decoding a client can make expensive:
   search term carrying one would fail deep inside a write (or a query) as a 500. SQLite would
   keep it, and a value no other client can print is never what anyone meant. One check, the
   same on both databases: JSON bodies, forms (urlencoded and multipart), raw text bodies in
-  whichever allowed charset they declare (the contact import) and the query parameters the
-  route declares (others are ignored, as everywhere). The usual validation problem comes back,
-  with one ``errors[]`` entry whose ``type`` is ``nul_character``.
+  whichever allowed charset they declare, and the query parameters the route declares (others
+  are ignored, as everywhere). A file upload (the contact import, ``app.kit.uploads``) streams
+  past with only its charset checked here; the import refuses a NUL as it decodes each line.
+  Otherwise the usual validation problem comes back, with one ``errors[]`` entry whose
+  ``type`` is ``nul_character``.
 
 Pure ASGI, inside the request-context middleware, which has already read (and bounded) the
 body. An ordinary request pays for a few substring searches of its body and query string.
@@ -45,6 +47,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.kit.media_types import ZERO_BYTE_IS_NUL, ContentType, content_type_of
 from app.kit.middleware import read_body
 from app.kit.problems import problem_response
+from app.kit.uploads import file_upload
 
 NUL = "\x00"
 _MESSAGE = "must not contain the NUL character (U+0000)"
@@ -206,7 +209,11 @@ class NulGuardMiddleware:
             loc = _in_pairs(query, "query", _query_names(scope))
             if loc is not None:
                 response = _nul_problem(Request(scope), loc)
-        if response is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+        if response is None and file_upload(scope) is not None:
+            # A file streams on to its route, which checks its text as it decodes it; its
+            # declared charset is still looked up here.
+            response = _refusal(scope, b"", content_type_of(scope))
+        elif response is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             body, receive = await read_body(receive)
             if body:
                 response = _refusal(scope, body, content_type_of(scope))
