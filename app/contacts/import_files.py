@@ -43,6 +43,7 @@ from typing import IO, Any
 
 import vobject
 
+from app.contacts.exporting import CAREER_FIELD_LABEL, KEEP_IN_TOUCH_LABEL, guard
 from app.kit.errors import Unprocessable
 
 # --- what a row is ----------------------------------------------------------------------------
@@ -255,6 +256,16 @@ class Preset:
     identity: str | None = None  # a column identifying the person at the source
     noted: tuple[tuple[str, str], ...] = ()  # (column, label) kept in the notes
     hidden_tags: frozenset[str] = frozenset()
+    # Google's "Custom Field N - Label"/"- Value" pairs whose label names one of our fields.
+    custom: bool = False
+
+
+# The custom fields our own export writes, read back by their labels.
+_CUSTOM_FIELDS = {
+    CAREER_FIELD_LABEL.lower(): "career_field",
+    KEEP_IN_TOUCH_LABEL.lower(): "keep_in_touch_days",
+}
+_CUSTOM_LABEL = re.compile(r"custom field (\d+) - label")
 
 
 PRESETS = (
@@ -309,6 +320,7 @@ PRESETS = (
         tag_separator=":::",
         multi=":::",
         hidden_tags=frozenset({"mycontacts"}),
+        custom=True,
     ),
     Preset(
         FileFormat.OUTLOOK,
@@ -559,11 +571,18 @@ class _PresetReader:
         self.tags = where(preset.tags)
         self.identity = where((preset.identity,)) if preset.identity else []
         self.noted = [(i, label) for column, label in preset.noted for i in where((column,))]
+        self.custom: list[tuple[int, int]] = []  # (label, value) positions
+        if preset.custom:
+            for i, n in enumerate(names):
+                if match := _CUSTOM_LABEL.fullmatch(n):
+                    value = f"custom field {match.group(1)} - value"
+                    if value in names:
+                        self.custom.append((i, names.index(value)))
 
     def _values(self, record: list[str], positions: list[int]) -> list[str]:
         values: list[str] = []
         for position in positions:
-            cell = record[position].strip() if position < len(record) else ""
+            cell = _unguard(record[position].strip()) if position < len(record) else ""
             parts = cell.split(self.preset.multi) if self.preset.multi else [cell]
             values.extend(p.strip() for p in parts if p.strip())
         return list(dict.fromkeys(values))
@@ -590,13 +609,20 @@ class _PresetReader:
                     row.fields[field_name] = typed
         tags: list[str] = []
         for position in self.tags:
-            cell = record[position] if position < len(record) else ""
+            cell = _unguard(record[position].strip()) if position < len(record) else ""
             for tag in cell.split(self.preset.tag_separator):
                 tag = tag.strip().removeprefix("* ").strip()
                 if tag and tag.lower() not in self.preset.hidden_tags:
                     tags.append(tag)
         if tags:
             row.fields["tags"] = list(dict.fromkeys(tags))
+        for label_at, value_at in self.custom:
+            label = record[label_at].strip().lower() if label_at < len(record) else ""
+            given = self._values(record, [value_at])
+            if label in _CUSTOM_FIELDS and given:
+                typed = _typed(_CUSTOM_FIELDS[label], given[0], row)
+                if typed is not None:
+                    row.fields[_CUSTOM_FIELDS[label]] = typed
         identity = self._values(record, self.identity)[:1]
         if identity:
             row.fields["external_id"] = identity[0][:255]
@@ -610,6 +636,13 @@ class _PresetReader:
             notes = row.fields.get("notes")
             row.fields["notes"] = "\n".join([*([notes] if notes else []), *noted])
         return row
+
+
+def _unguard(cell: str) -> str:
+    """A cell as it was before a spreadsheet-safe export put a ``'`` before a formula sign."""
+    if cell.startswith("'") and guard(cell[1:]) == cell:
+        return cell[1:]
+    return cell
 
 
 def _own_row(columns: list[str], line: int, record: list[str]) -> Row:
@@ -708,8 +741,12 @@ def _param_values(params: list[str], key: str) -> list[str]:
 
 
 def _normalise_property(line: str) -> str:
-    """A 2.1-style property line as vobject reads it: values decoded, bare parameters typed."""
+    """A property line as vobject reads it: 2.1's values decoded and bare parameters typed, and
+    a URL's commas escaped (vobject would keep only what comes before the first)."""
     name, params, value = _split_property(line)
+    if name.rpartition(".")[2].lower() == "url":
+        value = re.sub(r"(?<!\\),", r"\\,", value)
+        line = ";".join([name, *params]) + ":" + value
     if not params:
         return line
     encoding = [v.lower() for v in _param_values(params, "encoding")]
@@ -858,6 +895,13 @@ def _phone(value: str) -> str:
     return value
 
 
+# The two fields vCard has no property for, as our own export writes them.
+_EXTENSIONS = (
+    ("x-infoview-career-field", "career_field"),
+    ("x-infoview-keep-in-touch-days", "keep_in_touch_days"),
+)
+
+
 def _card_row(line: int, text: str) -> Row:
     try:
         card = vobject.readOne(text, ignoreUnreadable=False)
@@ -892,6 +936,12 @@ def _card_row(line: int, text: str) -> Row:
         row.fields[field_name] = values[0]
         if field_name in MULTI_VALUED and values[1:]:
             row.more[field_name] = values[1:]
+    for prop_name, field_name in _EXTENSIONS:
+        value = _text(next(iter(card.contents.get(prop_name, [])), None))
+        if value is not None:
+            typed = _typed(field_name, value, row)
+            if typed is not None:
+                row.fields[field_name] = typed
     tags: list[str] = []
     for prop in card.contents.get("categories", []):
         values = prop.value if isinstance(prop.value, list) else str(prop.value).split(",")

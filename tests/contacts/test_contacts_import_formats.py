@@ -194,3 +194,70 @@ def test_a_nul_character_in_a_file_is_refused_with_its_line(client: TestClient, 
     problem = assert_problem(r, 422, "nul_character")
     assert problem["errors"] == [{"line": 3, "message": "the line holds a NUL character"}]
     assert contacts(client, user) == []
+
+
+# --- export, then import: the same contacts -----------------------------------------------------
+
+PEOPLE = (
+    {
+        "full_name": "Zoë Müller-Lüdenscheidt",
+        "email": "zoe@tum.example.com",
+        "phone": "+49 89 5550 1234",
+        "organization": "Technische Universität, München",
+        "title": "Professorin; Lehrstuhl für Robotik",
+        "career_field": "robotics",
+        "profile_url": "https://example.com/zoe?tab=1,2",
+        "notes": "Met at the fair,\nsaid: call me; back\\slash " + "long " * 40 + "end.",
+        "tags": ["mentor", "alumni"],
+        "keep_in_touch_days": 90,
+    },
+    {"full_name": "Ada"},
+    {
+        "full_name": "Bo van der Chen",
+        "email": "bo@example.org",
+        "title": "-lead of =things",
+        "notes": "=SUM(A1) and @mentions",
+        "tags": ["+plus"],
+    },
+)
+COMPARED = (*FIELDS, "career_field", "notes", "tags", "keep_in_touch_days")
+
+
+def _same(person: dict[str, Any], phone_separators: bool = True) -> dict[str, Any]:
+    values = {field: person.get(field) for field in COMPARED}
+    values["tags"] = person.get("tags") or []
+    if values["phone"] and not phone_separators:  # a tel: URI keeps digits, not spaces
+        values["phone"] = "".join(ch for ch in values["phone"] if ch.isdigit() or ch == "+")
+    return values
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"format": "vcard", "vcard_version": "4.0"},
+        {"format": "vcard", "vcard_version": "3.0"},
+        {"format": "csv"},
+    ],
+    ids=["vcard4", "vcard3", "google-csv"],
+)
+def test_an_export_imported_into_a_fresh_account_gives_the_same_contacts(
+    client: TestClient, user: User, params: dict[str, str]
+) -> None:
+    for person in PEOPLE:
+        r = client.post("/api/v1/contacts", json=person, headers=user.headers)
+        assert r.status_code == 201, r.text
+    r = client.get("/api/v1/contacts/export", params=params, headers=user.headers)
+    assert r.status_code == 200, r.text
+    fresh = register(client)
+    result = imported(client, fresh, r.content, content_type=r.headers["content-type"])
+    assert (result["created"], result["error_count"], result["warning_count"]) == (3, 0, 0)
+    assert result["format"] == ("vcard" if params["format"] == "vcard" else "google")
+    keep_separators = params.get("vcard_version") != "4.0"
+    want = sorted((_same(p, keep_separators) for p in PEOPLE), key=lambda p: p["full_name"])
+    got = sorted(
+        (_same(c, keep_separators) for c in contacts(client, fresh)),
+        key=lambda p: p["full_name"],
+    )
+    for mine, theirs in zip(got, want, strict=True):
+        for field in COMPARED:
+            assert mine[field] == theirs[field], (params, field)
