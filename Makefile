@@ -9,7 +9,7 @@ PORT   ?= 8000
 PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev run test lint fmt typecheck contract pytest openapi baseline lock migrate fuzz bench clean
+.PHONY: help install dev run test lint fmt typecheck contract pytest openapi baseline lock migrate fuzz bench job-ask-model clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,11 @@ openapi: dev ## regenerate openapi/openapi.json
 
 baseline: openapi $(CONTRACT_TOOL) ## make the current document the v1 baseline (a break needs a CHANGELOG entry)
 	node $(CONTRACT_DIR)/breaking.mjs --accept CHANGELOG.md openapi/baseline.json openapi/openapi.json
+
+# The job-ask classifier's weights are committed (the image installs without make); the suite
+# fails when they no longer match a rebuild from the corpus and the phrasebook.
+job-ask-model: dev ## retrain the job-ask classifier from app/letters/data/ (deterministic)
+	$(BIN)/python -m app.letters.job_ask_model build
 
 fuzz: dev ## long schemathesis runs, and a long run of the workflow state machine
 	INFOVIEW_FUZZ_EXAMPLES=$${INFOVIEW_FUZZ_EXAMPLES:-500} $(BIN)/pytest -m fuzz -p no:cacheprovider tests

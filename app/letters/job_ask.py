@@ -8,19 +8,34 @@ forwarded, ...), each act saying why it reads as a job request and what to ask i
 module normalises text, compiles the phrasebook once at import, and finds the first ask of each
 sentence. The work is linear in the text's length (gaps between words are bounded).
 
+Patterns recognise the phrasings they were written for; writers find others. So each sentence
+is read twice over:
+
+1. the phrasebook first. A phrase it matches refuses the sentence (the earliest is quoted). A
+   sentence it exempts, or in which every phrase it matches follows a negation ("I am not
+   asking you for a job"), passes: the phrasebook has the last word wherever it speaks.
+2. the sentences it leaves open go to a small linear classifier (``job_ask_model``), trained
+   on the labelled development corpus at build time and shipped as ``job_ask_model.json``. A
+   score above its threshold refuses the sentence; the classifier names the act it performs
+   and quotes its most telling words, and the finding carries no phrasebook ``pattern``.
+
 Matching runs on normalised text, one sentence at a time, on whole words; every normalised
 character remembers where it came from, so the phrase reported is quoted as the user wrote it.
+Both readings are linear in the sentence's length.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+
+from app.letters import job_ask_model
 
 PHRASES_FILE = "job_ask_phrases.txt"
 
@@ -77,7 +92,7 @@ class JobAsk:
     """A job ask found in a text."""
 
     phrase: str  # the words as written in the letter
-    pattern: str  # the line of the phrasebook that matched
+    pattern: str  # the line of the phrasebook that matched ("" when the classifier found it)
     act: Act = ASKING
     sentence: str = ""  # the sentence it is in, as written
     start: int = 0  # where the phrase starts and ends in the text (end exclusive)
@@ -100,6 +115,18 @@ class _Sentence:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What the phrasebook makes of one sentence."""
+
+    sentence: _Sentence
+    ask: JobAsk | None  # the phrasebook's earliest ask in it
+    #: The phrasebook has the last word: it found an ask, or the sentence is exempt, or every
+    #: phrase it matches is negated ("I am not asking you for a job"). Otherwise the
+    #: classifier reads the sentence.
+    decided: bool
+
+
+@dataclass(frozen=True)
 class _Phrase:
     source: str
     regex: re.Pattern[str]
@@ -114,29 +141,52 @@ class Phrasebook:
     negations: frozenset[str]
     any_phrase: re.Pattern[str]  # all phrases at once: most sentences are ruled out in one scan
     exempt: re.Pattern[str] | None = None  # sentences starting so ask about a process
+    classes: tuple[tuple[str, re.Pattern[str]], ...] = ()  # the @ definitions, as word classes
 
     def find(self, text: str) -> JobAsk | None:
-        """The earliest job ask in ``text``, or ``None``."""
+        """The earliest job ask in ``text``, or ``None`` (the phrasebook alone)."""
         found = self.find_all(text, limit=1)
         return found[0] if found else None
 
     def find_all(self, text: str, *, limit: int) -> list[JobAsk]:
         """The earliest job ask of each sentence of ``text``, in order, at most ``limit``."""
         found: list[JobAsk] = []
-        for sentence in _sentences(text):
-            ask = self._in_sentence(text, sentence)
-            if ask is not None:
-                found.append(ask)
+        for reading in self.readings(text):
+            if reading.ask is not None:
+                found.append(reading.ask)
                 if len(found) >= limit:
                     break
         return found
 
-    def _in_sentence(self, text: str, sentence: _Sentence) -> JobAsk | None:
+    def readings(self, text: str) -> Iterator[Reading]:
+        """What the phrasebook makes of each sentence of ``text``, in order."""
+        for sentence in _sentences(text):
+            yield self._read(text, sentence)
+
+    @property
+    def lexicon(self) -> job_ask_model.Lexicon:
+        """The word classes and negations the classifier reads sentences with."""
+        return job_ask_model.Lexicon(self.classes, self.negations, NEGATION_WINDOW)
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of everything the phrasebook decides with (comments and layout aside)."""
+        parts = [" ".join(sorted(self.negations))]
+        parts += [f"@{name} {regex.pattern}" for name, regex in self.classes]
+        parts += [f"{p.act.name} {p.regex.pattern}" for p in self.phrases]
+        parts += [self.exempt.pattern if self.exempt is not None else ""]
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+    def _read(self, text: str, sentence: _Sentence) -> Reading:
         padded = f" {sentence.text} "
         if self.any_phrase.search(padded) is None:
-            return None
+            return Reading(sentence, None, decided=False)
         if self.exempt is not None and self.exempt.match(padded):
-            return None
+            return Reading(sentence, None, decided=True)
+        return Reading(sentence, self._in_sentence(text, sentence), decided=True)
+
+    def _in_sentence(self, text: str, sentence: _Sentence) -> JobAsk | None:
+        padded = f" {sentence.text} "
         negated = self._negations(sentence.text)
         best: tuple[int, int, _Phrase] | None = None
         for phrase in self.phrases:
@@ -369,7 +419,8 @@ def parse_phrasebook(text: str) -> Phrasebook:
         raise PhrasebookError("the phrasebook holds no patterns")
     any_phrase = re.compile("(?<= )(?:" + "|".join(fragments) + ")")
     exempting = re.compile("^ (?:" + "|".join(exempt) + ")") if exempt else None
-    return Phrasebook(tuple(phrases), frozenset(negations), any_phrase, exempting)
+    classes = tuple((name, re.compile(f"(?<= )(?:{body})")) for name, body in macros.items())
+    return Phrasebook(tuple(phrases), frozenset(negations), any_phrase, exempting, classes)
 
 
 def _load() -> Phrasebook:
@@ -380,11 +431,66 @@ def _load() -> Phrasebook:
 PHRASEBOOK = _load()
 
 
+@lru_cache(maxsize=1)
+def classifier() -> job_ask_model.Model:
+    """The classifier shipped beside the phrasebook, read once on first use.
+
+    Read lazily, not at import, so that ``python -m app.letters.job_ask_model build`` can
+    import the phrasebook while the file it is about to write is missing or out of date.
+    """
+    package = resources.files(__package__ or "app.letters")
+    model = job_ask_model.load(package.joinpath(job_ask_model.MODEL_FILE).read_text("utf-8"))
+    unknown = set(model.acts) - set(_ACTS)
+    if unknown:
+        raise job_ask_model.ModelError(f"the model names acts the phrasebook lacks: {unknown}")
+    return model
+
+
+_LEXICON = PHRASEBOOK.lexicon
+_ACTS = {phrase.act.name: phrase.act for phrase in reversed(PHRASEBOOK.phrases)}
+
+
+def _classify(text: str, sentence: _Sentence) -> JobAsk | None:
+    """The classifier's ask in a sentence the phrasebook left open, or ``None``."""
+    model = classifier()
+    words = sentence.text.split(" ")
+    found = job_ask_model.features(words, _LEXICON)
+    if not model.asks(found):
+        return None
+    first, last = model.telling(found, len(words))
+    start = sum(len(word) + 1 for word in words[:first])
+    end = start + sum(len(word) + 1 for word in words[first : last + 1]) - 2
+    begin, finish = sentence.origin[start], sentence.origin[end]
+    return JobAsk(
+        phrase=text[begin : finish + 1],
+        pattern="",
+        act=_ACTS[model.act(found)],
+        sentence=text[sentence.origin[0] : sentence.end].strip(),
+        start=begin,
+        end=finish + 1,
+    )
+
+
 def find_job_ask(text: str) -> JobAsk | None:
-    """The first phrase in ``text`` that asks for a job, quoted as written, or ``None``."""
-    return PHRASEBOOK.find(text)
+    """The first sentence of ``text`` that asks for a job (its first ask), or ``None``."""
+    found = find_job_asks(text, limit=1)
+    return found[0] if found else None
 
 
 def find_job_asks(text: str, *, limit: int) -> list[JobAsk]:
-    """Every sentence of ``text`` that asks for a job (its first ask), at most ``limit``."""
-    return PHRASEBOOK.find_all(text, limit=limit)
+    """Every sentence of ``text`` that asks for a job (its first ask), at most ``limit``.
+
+    The phrasebook reads each sentence first and has the last word where it speaks: a phrase
+    it matches refuses the sentence, and a sentence it exempts, or whose every match is
+    negated, passes. The classifier reads the sentences it leaves open.
+    """
+    found: list[JobAsk] = []
+    for reading in PHRASEBOOK.readings(text):
+        ask = reading.ask
+        if ask is None and not reading.decided:
+            ask = _classify(text, reading.sentence)
+        if ask is not None:
+            found.append(ask)
+            if len(found) >= limit:
+                break
+    return found
