@@ -37,11 +37,10 @@ CORPORA = {"dev": job_ask_model.CORPUS_PATH, "heldout": HELD_OUT}
 MIN_RECALL = 0.95
 #: Of the ordinary sentences, the share the check may refuse.
 MAX_FALSE_REFUSALS = 0.01
-#: What the held-out part is held to. Its recall is not yet at MIN_RECALL (see the figures a
-#: run prints); the floor is the figure reached, so that no edit of the phrasebook or the
-#: classifier loses asks it catches today, and is raised as the check improves, up to
-#: MIN_RECALL.
-HELD_OUT_RECALL_FLOOR = 0.80
+#: What the held-out part is held to. With the classifier beside the phrasebook its recall
+#: reached MIN_RECALL (from 0.808 with the phrasebook alone), so it is held to the target now:
+#: an edit of the phrasebook, the corpus or the classifier may not lose what it catches.
+HELD_OUT_RECALL_FLOOR = MIN_RECALL
 #: What the classifier alone must reach, cross-validated on the development part.
 CLASSIFIER_MIN_RECALL = 0.90
 
