@@ -193,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     declare_in_openapi(app)
     problems.declare_in_openapi(app)
+    contact_imports.declare_in_openapi(app)
     deps.declare_in_openapi(app)
     links.declare_in_openapi(app)
     _check_operation_ids(app)

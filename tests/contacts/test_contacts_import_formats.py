@@ -261,3 +261,24 @@ def test_an_export_imported_into_a_fresh_account_gives_the_same_contacts(
     for mine, theirs in zip(got, want, strict=True):
         for field in COMPARED:
             assert mine[field] == theirs[field], (params, field)
+
+
+def test_a_phone_export_full_of_photos_over_a_mebibyte_imports_without_them(
+    client: TestClient, user: User
+) -> None:
+    photo = "/9j/" + "A" * 10_000  # folded as phones write it
+    folded = "\r\n ".join(photo[i : i + 74] for i in range(0, len(photo), 74))
+    cards = "".join(
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {i}\r\nEMAIL:p{i}@example.com\r\n"
+        f"PHOTO;ENCODING=b;TYPE=JPEG:{folded}\r\nEND:VCARD\r\n"
+        for i in range(200)
+    )
+    assert len(cards) > 2 * 1024 * 1024
+    r = client.post(
+        "/api/v1/contacts/import",
+        files={"file": ("iCloud Export.vcf", cards.encode(), "text/vcard")},
+        headers=user.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["created"], r.json()["warning_count"]) == (200, 0)
+    assert all(not (c["notes"] or "") for c in contacts(client, user))
