@@ -7,7 +7,13 @@ reader for a job, or for help getting one) or ``ok``, with the kind of sentence 
   written on and what the classifier is trained on; each line also names the batch of writers
   it came from (five batches, each from a different group of writers);
 - the held-out part, ``tests/data/job_ask/heldout.jsonl``, was written apart from it and is
-  only measured, never tuned on.
+  only measured, never tuned on (its figures were seen while the phrasebook was written, so
+  it is no longer a blind judge);
+- the fresh held-out part, ``tests/data/job_ask/heldout_fresh.jsonl`` (320 sentences, half of
+  them asks), was written by another writer after the classifier was finished, and measured
+  once it was in: it is the honest estimate of how the check does on letters it has never
+  seen. Its floors are the figures of that first measurement, so that no change makes the
+  check worse on it; the target is printed beside them.
 
 The development figures are cross-validated for the classifier: each batch is judged by a
 classifier trained on the other four, against a threshold set from the other four's scores. The
@@ -31,7 +37,8 @@ from app.letters import job_ask_model
 from app.letters.job_ask import find_job_ask
 
 HELD_OUT = Path(__file__).parents[1] / "data" / "job_ask" / "heldout.jsonl"
-CORPORA = {"dev": job_ask_model.CORPUS_PATH, "heldout": HELD_OUT}
+FRESH = HELD_OUT.with_name("heldout_fresh.jsonl")
+CORPORA = {"dev": job_ask_model.CORPUS_PATH, "heldout": HELD_OUT, "fresh": FRESH}
 
 #: Of the sentences that ask, the share the check must catch.
 MIN_RECALL = 0.95
@@ -41,6 +48,10 @@ MAX_FALSE_REFUSALS = 0.01
 #: reached MIN_RECALL (from 0.808 with the phrasebook alone), so it is held to the target now:
 #: an edit of the phrasebook, the corpus or the classifier may not lose what it catches.
 HELD_OUT_RECALL_FLOOR = MIN_RECALL
+#: The fresh held-out part as first measured (141 of 160 asks caught, 6 of 160 ordinary
+#: sentences refused): below the target, so held to where it is, never lower.
+FRESH_RECALL_FLOOR = 0.88
+FRESH_MAX_FALSE_REFUSALS = 0.0375
 #: What the classifier alone must reach, cross-validated on the development part.
 CLASSIFIER_MIN_RECALL = 0.90
 
@@ -113,7 +124,7 @@ def cross_validated() -> tuple[list[job_ask_model.Scored], Figures, Figures]:
     return scored, Figures.of(alone), Figures.of(check)
 
 
-@pytest.mark.parametrize("name", ["dev", "heldout"])
+@pytest.mark.parametrize("name", ["dev", "heldout", "fresh"])
 def test_the_corpus_is_well_formed(name: str) -> None:
     sentences = load(name)
     labels = Counter(s.label for s in sentences)
@@ -130,9 +141,11 @@ def test_the_development_part_names_its_batches_and_acts() -> None:
     assert kinds <= set(job_ask_model.ACT_OF_KIND), kinds - set(job_ask_model.ACT_OF_KIND)
 
 
-def test_the_two_parts_share_no_sentence() -> None:
-    dev = {s.text.casefold() for s in load("dev")}
-    assert not dev & {s.text.casefold() for s in load("heldout")}
+def test_the_parts_share_no_sentence() -> None:
+    parts = [{s.text.casefold() for s in load(name)} for name in CORPORA]
+    for i, part in enumerate(parts):
+        for other in parts[i + 1 :]:
+            assert not part & other
 
 
 def test_dev_figures_cross_validated(record_property: pytest.RecordProperty) -> None:
@@ -172,3 +185,10 @@ def test_heldout_figures(record_property: pytest.RecordProperty) -> None:
     # Measured, never read while tuning: the figures only, not the sentences.
     assert figures.recall >= HELD_OUT_RECALL_FLOOR, figures.line("heldout")
     assert figures.false_refusals <= MAX_FALSE_REFUSALS, figures.line("heldout")
+
+
+def test_fresh_heldout_figures(record_property: pytest.RecordProperty) -> None:
+    figures, _, _ = measure(load("fresh"))
+    record_property("job_ask_figures", figures.line("fresh held-out (the honest estimate)"))
+    assert figures.recall >= FRESH_RECALL_FLOOR, figures.line("fresh held-out")
+    assert figures.false_refusals <= FRESH_MAX_FALSE_REFUSALS, figures.line("fresh held-out")
