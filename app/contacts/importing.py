@@ -251,6 +251,7 @@ def _name_key(values: dict[str, Any]) -> str:
     return " ".join(str(values.get("full_name") or "").casefold().split())
 
 
+_PROFILE_URL: TypeAdapter[str] = TypeAdapter(ProfileUrl)
 _BARE_HOST = re.compile(r"^[\w-]+(\.[\w-]+)+(:\d+)?([/?#].*)?$")
 
 
@@ -260,8 +261,7 @@ def _profile_url(value: str) -> str:
     url = value.strip().replace("\\:", ":")
     if "://" not in url and _BARE_HOST.match(url):
         url = "https://" + url
-    checked = TypeAdapter(ProfileUrl).validate_python(url)
-    return str(checked)
+    return str(_PROFILE_URL.validate_python(url))
 
 
 def _phone(value: str) -> str:
