@@ -6,7 +6,7 @@ stays flat however big the account is. It reads one consistent snapshot: a REPEA
 transaction on PostgreSQL, one read transaction on SQLite. The document::
 
     {"format": "infoview-export", "version": 1, "exported_at": "...",
-     "user": {"id", "email", "full_name"},
+     "user": {"id", "email", "full_name", "time_zone"},
      "contacts": [...], "referrals": [...],
      "interviews": [{..., "checklist": {...}, "events": [...]}],
      "letters": [...], "templates": [...]}
@@ -86,6 +86,7 @@ from app.kit.bodies import checked_list
 from app.kit.db import new_id, utcnow
 from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
 from app.kit.schemas import Timestamp
+from app.kit.times import TimeZoneName
 from app.referrals.schemas import ReferredOn
 from app.vocabulary import (
     Channel,
@@ -122,6 +123,7 @@ class ExportUser(_Record):
     id: uuid.UUID | None = None
     email: Annotated[str, StringConstraints(max_length=320)]
     full_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    time_zone: TimeZoneName | None = None
 
 
 class ContactRecord(_Record):
@@ -142,6 +144,7 @@ class ContactRecord(_Record):
     keep_in_touch_days: KeepInTouchDays | None = None
     last_contacted_at: Timestamp | None = None
     archived: StrictBool = False
+    time_zone: TimeZoneName | None = None
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -413,7 +416,12 @@ def stream_export(engine: Engine, owner_id: uuid.UUID) -> Iterator[bytes]:
             "format": FORMAT,
             "version": VERSION,
             "exported_at": utcnow(),
-            "user": {"id": user.id, "email": user.email, "full_name": user.full_name},
+            "user": {
+                "id": user.id,
+                "email": user.email,
+                "full_name": user.full_name,
+                "time_zone": user.time_zone,
+            },
         }
         yield _dumps(head)[:-1].encode()  # the object stays open for the sections
         yield from _section(records, owner_id, "contacts", _simple(_CONTACT_FIELDS))

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.accounts import service as auth_service
 from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep, ThreadSessionDep
-from app.accounts.schemas import UserCreate, UserPublic
+from app.accounts.schemas import UserCreate, UserPublic, UserUpdate
 from app.kit.problems import problem_responses
 from app.kit.rate_limits import (
     limit_logout,
@@ -135,6 +135,18 @@ async def logout(data: RefreshRequest, session: SessionDep, settings: SettingsDe
 async def me(user: CurrentAccount) -> UserPublic:
     """The account the token belongs to."""
     return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.patch(
+    "/me",
+    operation_id="me-update",
+    response_model=UserPublic,
+    responses=problem_responses(401, 403, 422, 429),
+)
+async def update_me(data: UserUpdate, user: CurrentAccount, session: SessionDep) -> UserPublic:
+    """Change your profile: the name letters are signed with, the time zone you read times in."""
+    updated = await session.run(auth_service.update_profile, user, data)
+    return UserPublic.model_validate(updated, from_attributes=True)
 
 
 @router.delete(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import EmailStr
+from pydantic import BaseModel, ConfigDict, EmailStr, StringConstraints
+from pydantic import Field as PydanticField
 from sqlalchemy import ColumnElement, Table, exists
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
 from app.kit.queries import CALLER_CONDITION, caller_session
+from app.kit.times import DEFAULT_ZONE, MAX_ZONE_LENGTH, TimeZoneName
 
 
 class UserAccount(SQLModel, table=True):
@@ -24,6 +26,12 @@ class UserAccount(SQLModel, table=True):
     full_name: str | None = Field(default=None, max_length=200)
     password_hash: str = Field(max_length=255)
     calendar_token_hash: str | None = Field(default=None, max_length=64, index=True)
+    # The IANA zone the user reads times in (letters they draft, exports, agenda, calendar).
+    time_zone: str = Field(
+        default=DEFAULT_ZONE,
+        max_length=MAX_ZONE_LENGTH,
+        sa_column_kwargs={"server_default": DEFAULT_ZONE},
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -70,6 +78,31 @@ class UserCreate(SQLModel):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=8, max_length=128)
     full_name: str | None = Field(default=None, max_length=200)
+    time_zone: TimeZoneName = Field(
+        default=DEFAULT_ZONE,
+        description="The IANA time zone the user reads times in; UTC unless given.",
+    )
+
+
+def _omit_defaults(schema: dict[str, Any]) -> None:
+    """In a PATCH body an absent field means "leave it"; ``null`` is not its default."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class UserUpdate(BaseModel):
+    """Changes to the caller's profile: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_omit_defaults)
+
+    full_name: Annotated[str, StringConstraints(max_length=200)] | None = PydanticField(
+        default=None, description="The name letters are signed with; null to clear it."
+    )
+    # Not nullable: an absent field is left alone, an explicit null is a 422.
+    time_zone: TimeZoneName = PydanticField(  # type: ignore[assignment]
+        default=None,
+        description="The IANA time zone the user reads times in, such as America/New_York.",
+    )
 
 
 class UserPublic(SQLModel):
@@ -78,4 +111,9 @@ class UserPublic(SQLModel):
     id: uuid.UUID
     email: str
     full_name: str | None
+    time_zone: str = Field(
+        description="The IANA time zone the user reads times in: letters they draft show "
+        "times in their contact's zone and theirs, exports, the agenda and the calendar in "
+        "this one."
+    )
     created_at: datetime

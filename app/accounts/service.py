@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.accounts.repository import RefreshTokenRepository, UserRepository
-from app.accounts.schemas import RefreshToken, UserAccount, UserCreate
+from app.accounts.schemas import RefreshToken, UserAccount, UserCreate, UserUpdate
 from app.kit.config import Settings
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, Unauthorized
@@ -57,7 +57,10 @@ def register(session: Session, data: UserCreate) -> UserAccount:
     if users.email_taken(email):
         raise Conflict("An account with this email already exists.", code="email_taken")
     user = UserAccount(
-        email=email, full_name=data.full_name, password_hash=hash_password(data.password)
+        email=email,
+        full_name=data.full_name,
+        password_hash=hash_password(data.password),
+        time_zone=data.time_zone,
     )
     users.add(user)
     try:
@@ -191,6 +194,17 @@ def live_access_claims(db: Session | Connection, settings: Settings, token: str)
     if connection_of(db).execute(_LIVE_CALLER, params).first() is None:
         raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
     return claims
+
+
+def update_profile(session: Session, user: UserAccount, data: UserUpdate) -> UserAccount:
+    """Change the fields of the caller's profile that were sent; one commit."""
+    changes = data.model_dump(exclude_unset=True)
+    if changes:
+        for name, value in changes.items():
+            setattr(user, name, value)
+        user.updated_at = utcnow()
+        session.commit()
+    return user
 
 
 def delete_account(session: Session, user: UserAccount) -> None:

@@ -369,16 +369,19 @@ def _all_at_once() -> Select[Any]:
         )
     due = union_all(*parts).subquery("due")
     return (
-        select(_ACCOUNTS.c.id.label(CALLER), *due.c)
+        select(_ACCOUNTS.c.id.label(CALLER), _ACCOUNTS.c.time_zone.label(CALLER_ZONE), *due.c)
         .select_from(_ACCOUNTS.outerjoin(due, true()))
         .where(caller_row(_ACCOUNTS, _OWNER))
     )
 
 
-# The caller's account: where every agenda statement's owner lives.
+# The caller's account: where every agenda statement's owner lives; its time zone comes along.
+CALLER_ZONE = "caller_time_zone"
 _ACCOUNTS = owner_table(Interview.__table__)  # type: ignore[attr-defined]
 ALL_AT_ONCE = _all_at_once()
-CALLER_CHECK = select(_ACCOUNTS.c.id).where(caller_row(_ACCOUNTS, _OWNER))
+CALLER_CHECK = select(_ACCOUNTS.c.id, _ACCOUNTS.c.time_zone.label(CALLER_ZONE)).where(
+    caller_row(_ACCOUNTS, _OWNER)
+)
 
 
 class AgendaQueries:
@@ -409,13 +412,17 @@ class AgendaQueries:
         """One kind's due rows before ``cut``."""
         return self.connection.execute(QUERIES[kind], self._params({kind: cut}))
 
-    def caller_exists(self) -> bool:
-        """Whether the caller's account (and session) still stands."""
-        return self.connection.execute(CALLER_CHECK, self._params({})).first() is not None
+    def caller_time_zone(self) -> str | None:
+        """The time zone of the caller's account; ``None`` if the account (or its session)
+        no longer stands."""
+        row = self.connection.execute(CALLER_CHECK, self._params({})).first()
+        return None if row is None else str(row.caller_time_zone)
 
-    def all_at_once(self, cuts: dict[AgendaKind, datetime]) -> dict[AgendaKind, list[Any]] | None:
-        """Every kind's due rows before its cut, in one statement that also checks the
-        caller (``None``: the account is gone)."""
+    def all_at_once(
+        self, cuts: dict[AgendaKind, datetime]
+    ) -> tuple[str, dict[AgendaKind, list[Any]]] | None:
+        """The caller's time zone, and every kind's due rows before its cut, in one statement
+        that also checks the caller (``None``: the account is gone)."""
         found: dict[AgendaKind, list[Any]] = {kind: [] for kind in QUERIES}
         rows = self.connection.execute(ALL_AT_ONCE, self._params(cuts)).all()
         if not rows:
@@ -423,4 +430,4 @@ class AgendaQueries:
         for row in rows:
             if row.kind is not None:
                 found[AgendaKind(row.kind)].append(row)
-        return found
+        return str(rows[0].caller_time_zone), found

@@ -36,4 +36,9 @@ async def list_agenda(
     result = await connection.run_sync(
         agenda_service.agenda, user.id, due_before=due_before, limit=limit
     )
-    return AgendaList(data=result.items, has_more=result.has_more, due_before=result.due_before)
+    return AgendaList(
+        data=result.items,
+        has_more=result.has_more,
+        due_before=result.due_before,
+        time_zone=result.time_zone,
+    )

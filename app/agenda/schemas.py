@@ -37,7 +37,14 @@ class AgendaItem(BaseModel):
         "the referrer to write to (report_back: one item per referrer), or the contact "
         "(keep_in_touch)."
     )
-    title: str = PydanticField(description='What to do, for people: "Send a thank-you to …".')
+    title: str = PydanticField(
+        description='What to do, for people: "Send a thank-you to …"; any time in it is in '
+        "the user's time zone."
+    )
+    due_label: str = PydanticField(
+        description="When the action falls due, as the user reads it in their time zone: "
+        '"Tuesday 9 December 2026, 9:30 a.m. EST".'
+    )
 
 
 class AgendaList(BaseModel):
@@ -48,3 +55,6 @@ class AgendaList(BaseModel):
         description="More actions fall due before due_before than limit let through."
     )
     due_before: datetime = PydanticField(description="The horizon the list was computed for.")
+    time_zone: str = PydanticField(
+        description="The user's IANA time zone, which titles and due labels are written in."
+    )

@@ -49,6 +49,7 @@ from app.agenda.schemas import AgendaItem, AgendaKind
 from app.interviews import workflow
 from app.kit.db import utcnow
 from app.kit.errors import caller_gone
+from app.kit.times import format_moment
 from app.vocabulary import InterviewMode
 
 FOLLOW_UP_AFTER = timedelta(days=7)
@@ -78,6 +79,7 @@ class Agenda:
     has_more: bool
     due_before: datetime
     now: datetime
+    time_zone: str  # the user's, which the items' words are in
 
 
 class _Due(NamedTuple):
@@ -118,32 +120,37 @@ def agenda(
     cap = limit + 1
     queries = AgendaQueries(db, owner_id, now, cap)
     if queries.connection.dialect.name == "sqlite":
-        found = _one_by_one(queries, due_before)
+        zone, found = _one_by_one(queries, due_before)
     else:
-        found = _all_at_once(queries, due_before)
+        zone, found = _all_at_once(queries, due_before)
     shown = found[:limit]
     return Agenda(
-        items=[_item(due, now) for due in shown],
+        items=[_item(due, now, zone) for due in shown],
         has_more=len(found) > limit,
         due_before=due_before,
         now=now,
+        time_zone=zone,
     )
 
 
-def _all_at_once(queries: AgendaQueries, due_before: datetime) -> list[_Due]:
-    """Where a round trip costs time (PostgreSQL): every kind's query in one statement."""
-    rows = queries.all_at_once({kind: _CUTS[kind](due_before) for kind in _CUTS})
-    if rows is None:
+def _all_at_once(queries: AgendaQueries, due_before: datetime) -> tuple[str, list[_Due]]:
+    """Where a round trip costs time (PostgreSQL): every kind's query in one statement, with
+    the caller's time zone."""
+    answer = queries.all_at_once({kind: _CUTS[kind](due_before) for kind in _CUTS})
+    if answer is None:
         raise caller_gone()
+    zone, rows = answer
     merged = heapq.merge(*(sorted(_DUES[kind](rows[kind]), key=_key) for kind in _CUTS), key=_key)
-    return list(itertools.islice(merged, queries.cap))
+    return zone, list(itertools.islice(merged, queries.cap))
 
 
-def _one_by_one(queries: AgendaQueries, due_before: datetime) -> list[_Due]:
-    """In the process (SQLite), where a statement costs no round trip: the kinds one after
-    the other, cheap early-stopping scans first, each kind's cut tightened to the due time of
-    the last action already in hand once ``limit + 1`` are."""
-    if not queries.caller_exists():
+def _one_by_one(queries: AgendaQueries, due_before: datetime) -> tuple[str, list[_Due]]:
+    """In the process (SQLite), where a statement costs no round trip: the caller's time
+    zone, then the kinds one after the other, cheap early-stopping scans first, each kind's
+    cut tightened to the due time of the last action already in hand once ``limit + 1``
+    are."""
+    zone = queries.caller_time_zone()
+    if zone is None:
         raise caller_gone()
     bound = due_before
     found: list[_Due] = []
@@ -152,10 +159,11 @@ def _one_by_one(queries: AgendaQueries, due_before: datetime) -> list[_Due]:
         found = list(itertools.islice(heapq.merge(found, rows, key=_key), queries.cap))
         if len(found) == queries.cap:
             bound = min(bound, found[-1].due_at + _TICK)
-    return found
+    return zone, found
 
 
-def _item(due: _Due, now: datetime) -> AgendaItem:
+def _item(due: _Due, now: datetime, zone: str) -> AgendaItem:
+    """The action in words, its times in the user's ``zone``."""
     name = due.name or "your contact"
     if due.kind == AgendaKind.FOLLOW_UP:
         title = (
@@ -164,7 +172,8 @@ def _item(due: _Due, now: datetime) -> AgendaItem:
         )
     elif due.kind == AgendaKind.PREPARE:
         todo = ", ".join(item.replace("_", " ") for item in due.missing)
-        title = f"Prepare for your interview with {name}: {todo}"
+        when = format_moment(due.due_at + PREPARE_BEFORE, zone)
+        title = f"Prepare for your interview with {name} on {when}: {todo}"
     elif due.kind == AgendaKind.THANK:
         title = f"Send a thank-you to {name}"
     elif due.kind == AgendaKind.REPORT_BACK:
@@ -179,6 +188,7 @@ def _item(due: _Due, now: datetime) -> AgendaItem:
         interview_id=due.interview_id,
         contact_id=due.contact_id,
         title=title,
+        due_label=format_moment(due.due_at, zone),
     )
 
 

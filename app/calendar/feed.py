@@ -10,9 +10,10 @@ What goes in, and how:
   ``SEQUENCE`` its version, so calendar apps update the event in place when it moves.
   ``STATUS`` is ``TENTATIVE`` while the interview is still a request, ``CONFIRMED`` after.
 - Each agenda item due within the next 30 days (overdue ones included) is an all-day
-  ``VEVENT`` on its due date (UTC), marked free (``TRANSP:TRANSPARENT``) so it never blocks
-  time, with ``CATEGORIES`` ``INFOVIEW-<KIND>``. All-day events rather than ``VTODO``: every
-  calendar app shows events, few show tasks from a subscription. ``UID`` is
+  ``VEVENT`` on its due date where the user lives (their time zone), marked free
+  (``TRANSP:TRANSPARENT``) so it never blocks time, with ``CATEGORIES`` ``INFOVIEW-<KIND>``.
+  All-day events rather than ``VTODO``: every calendar app shows events, few show tasks from
+  a subscription. ``UID`` is
   ``<kind>-<interview or contact id>[-<referrer id>]@infoview``, so an item that moves (a
   keep-in-touch date after a new letter) moves in the calendar too.
 
@@ -44,6 +45,7 @@ from app.agenda import service as agenda_service
 from app.agenda.schemas import AgendaItem
 from app.calendar.repository import CalendarFeedRepository
 from app.kit.db import utcnow
+from app.kit.times import local_date
 from app.vocabulary import InterviewMode, InterviewState
 
 PAST_WINDOW = timedelta(days=90)
@@ -106,7 +108,7 @@ def build(session: Session, owner_id: uuid.UUID, *, now: datetime | None = None)
         session, owner_id, due_before=now + AGENDA_HORIZON, limit=MAX_AGENDA_ITEMS, now=now
     )
     for item in due.items:
-        calendar.add_component(_agenda_event(item, now))
+        calendar.add_component(_agenda_event(item, now, due.time_zone))
     return _CONTROL.sub("", calendar.to_ical().decode()).encode()
 
 
@@ -188,9 +190,10 @@ def agenda_uid(item: AgendaItem) -> str:
     return f"{uid}@{UID_DOMAIN}"
 
 
-def _agenda_event(item: AgendaItem, now: datetime) -> Event:
+def _agenda_event(item: AgendaItem, now: datetime, zone: str) -> Event:
+    """An all-day event on the date the item falls due where the user lives (``zone``)."""
     event = Event()
-    day = item.due_at.astimezone(UTC).date()
+    day = local_date(item.due_at, zone)
     event.add("uid", agenda_uid(item))
     event.add("dtstamp", now)
     event.add("dtstart", day)
@@ -200,8 +203,7 @@ def _agenda_event(item: AgendaItem, now: datetime) -> Event:
     event.add("categories", [f"INFOVIEW-{item.kind.value.upper().replace('_', '-')}"])
     lines = [
         item.title,
-        f"Due: {item.due_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
-        + (" (overdue)" if item.overdue else ""),
+        f"Due: {item.due_label}" + (" (overdue)" if item.overdue else ""),
     ]
     if item.interview_id is not None:
         lines.append(f"Interview: {item.interview_id}")

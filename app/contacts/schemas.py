@@ -28,6 +28,7 @@ from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import JSONType, UTCDateTime, new_id, utcnow
+from app.kit.times import MAX_ZONE_LENGTH, TimeZoneName
 
 
 class Contact(SQLModel, table=True):
@@ -67,6 +68,8 @@ class Contact(SQLModel, table=True):
     keep_in_touch_days: int | None = Field(default=None)
     last_contacted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     archived: bool = Field(default=False)
+    # The IANA zone the person reads times in; null when not known (letters use the user's).
+    time_zone: str | None = Field(default=None, max_length=MAX_ZONE_LENGTH)
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -118,6 +121,10 @@ ExternalId = Annotated[
 ]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL_CHARS)]
 KeepInTouchDays = Annotated[StrictInt, PydanticField(ge=1, le=3650)]
+TIME_ZONE_DESCRIPTION = (
+    "The IANA time zone the person reads times in, such as Europe/Berlin; null when not "
+    "known, and letters to them then show times in the user's zone."
+)
 
 
 def _omit_defaults(schema: dict[str, Any]) -> None:
@@ -144,6 +151,7 @@ class _ContactFields(BaseModel):
         default=None, description="Stay-in-touch cadence in days; null for none."
     )
     archived: StrictBool = False
+    time_zone: TimeZoneName | None = PydanticField(default=None, description=TIME_ZONE_DESCRIPTION)
 
 
 class ContactCreate(_ContactFields):
@@ -188,6 +196,7 @@ class ContactUpdate(BaseModel):
     profile_url: ProfileUrl | None = None
     notes: Notes | None = None
     keep_in_touch_days: KeepInTouchDays | None = None
+    time_zone: TimeZoneName | None = PydanticField(default=None, description=TIME_ZONE_DESCRIPTION)
     external_id: ExternalId | None = None
     source: Source | None = None
 
@@ -212,5 +221,6 @@ class ContactPublic(BaseModel):
     keep_in_touch_days: int | None
     last_contacted_at: datetime | None
     archived: bool
+    time_zone: str | None = PydanticField(description=TIME_ZONE_DESCRIPTION)
     created_at: datetime
     updated_at: datetime

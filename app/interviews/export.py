@@ -17,6 +17,7 @@ from app.interviews.repository import InterviewRepository
 from app.interviews.schemas import InterviewQuestion
 from app.kit.db import utcnow
 from app.kit.downloads import slug
+from app.kit.times import DEFAULT_ZONE, format_moment, local_date
 from app.vocabulary import Decision, InterviewMode, InterviewState, Relationship
 
 
@@ -38,6 +39,7 @@ class PersonExport(BaseModel):
     title: str | None
     career_field: str | None
     profile_url: str | None
+    time_zone: str | None = PydanticField(description="Their IANA time zone, if known.")
 
 
 class ReferralExport(BaseModel):
@@ -69,6 +71,10 @@ class InterviewExport(BaseModel):
     format: Literal["infoview-interview"]
     version: Literal[1]
     exported_at: datetime
+    time_zone: str = PydanticField(
+        description="The user's IANA time zone: the Markdown write-up shows its times in it; "
+        "the timestamps here stay in UTC."
+    )
     interview_id: uuid.UUID
     state: InterviewState
     mode: InterviewMode
@@ -108,6 +114,7 @@ def build(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Int
         format="infoview-interview",
         version=1,
         exported_at=utcnow(),
+        time_zone=interviews.owner_time_zone(owner_id) or DEFAULT_ZONE,
         interview_id=interview.id,
         state=InterviewState(interview.state),
         mode=InterviewMode(interview.mode),
@@ -128,9 +135,10 @@ def build(session: Session, owner_id: uuid.UUID, interview_id: uuid.UUID) -> Int
 
 
 def filename(export: InterviewExport, extension: str) -> str:
-    """``interview-2026-11-20-jane-doe.md``: the day it was held (or scheduled, or asked for)."""
+    """``interview-2026-11-20-jane-doe.md``: the day it was held (or scheduled, or asked for),
+    in the user's zone."""
     dates = export.dates
-    day = (dates.held_at or dates.scheduled_at or dates.requested_at).date()
+    day = local_date(dates.held_at or dates.scheduled_at or dates.requested_at, export.time_zone)
     return f"interview-{day.isoformat()}-{slug(export.contact.full_name)}.{extension}"
 
 
@@ -149,10 +157,6 @@ _DECISIONS = {
 }
 
 
-def _when(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else None
-
-
 def _one_line(text: str) -> str:
     """Text for a heading or a list item, which must not span lines."""
     return " ".join(text.split())
@@ -164,7 +168,8 @@ def _person(person: PersonExport) -> str:
 
 
 def to_markdown(export: InterviewExport) -> str:
-    """The write-up as Markdown: people and dates first, then the conversation and what follows."""
+    """The write-up as Markdown: people and dates first (in the user's time zone), then the
+    conversation and what follows."""
     lines = [f"# Informational interview with {_one_line(export.contact.full_name)}", ""]
     facts: list[tuple[str, str | None]] = [
         ("Interviewee", _person(export.contact)),
@@ -200,7 +205,7 @@ def to_markdown(export: InterviewExport) -> str:
         ("Cancelled", dates.cancelled_at),
     ):
         if value is not None:
-            lines.append(f"- **{label}:** {_when(value)}")
+            lines.append(f"- **{label}:** {format_moment(value, export.time_zone)}")
     if export.cancel_reason:
         lines.append(f"- **Reason for cancelling:** {_one_line(export.cancel_reason)}")
     lines += ["", "## Questions and answers", ""]

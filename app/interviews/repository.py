@@ -402,6 +402,14 @@ class InterviewRepository:
         """The caller's referral a request body names as ``referral_id``, or a 422 on it."""
         return require_owned_ref(self.session, Referral, referral_id, owner_id, field="referral_id")
 
+    def owner_time_zone(self, owner_id: uuid.UUID) -> str | None:
+        """The zone the caller reads times in (None if the account is gone)."""
+        accounts = owner_table(_INTERVIEWS)
+        found: str | None = self.session.execute(
+            select(accounts.c.time_zone).where(accounts.c.id == owner_id)
+        ).scalar()
+        return found
+
     def contact(self, contact_id: uuid.UUID) -> Contact | None:
         """A contact by id, unscoped: for one an owned interview or referral points at."""
         return self.session.get(Contact, contact_id)

@@ -3,7 +3,9 @@
 Every template (built-in or the user's own) is rendered with exactly these names; anything
 else is an unknown variable, refused when the template is saved. Text fields that are not
 filled in are ``None``, which prints as nothing, so ``{% if contact.organization %}`` is the
-way to leave a phrase out. Dates are already formatted, in English, in UTC.
+way to leave a phrase out. Dates are already formatted, in English, for the letter's reader:
+in the recipient's time zone, else the user's (``app.kit.times``); a time also shows the
+user's own clock when it reads differently there.
 
 ``user``            the person writing: ``full_name`` (may be empty), ``first_name``, ``email``
 ``contact``         the recipient of the letter: ``full_name``, ``first_name``,
@@ -18,8 +20,9 @@ way to leave a phrase out. Dates are already formatted, in English, in UTC.
 ``interview``       ``None`` when the letter has no interview, else:
                     ``mode`` (``in_person``, ``phone``, ``video``, ``email``),
                     ``mode_text`` ("in person", "by phone", "by video call", "by email"),
-                    ``scheduled_at`` ("Tuesday, 17 November 2026 at 15:00 UTC"),
-                    ``scheduled_date`` ("Tuesday, 17 November 2026"), ``duration_minutes``,
+                    ``scheduled_at`` ("Tuesday 17 November 2026, 4:00 p.m. CET", then
+                    "(10:00 a.m. EST my time)" when the user's zone reads differently),
+                    ``scheduled_date`` ("Tuesday 17 November 2026"), ``duration_minutes``,
                     ``location``, ``career_field`` and ``organization`` (the interview's, else
                     the interviewee's), ``held_date`` ("17 November 2026"), ``discussed`` (the
                     questions asked, in order, each with ``question`` and ``answer``),
@@ -27,7 +30,7 @@ way to leave a phrase out. Dates are already formatted, in English, in UTC.
 ``to_interviewee``  whether the recipient is the interviewee
 ``career_field``    the career field the letter is about: the interview's, else the
                     recipient's; may be ``None``
-``today``           the date the letter is drafted ("26 November 2026")
+``today``           the date the letter is drafted, in the user's zone ("26 November 2026")
 """
 
 from __future__ import annotations
@@ -41,23 +44,9 @@ from jinja2 import meta, nodes
 from app.accounts.schemas import UserAccount
 from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview
+from app.kit.times import for_reader, format_date, format_day, local_date
 from app.vocabulary import Decision, InterviewMode, InterviewState, LetterKind
 
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MODE_TEXT = {
     InterviewMode.IN_PERSON: "in person",
     InterviewMode.PHONE: "by phone",
@@ -202,22 +191,6 @@ def unknown_names(tree: nodes.Template) -> list[Unknown]:
 # --- formatting ---------------------------------------------------------------------------
 
 
-def format_date(value: date) -> str:
-    """``17 November 2026``."""
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
-
-
-def format_day(value: date) -> str:
-    """``Tuesday, 17 November 2026``."""
-    return f"{_WEEKDAYS[value.weekday()]}, {format_date(value)}"
-
-
-def format_moment(value: datetime) -> str:
-    """``Tuesday, 17 November 2026 at 15:00 UTC``."""
-    value = value.astimezone(UTC)
-    return f"{format_day(value)} at {value:%H:%M} UTC"
-
-
 def first_name(full_name: str) -> str:
     """The first word of a name that is not an honorific ("Dr. Priya Raman" -> "Priya")."""
     words = full_name.split()
@@ -255,21 +228,28 @@ def referrer_vars(contact: Contact, relationship: str | None) -> ReferrerVars:
     )
 
 
-def interview_vars(interview: Interview, interviewee: Contact) -> InterviewVars:
-    """The interview as templates see it."""
+def reader_zone(user: UserAccount, recipient: Contact) -> str:
+    """The zone a letter's times are written in: its recipient's, else the user's."""
+    return recipient.time_zone or user.time_zone
+
+
+def interview_vars(
+    interview: Interview, interviewee: Contact, *, reader: str, writer: str
+) -> InterviewVars:
+    """The interview as templates see it, its times in the ``reader``'s zone (and the
+    ``writer``'s too, where that reads differently)."""
     mode = InterviewMode(interview.mode)
+    scheduled = interview.scheduled_at
     return InterviewVars(
         mode=mode.value,
         mode_text=_MODE_TEXT[mode],
-        scheduled_at=format_moment(interview.scheduled_at) if interview.scheduled_at else None,
-        scheduled_date=format_day(interview.scheduled_at.astimezone(UTC))
-        if interview.scheduled_at
-        else None,
+        scheduled_at=for_reader(scheduled, reader, writer) if scheduled else None,
+        scheduled_date=format_day(local_date(scheduled, reader)) if scheduled else None,
         duration_minutes=interview.duration_minutes,
         location=interview.location,
         career_field=interview.career_field or interviewee.career_field,
         organization=interview.organization or interviewee.organization,
-        held_date=format_date(interview.held_at.astimezone(UTC)) if interview.held_at else None,
+        held_date=format_date(local_date(interview.held_at, reader)) if interview.held_at else None,
         discussed=tuple(
             QuestionVars(question=str(q.get("question", "")), answer=q.get("answer"))
             for q in interview.questions
@@ -291,9 +271,15 @@ def build(
     relationship: str | None,
     today: date,
 ) -> dict[str, Any]:
-    """The variables of one letter. ``interviewee`` is given whenever ``interview`` is."""
+    """The variables of one letter. ``interviewee`` is given whenever ``interview`` is;
+    ``today`` is the user's date."""
     interview_part = (
-        interview_vars(interview, interviewee)
+        interview_vars(
+            interview,
+            interviewee,
+            reader=reader_zone(user, recipient),
+            writer=user.time_zone,
+        )
         if interview is not None and interviewee is not None
         else None
     )
@@ -320,7 +306,12 @@ SAMPLE_TODAY = date(2026, 11, 26)
 
 
 def _sample_people() -> tuple[UserAccount, Contact, Contact]:
-    user = UserAccount(email="alex.morgan@example.com", full_name="Alex Morgan", password_hash="")
+    user = UserAccount(
+        email="alex.morgan@example.com",
+        full_name="Alex Morgan",
+        password_hash="",
+        time_zone="America/Chicago",
+    )
     interviewee = Contact(
         owner_id=user.id,
         full_name="Dr. Priya Raman",
@@ -328,6 +319,7 @@ def _sample_people() -> tuple[UserAccount, Contact, Contact]:
         organization="Harbor & Finch LLP",
         title="Audit Senior Manager",
         career_field="accounting",
+        time_zone="America/New_York",
     )
     referrer = Contact(
         owner_id=user.id,
@@ -409,9 +401,10 @@ def sample(kind: LetterKind, *, rich: bool = True) -> dict[str, Any]:
     user, interviewee, referrer = _sample_people()
     if not rich:
         user.full_name = None
+        user.time_zone = "UTC"
         for person_row in (interviewee, referrer):
             person_row.email = person_row.organization = person_row.title = None
-            person_row.career_field = None
+            person_row.career_field = person_row.time_zone = None
     interview: Interview | None = _sample_interview(interviewee, kind)
     if not rich and interview is not None:
         interview.scheduled_at = interview.duration_minutes = interview.location = None

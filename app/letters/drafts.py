@@ -15,6 +15,7 @@ from sqlmodel import Session
 from app.contacts.schemas import Contact
 from app.interviews.schemas import Interview
 from app.kit.db import utcnow
+from app.kit.times import local_date
 from app.letters import context, render
 from app.letters import service as letters
 from app.letters import user_templates as templates
@@ -53,7 +54,7 @@ def create(session: Session, owner_id: uuid.UUID, data: LetterDraftCreate) -> Le
         interviewee=interviewee,
         referrer=referrer,
         relationship=relationship,
-        today=utcnow().date(),
+        today=local_date(utcnow(), user.time_zone),
     )
     source = templates.source_for(session, owner_id, data.kind)
     try:

@@ -37,8 +37,9 @@ class TestRegister:
         )
         assert r.status_code == 201, r.text
         body = r.json()
-        assert set(body) == {"id", "email", "full_name", "created_at"}
+        assert set(body) == {"id", "email", "full_name", "time_zone", "created_at"}
         assert body["email"] == "ada@example.com"
+        assert body["time_zone"] == "UTC"
         assert body["full_name"] == "Ada Lovelace"
         assert body["created_at"].endswith("Z")
         assert r.headers["location"] == ME

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -22,6 +23,14 @@ from tests.factories_interviews import create_interview
 @pytest.fixture
 def user(client: TestClient) -> User:
     return register(client)
+
+
+def utc_words(timestamp: str) -> str:
+    """An RFC 3339 UTC timestamp as a user in UTC reads it: "Tuesday 9 December 2026, 2:30
+    p.m. UTC" (the app's own formatting is not used to check itself)."""
+    at = datetime.fromisoformat(timestamp)
+    half = "a.m." if at.hour < 12 else "p.m."
+    return f"{at:%A} {at.day} {at:%B %Y}, {at.hour % 12 or 12}:{at:%M} {half} UTC"
 
 
 def export_interview(client: TestClient, user: User, interview_id: str, **params: str) -> Any:
@@ -74,8 +83,7 @@ class TestInterviewExport:
             ("Thanked", "thanked_at"),
             ("Reported back", "reported_back_at"),
         ):
-            when = interview[field][:16].replace("T", " ")
-            assert f"- **{label}:** {when} UTC" in text, label
+            assert f"- **{label}:** {utc_words(interview[field])}" in text, label
         assert "Cancelled" not in text
 
         # The same take-aways as data.
@@ -171,7 +179,12 @@ class TestAccountExport:
         assert r.headers["content-disposition"].startswith('attachment; filename="infoview-export-')
         doc = r.json()
         assert (doc["format"], doc["version"]) == ("infoview-export", 1)
-        assert doc["user"] == {"id": user.id, "email": user.email, "full_name": None}
+        assert doc["user"] == {
+            "id": user.id,
+            "email": user.email,
+            "full_name": None,
+            "time_zone": "UTC",
+        }
         names = [c["full_name"] for c in doc["contacts"]]
         assert len(names) == 5 and "Not Yours" not in names
         jane = next(c for c in doc["contacts"] if c["id"] == built["jane"]["id"])

@@ -126,7 +126,7 @@ class TestDraft:
             "a career in accounting",
             "as Audit Senior Manager at Harbor & Finch LLP",
             "25 minutes to talk with me by video call",
-            "Tuesday, 17 November 2026 at 15:00 UTC",
+            "Tuesday 17 November 2026, 3:00 p.m. UTC",
             "Alex Morgan",
             user.email,
         ):

@@ -101,7 +101,10 @@ class TestBuiltInTemplates:
             assert words in thank_you
         request = (GOLDEN / "request.txt").read_text()
         assert "Sam Ortiz suggested" in request
-        assert "in person" in request and "Tuesday, 17 November 2026 at 15:00 UTC" in request
+        assert (
+            "in person" in request
+            and "Tuesday 17 November 2026, 10:00 a.m. EST (9:00 a.m. CST my time)" in request
+        )
         report_back = (GOLDEN / "report_back.txt").read_text()
         assert report_back.startswith("Subject: Thank you for introducing me to Dr. Priya Raman")
         assert "Dear Sam," in report_back
