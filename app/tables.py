@@ -3,7 +3,6 @@
 from app.accounts.schemas import RefreshToken, UserAccount
 from app.accounts.token_schemas import PersonalAccessToken
 from app.contacts.schemas import Contact
-from app.documents.schemas import Document
 from app.idempotency.schemas import IdempotencyRecord
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.letters.schemas import Letter
@@ -13,7 +12,6 @@ from app.webhooks.schemas import OutboxEvent, WebhookDelivery, WebhookSubscripti
 
 __all__ = [
     "Contact",
-    "Document",
     "IdempotencyRecord",
     "Interview",
     "InterviewEvent",

@@ -58,9 +58,3 @@ class Channel(StrEnum):
     EMAIL = "email"
     POSTAL = "postal"
     OTHER = "other"
-
-
-class DocumentKind(StrEnum):
-    RESUME = "resume"
-    PORTFOLIO = "portfolio"
-    OTHER = "other"

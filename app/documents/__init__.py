@@ -1,1 +1,0 @@
-"""Documents: the résumé a feeler letter encloses, a portfolio, anything else a letter carries."""
