@@ -19,6 +19,7 @@ from app.agenda import router as agenda
 from app.calendar import router as calendar
 from app.contacts import import_router as contact_imports
 from app.contacts import router as contacts
+from app.documents import router as documents
 from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
 from app.interviews import router as interviews
 from app.kit import problems
@@ -72,6 +73,7 @@ _V1_MODULES = (
     drafts,
     letters,
     templates,
+    documents,
     questions,
     webhooks,
     agenda,
@@ -177,7 +179,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.file_uploads = {
         API_PREFIX + contact_imports.PATH: FileUpload(
             settings.max_upload_bytes, contact_imports.TOO_LARGE_ADVICE
-        )
+        ),
+        API_PREFIX + documents.PATH: FileUpload(
+            documents.upload_limit(settings), documents.TOO_LARGE_ADVICE
+        ),
     }
     # Inside the request-context middleware: it sees a request id and a body already bounded.
     app.add_middleware(IdempotencyMiddleware, settings=settings, database=db)
@@ -194,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     declare_in_openapi(app)
     problems.declare_in_openapi(app)
     contact_imports.declare_in_openapi(app)
+    documents.declare_in_openapi(app)
     deps.declare_in_openapi(app)
     links.declare_in_openapi(app)
     _check_operation_ids(app)

@@ -3,6 +3,7 @@
 from app.accounts.schemas import RefreshToken, UserAccount
 from app.accounts.token_schemas import PersonalAccessToken
 from app.contacts.schemas import Contact
+from app.documents.schemas import Document
 from app.idempotency.schemas import IdempotencyRecord
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.letters.schemas import Letter
@@ -12,6 +13,7 @@ from app.webhooks.schemas import OutboxEvent, WebhookDelivery, WebhookSubscripti
 
 __all__ = [
     "Contact",
+    "Document",
     "IdempotencyRecord",
     "Interview",
     "InterviewEvent",

@@ -58,3 +58,9 @@ class Channel(StrEnum):
     EMAIL = "email"
     POSTAL = "postal"
     OTHER = "other"
+
+
+class DocumentKind(StrEnum):
+    RESUME = "resume"
+    PORTFOLIO = "portfolio"
+    OTHER = "other"

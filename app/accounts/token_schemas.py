@@ -31,6 +31,8 @@ class Scope(StrEnum):
     INTERVIEWS_WRITE = "interviews:write"
     LETTERS_READ = "letters:read"
     LETTERS_WRITE = "letters:write"
+    DOCUMENTS_READ = "documents:read"
+    DOCUMENTS_WRITE = "documents:write"
     WEBHOOKS_MANAGE = "webhooks:manage"
     EXPORT = "export"
 

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # A contact file sent to the import: streamed, spooled to disk, never held in memory.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # One document (a résumé, a portfolio) uploaded to /documents, and what one user may keep.
+    max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_documents_per_user: int = Field(default=20, ge=1)
+    max_document_storage_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
     # How long a statement waits for a lock another transaction holds (SQLite's busy timeout,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import quote
 
 
 def slug(text: str, fallback: str = "contact") -> str:
@@ -14,5 +15,18 @@ def slug(text: str, fallback: str = "contact") -> str:
 
 
 def attachment(filename: str) -> str:
-    """A ``Content-Disposition`` value that makes a browser save the body as ``filename``."""
-    return f'attachment; filename="{filename}"'
+    """A ``Content-Disposition`` value that makes a browser save the body as ``filename``.
+
+    A name of plain printable ASCII goes as it is; any other also goes percent-encoded in
+    UTF-8 (``filename*``, RFC 6266), beside an ASCII stand-in for older clients. Quotes,
+    backslashes and control characters never reach the header.
+    """
+    fallback = "".join(
+        c if " " <= c <= "~" and c not in '"\\' else "_"
+        for c in unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ).strip()
+    if not fallback or fallback.startswith("."):
+        fallback = "download" + fallback
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

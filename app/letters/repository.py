@@ -17,7 +17,9 @@ from sqlmodel import Session, col, select
 
 from app.accounts.schemas import UserAccount
 from app.contacts.schemas import Contact
+from app.documents.schemas import Document
 from app.interviews.schemas import Interview
+from app.kit.errors import Unprocessable
 from app.kit.queries import (
     compare_and_delete,
     compare_and_set,
@@ -29,7 +31,7 @@ from app.kit.queries import (
 from app.letters.schemas import Letter
 from app.letters.template_schemas import LetterTemplate
 from app.referrals.schemas import Referral
-from app.vocabulary import LetterKind, LetterStatus
+from app.vocabulary import DocumentKind, LetterKind, LetterStatus
 
 # A letter's compare-and-set writes also require that it is still a draft.
 _STILL_A_DRAFT = col(Letter.status) == LetterStatus.DRAFT.value
@@ -99,6 +101,32 @@ class LetterRepository:
         return require_owned_ref(
             self.session, Interview, interview_id, owner_id, field="interview_id"
         )
+
+    def enclosed(self, owner_id: uuid.UUID, attachment_ids: Sequence[str]) -> list[DocumentKind]:
+        """The kinds of the caller's documents named in ``attachment_ids``, in order; a 422
+        ``invalid_reference`` on the first one that names no document of the caller's."""
+        wanted = [uuid.UUID(str(i)) for i in attachment_ids]
+        kinds = dict(
+            self.session.exec(
+                select(Document.id, Document.kind)
+                .where(Document.owner_id == owner_id)
+                .where(col(Document.id).in_(wanted))
+            ).all()
+        )
+        for index, document_id in enumerate(wanted):
+            if document_id not in kinds:
+                raise Unprocessable(
+                    "attachment_ids names no document of yours.",
+                    code="invalid_reference",
+                    errors=[
+                        {
+                            "loc": ["body", "attachment_ids", index],
+                            "msg": "no such record",
+                            "type": "invalid_reference",
+                        }
+                    ],
+                )
+        return [DocumentKind(kinds[document_id]) for document_id in wanted]
 
     def is_referrer(
         self, owner_id: uuid.UUID, referrer_id: uuid.UUID, referred_id: uuid.UUID

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from app.vocabulary import Decision, InterviewState, LetterKind
+from app.vocabulary import Decision, DocumentKind, InterviewState, LetterKind
 
 
 class Cause(StrEnum):
@@ -50,6 +50,8 @@ class LetterFacts:
     recipient_id: uuid.UUID
     interview: InterviewFacts | None
     recipient_is_referrer: bool = False  # the recipient referred the interviewee to the user
+    # The kinds of the documents the letter encloses, one per document.
+    enclosed: tuple[DocumentKind, ...] = ()
 
 
 # Every kind except keep_in_touch belongs to one interview.
@@ -74,6 +76,8 @@ HELD_OR_LATER = frozenset(
 )
 # A feeler waits until the user has thanked the interviewee and decided to pursue the career.
 FEELER_STATES = frozenset({InterviewState.THANKED, InterviewState.REPORTED_BACK})
+# The code of the rule that a résumé goes only with a feeler, after the decision to pursue.
+RESUME_RULE = "resume_not_allowed"
 # Only a feeler may ask about openings.
 MAY_ASK_FOR_JOB = frozenset({LetterKind.FEELER})
 
@@ -81,6 +85,7 @@ MAY_ASK_FOR_JOB = frozenset({LetterKind.FEELER})
 def check(kind: LetterKind, facts: LetterFacts) -> list[Violation]:
     """Every rule a letter of ``kind`` with these facts breaks; empty when it may go ahead."""
     interview = facts.interview
+    enclosed = _enclosed(kind, facts)
     if interview is None:
         if kind in NEEDS_INTERVIEW:
             return [
@@ -89,9 +94,10 @@ def check(kind: LetterKind, facts: LetterFacts) -> list[Violation]:
                     f"A {kind} letter belongs to an interview; give its interview_id.",
                     Cause.LETTER,
                     ("interview_id",),
-                )
+                ),
+                *enclosed,
             ]
-        return []
+        return enclosed
 
     violations: list[Violation] = []
     if kind in TO_INTERVIEWEE and facts.recipient_id != interview.contact_id:
@@ -123,7 +129,31 @@ def check(kind: LetterKind, facts: LetterFacts) -> list[Violation]:
         )
     if kind == LetterKind.FEELER:
         violations.extend(_feeler(interview))
-    return violations
+    return [*enclosed, *violations]
+
+
+def _enclosed(kind: LetterKind, facts: LetterFacts) -> list[Violation]:
+    """A résumé goes only with a feeler letter, and only once the user decided to pursue the
+    career. Refused as a fault of the letter (422): the résumé is the user's choice to enclose,
+    and a letter that may go out later may not carry it meanwhile."""
+    if DocumentKind.RESUME not in facts.enclosed:
+        return []
+    if kind != LetterKind.FEELER:
+        message = (
+            f"A resume is enclosed only with a feeler letter; this is a {kind} letter. "
+            "Remove it from attachment_ids."
+        )
+        missing: tuple[str, ...] = ("feeler",)
+    elif facts.interview is None or facts.interview.decision != Decision.PURSUE:
+        decision = facts.interview.decision if facts.interview else "unknown"
+        message = (
+            "A resume is enclosed only once you decided to pursue the career "
+            f"(the interview's decision is {decision})."
+        )
+        missing = ("decision_pursue",)
+    else:
+        return []
+    return [Violation(RESUME_RULE, message, Cause.LETTER, missing)]
 
 
 def _feeler(interview: InterviewFacts) -> list[Violation]:

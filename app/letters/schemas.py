@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import model_validator
-from sqlalchemy import Index, UniqueConstraint
+from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
 from app.vocabulary import Channel, LetterKind, LetterStatus
+
+#: The most documents one letter encloses.
+MAX_ATTACHMENTS = 5
+ATTACHMENT_IDS_TYPE = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class Letter(SQLModel, table=True):
@@ -38,6 +44,11 @@ class Letter(SQLModel, table=True):
     body: str = Field(default="", max_length=50000)
     status: str = Field(default="draft", max_length=10)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The documents enclosed (ids as text, in order); NULL, not [], when there are none, so
+    # the drafts that enclose anything are found by ``IS NOT NULL``.
+    attachment_ids: list[str] | None = Field(
+        default=None, sa_column=Column(ATTACHMENT_IDS_TYPE, nullable=True)
+    )
     external_id: str | None = Field(default=None, max_length=255)
     source: str | None = Field(default=None, max_length=100)
     version: int = Field(default=1)
@@ -45,7 +56,36 @@ class Letter(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-_NOT_NULL_ON_UPDATE = ("kind", "recipient_id", "channel", "body")
+_NOT_NULL_ON_UPDATE = ("kind", "recipient_id", "channel", "body", "attachment_ids")
+
+
+def _distinct_ids(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("attachment_ids names a document twice")
+    return ids
+
+
+AttachmentIds = Annotated[
+    list[uuid.UUID],
+    PydanticField(
+        max_length=MAX_ATTACHMENTS,
+        description=f"The documents enclosed, in order (at most {MAX_ATTACHMENTS}, each once): "
+        "ids from /documents. A resume goes only with a feeler letter, once the interview's "
+        "decision is pursue.",
+    ),
+    AfterValidator(_distinct_ids),
+]
+
+
+def _none_is_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+EnclosedIds = Annotated[
+    list[uuid.UUID],
+    BeforeValidator(_none_is_empty),
+    PydanticField(description="The documents enclosed, in order."),
+]
 
 
 class LetterCreate(SQLModel):
@@ -59,6 +99,7 @@ class LetterCreate(SQLModel):
     channel: Channel = Channel.EMAIL
     subject: str | None = Field(default=None, max_length=300)
     body: str = Field(default="", max_length=50000)
+    attachment_ids: AttachmentIds = Field(default_factory=list)
     external_id: str | None = Field(default=None, min_length=1, max_length=255)
     source: str | None = Field(default=None, min_length=1, max_length=100)
 
@@ -80,6 +121,7 @@ class LetterUpdate(SQLModel):
     channel: Channel | None = None
     subject: str | None = Field(default=None, max_length=300)
     body: str | None = Field(default=None, max_length=50000)
+    attachment_ids: AttachmentIds | None = None
     external_id: str | None = Field(default=None, min_length=1, max_length=255)
     source: str | None = Field(default=None, min_length=1, max_length=100)
 
@@ -104,6 +146,7 @@ class LetterPublic(SQLModel):
     body: str
     status: LetterStatus
     sent_at: datetime | None
+    attachment_ids: EnclosedIds = Field(default_factory=list)
     external_id: str | None
     source: str | None
     created_at: datetime

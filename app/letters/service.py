@@ -9,6 +9,7 @@ version (and on ``status = 'draft'``), so an edit can never land on a letter sen
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -70,7 +71,7 @@ def list_letters(
 def create(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> Letter:
     """Draft a letter; it must already obey every letter rule."""
     letters = LetterRepository(session)
-    letter = Letter(owner_id=owner_id, **data.model_dump())
+    letter = Letter(owner_id=owner_id, **_stored(data.model_dump()))
     _check_external_ref(letters, letter)
     _check_letter(letters, letter)
     letters.add(letter)
@@ -88,7 +89,8 @@ def check(session: Session, owner_id: uuid.UUID, data: LetterCreate) -> None:
     Drafting asks first, so a letter the rules refuse is refused for that reason rather than
     for a template that had, say, no interview to read from.
     """
-    _check_letter(LetterRepository(session), Letter(owner_id=owner_id, **data.model_dump()))
+    letter = Letter(owner_id=owner_id, **_stored(data.model_dump()))
+    _check_letter(LetterRepository(session), letter)
 
 
 def update_letter(
@@ -100,7 +102,7 @@ def update_letter(
     if_match: str | None = None,
 ) -> Letter:
     """Change a draft; the letter as it would become must obey every rule. Sent: 409."""
-    changes = data.model_dump(exclude_unset=True)
+    changes = _stored(data.model_dump(exclude_unset=True))
     letters = LetterRepository(session)
 
     def values(letter: Letter) -> dict[str, Any]:
@@ -139,6 +141,14 @@ def delete_letter(
         session.expunge(letter)
 
     optimistic_write(session, attempt, if_match=if_match, what="letter")
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """A letter's fields as its row keeps them: enclosed documents as text ids, none as NULL."""
+    if "attachment_ids" in values:
+        ids = values["attachment_ids"]
+        values["attachment_ids"] = [str(i) for i in ids] if ids else None
+    return values
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -250,6 +260,9 @@ def _check_letter(letters: LetterRepository, letter: Letter) -> None:
             ),
             recipient_is_referrer=is_referrer,
         )
+    if letter.attachment_ids:
+        enclosed = letters.enclosed(letter.owner_id, letter.attachment_ids)
+        facts = dataclasses.replace(facts, enclosed=tuple(enclosed))
     violations = rules.check(kind, facts)
     invalid = [v for v in violations if v.cause == rules.Cause.LETTER]
     if invalid:

@@ -1,0 +1,1 @@
+"""Documents: the résumé a feeler letter encloses, a portfolio, anything else a letter carries."""
