@@ -21,7 +21,6 @@ from app.contacts import import_router as contact_imports
 from app.contacts import router as contacts
 from app.documents import router as documents
 from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
-from app.interactions import router as interactions
 from app.interviews import router as interviews
 from app.kit import problems
 from app.kit.config import Settings, get_settings
@@ -41,6 +40,8 @@ from app.kit.uploads import FileUpload
 from app.letters import drafts_router as drafts
 from app.letters import router as letters
 from app.letters import templates_router as templates
+from app.mail import router as mail
+from app.mail import sender as mail_sender
 from app.ops import metrics_router as metrics_api
 from app.ops import router as health
 from app.questions import router as questions
@@ -71,7 +72,6 @@ _V1_MODULES = (
     contacts,
     referrals,
     interviews,
-    interactions,
     drafts,
     letters,
     templates,
@@ -81,6 +81,7 @@ _V1_MODULES = (
     agenda,
     calendar,
     exports,
+    mail,
 )
 
 
@@ -144,7 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             checkpointer.start()
         try:
             if settings.run_dispatcher:
-                async with dispatcher.running(dispatcher.Dispatcher(settings, engine)):
+                async with (
+                    dispatcher.running(dispatcher.Dispatcher(settings, engine)),
+                    mail_sender.running(mail_sender.MailSender(settings, engine)),
+                ):
                     yield
             else:
                 yield

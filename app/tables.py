@@ -5,10 +5,10 @@ from app.accounts.token_schemas import PersonalAccessToken
 from app.contacts.schemas import Contact
 from app.documents.schemas import Document
 from app.idempotency.schemas import IdempotencyRecord
-from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.letters.schemas import Letter
 from app.letters.template_schemas import LetterTemplate
+from app.mail.schemas import MailAccount, MailMessage
 from app.referrals.schemas import Referral
 from app.webhooks.schemas import OutboxEvent, WebhookDelivery, WebhookSubscription
 
@@ -16,11 +16,12 @@ __all__ = [
     "Contact",
     "Document",
     "IdempotencyRecord",
-    "Interaction",
     "Interview",
     "InterviewEvent",
     "Letter",
     "LetterTemplate",
+    "MailAccount",
+    "MailMessage",
     "OutboxEvent",
     "PersonalAccessToken",
     "PrepChecklist",

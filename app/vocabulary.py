@@ -54,31 +54,25 @@ class LetterStatus(StrEnum):
     SENT = "sent"
 
 
+class Delivery(StrEnum):
+    """How a letter is sent: ``email`` (the API sends it) or ``record`` (sent elsewhere)."""
+
+    EMAIL = "email"
+    RECORD = "record"
+
+
+class DeliveryStatus(StrEnum):
+    """Where an emailed letter is: waiting for the mail server, accepted by it, or given up."""
+
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class Channel(StrEnum):
     EMAIL = "email"
     POSTAL = "postal"
     OTHER = "other"
-
-
-class InteractionKind(StrEnum):
-    CALL = "call"
-    VOICEMAIL = "voicemail"
-    MEETING = "meeting"
-    MESSAGE = "message"
-    REPLY = "reply"
-
-
-class Direction(StrEnum):
-    OUTBOUND = "outbound"
-    INBOUND = "inbound"
-
-
-class Outcome(StrEnum):
-    REACHED = "reached"
-    NO_ANSWER = "no_answer"
-    LEFT_VOICEMAIL = "left_voicemail"
-    AGREED = "agreed"
-    DECLINED = "declined"
 
 
 class DocumentKind(StrEnum):

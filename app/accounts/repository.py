@@ -20,7 +20,6 @@ from sqlmodel import Session, SQLModel, col, select
 from app.accounts.schemas import RefreshToken, UserAccount
 from app.accounts.token_schemas import PersonalAccessToken
 from app.contacts.schemas import Contact
-from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.kit.db import utcnow
 from app.kit.queries import get_owned, keyset_page, owned
@@ -192,7 +191,6 @@ _SECTION_MODELS: dict[str, type[SQLModel]] = {
     "referrals": Referral,
     "interviews": Interview,
     "letters": Letter,
-    "interactions": Interaction,
 }
 
 
@@ -208,8 +206,7 @@ def _section_table(section: str) -> Table:
 class AccountDataRepository:
     """Everything one account owns, read section by section for an export, and written in
     one go by an import. Sections are the export document's: ``contacts``, ``referrals``,
-    ``interviews``, ``letters``, ``interactions`` and ``templates`` (when the server keeps
-    them).
+    ``interviews``, ``letters`` and ``templates`` (when the server keeps them).
     """
 
     def __init__(self, session: Session) -> None:
@@ -249,9 +246,8 @@ class AccountDataRepository:
         ).mappings()
 
     def is_empty(self, owner_id: uuid.UUID) -> bool:
-        """Whether the owner has no contact, referral, interview, letter, interaction or
-        template at all."""
-        tables = [_table_of(m) for m in (Contact, Referral, Interview, Letter, Interaction)]
+        """Whether the owner has no contact, referral, interview, letter or template at all."""
+        tables = [_table_of(m) for m in (Contact, Referral, Interview, Letter)]
         templates = _template_table()
         if templates is not None:
             tables.append(templates)
@@ -277,9 +273,6 @@ class AccountDataRepository:
 
     def insert_letters(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(Letter), rows)
-
-    def insert_interactions(self, rows: list[dict[str, Any]]) -> None:
-        self.session.execute(insert(Interaction), rows)
 
     def insert_templates(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(_section_table("templates")), rows)

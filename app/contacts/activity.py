@@ -1,5 +1,4 @@
-"""``last_contacted_at``: derived from sent letters, held interviews and the interactions that
-reached the contact, never typed in."""
+"""``last_contacted_at``: derived from sent letters and held interviews, never typed in."""
 
 from __future__ import annotations
 
@@ -13,16 +12,14 @@ from app.contacts.repository import ContactActivityRepository
 
 
 def refresh_last_contacted(session: Session, contact_id: uuid.UUID) -> None:
-    """Recompute a contact's ``last_contacted_at`` from its letters, interviews and
-    interactions.
+    """Recompute a contact's ``last_contacted_at`` from its letters and interviews.
 
     Call it (inside the caller's transaction) whenever a letter is sent, an interview is held,
-    an interaction is logged or changed, or any of them is removed, so the field always follows
-    the facts.
+    or either is removed, so the field always follows the facts.
     """
     activity = ContactActivityRepository(session)
-    moments = activity.last_letter_and_interview(contact_id)
-    latest = max((v for v in moments if v is not None), default=None)
+    letter_at, held_at = activity.last_letter_and_interview(contact_id)
+    latest = max((v for v in (letter_at, held_at) if v is not None), default=None)
     activity.set_last_contacted(contact_id, latest)
 
 

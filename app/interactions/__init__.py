@@ -1,1 +1,0 @@
-"""Interactions: calls, voicemails, meetings, messages and replies outside letters."""
