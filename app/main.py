@@ -21,6 +21,7 @@ from app.contacts import import_router as contact_imports
 from app.contacts import router as contacts
 from app.documents import router as documents
 from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
+from app.interactions import router as interactions
 from app.interviews import router as interviews
 from app.kit import problems
 from app.kit.config import Settings, get_settings
@@ -72,6 +73,7 @@ _V1_MODULES = (
     contacts,
     referrals,
     interviews,
+    interactions,
     drafts,
     letters,
     templates,

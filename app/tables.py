@@ -5,6 +5,7 @@ from app.accounts.token_schemas import PersonalAccessToken
 from app.contacts.schemas import Contact
 from app.documents.schemas import Document
 from app.idempotency.schemas import IdempotencyRecord
+from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.letters.schemas import Letter
 from app.letters.template_schemas import LetterTemplate
@@ -16,6 +17,7 @@ __all__ = [
     "Contact",
     "Document",
     "IdempotencyRecord",
+    "Interaction",
     "Interview",
     "InterviewEvent",
     "Letter",

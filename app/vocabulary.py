@@ -75,6 +75,27 @@ class Channel(StrEnum):
     OTHER = "other"
 
 
+class InteractionKind(StrEnum):
+    CALL = "call"
+    VOICEMAIL = "voicemail"
+    MEETING = "meeting"
+    MESSAGE = "message"
+    REPLY = "reply"
+
+
+class Direction(StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class Outcome(StrEnum):
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    LEFT_VOICEMAIL = "left_voicemail"
+    AGREED = "agreed"
+    DECLINED = "declined"
+
+
 class DocumentKind(StrEnum):
     RESUME = "resume"
     PORTFOLIO = "portfolio"

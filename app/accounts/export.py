@@ -9,7 +9,7 @@ transaction on PostgreSQL, one read transaction on SQLite. The document::
      "user": {"id", "email", "full_name", "time_zone"},
      "contacts": [...], "referrals": [...],
      "interviews": [{..., "checklist": {...}, "events": [...]}],
-     "letters": [...], "templates": [...]}
+     "letters": [...], "interactions": [...], "templates": [...]}
 
 Records carry their ids, so the references between them (``contact_id``, ``referrer_id``,
 ``interview_id`` …) can be followed; ``templates`` is present only when the server keeps letter
@@ -28,7 +28,8 @@ sent letter and ``created_at``/``updated_at`` exactly as exported. What it does 
   order) and every reference is remapped; an event whose ``actor`` was the exporting user
   becomes the importing user;
 - ``version`` starts again at 1 (ETags are per server);
-- ``last_contacted_at`` is derived again from the imported letters and interviews;
+- ``last_contacted_at`` is derived again from the imported letters, interviews and
+  interactions;
 - no webhook events are emitted: nothing new happened.
 
 The whole document is checked before anything is written — its shape by the request model,
@@ -81,7 +82,7 @@ from app.contacts.schemas import (
     Title,
 )
 from app.interviews.schemas import InterviewQuestion
-from app.interviews.workflow import CHECKLIST_ITEMS, ENTERED_AT
+from app.interviews.workflow import CHECKLIST_ITEMS, ENTERED_AT, answered
 from app.kit.bodies import checked_list
 from app.kit.db import new_id, utcnow
 from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
@@ -91,10 +92,13 @@ from app.referrals.schemas import ReferredOn
 from app.vocabulary import (
     Channel,
     Decision,
+    Direction,
+    InteractionKind,
     InterviewMode,
     InterviewState,
     LetterKind,
     LetterStatus,
+    Outcome,
     Relationship,
 )
 
@@ -272,6 +276,22 @@ class LetterRecord(_Record):
         return self
 
 
+class InteractionRecord(_Record):
+    """A call, voicemail, meeting, message or reply, with what it was about."""
+
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    interview_id: uuid.UUID | None = None
+    letter_id: uuid.UUID | None = None
+    kind: InteractionKind
+    direction: Direction
+    outcome: Outcome | None = None
+    occurred_at: Timestamp
+    notes: Text20k | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
 class TemplateRecord(_Record):
     """A user's own letter template for one kind of letter."""
 
@@ -300,6 +320,7 @@ class AccountDocument(_Record):
     referrals: _records(ReferralRecord)  # type: ignore[valid-type]
     interviews: _records(InterviewRecord)  # type: ignore[valid-type]
     letters: _records(LetterRecord)  # type: ignore[valid-type]
+    interactions: _records(InteractionRecord)  # type: ignore[valid-type]
     templates: list[TemplateRecord] | None = PydanticField(
         default=None,
         max_length=100,
@@ -316,6 +337,7 @@ class ImportSummary(BaseModel):
     events: int
     letters: int
     templates: int
+    interactions: int = 0
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -344,6 +366,7 @@ _INTERVIEW_FIELDS = tuple(
 )
 _EVENT_FIELDS = tuple(EventRecord.model_fields)
 _LETTER_FIELDS = tuple(LetterRecord.model_fields)
+_INTERACTION_FIELDS = tuple(InteractionRecord.model_fields)
 
 
 def _pick(row: RowMap, fields: Sequence[str]) -> dict[str, Any]:
@@ -428,6 +451,7 @@ def stream_export(engine: Engine, owner_id: uuid.UUID) -> Iterator[bytes]:
         yield from _section(records, owner_id, "referrals", _simple(_REFERRAL_FIELDS))
         yield from _section(records, owner_id, "interviews", _interview_batch)
         yield from _section(records, owner_id, "letters", _simple(_LETTER_FIELDS))
+        yield from _section(records, owner_id, "interactions", _simple(_INTERACTION_FIELDS))
         if keeps_templates():
             fields = tuple(TemplateRecord.model_fields)
             yield from _section(records, owner_id, "templates", _simple(fields))
@@ -551,6 +575,22 @@ def _check_references(doc: AccountDocument, problems: _Problems) -> None:
                 problems, "letters", i, identities, key, "external_id", "source and external_id"
             )
 
+    seen: set[uuid.UUID] = set()
+    for i, interaction in enumerate(doc.interactions):
+        _unique(problems, "interactions", i, seen, interaction.id, "id", "id")
+        for field, known, what in (
+            ("contact_id", contacts, "contact"),
+            ("interview_id", interviews, "interview"),
+            ("letter_id", letters, "letter"),
+        ):
+            value = getattr(interaction, field)
+            if value is not None and value not in known:
+                problems.add(
+                    ["interactions", i, field],
+                    f"names no {what} of the document",
+                    "invalid_reference",
+                )
+
 
 def _template_rows(
     doc: AccountDocument, owner_id: uuid.UUID, problems: _Problems
@@ -630,16 +670,22 @@ def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument)
 def _not_empty() -> Conflict:
     return Conflict(
         "An import goes into an empty account only; this one already has contacts, "
-        "referrals, interviews, letters or templates.",
+        "referrals, interviews, letters, interactions or templates.",
         code="account_not_empty",
     )
 
 
 def _last_contacted(doc: AccountDocument) -> dict[uuid.UUID, datetime]:
-    """``last_contacted_at`` as the service derives it: latest sent letter or held interview."""
+    """``last_contacted_at`` as the service derives it: latest sent letter, held interview or
+    interaction that reached the contact."""
     latest: dict[uuid.UUID, datetime] = {}
     moments = [(x.recipient_id, x.sent_at) for x in doc.letters if x.status == LetterStatus.SENT]
     moments += [(x.contact_id, x.held_at) for x in doc.interviews]
+    moments += [
+        (x.contact_id, x.occurred_at)
+        for x in doc.interactions
+        if answered(x.kind, x.direction, x.outcome)
+    ]
     for contact_id, at in moments:
         if at is not None and (contact_id not in latest or at > latest[contact_id]):
             latest[contact_id] = at
@@ -656,6 +702,7 @@ def _write(
     referrals = _remap(doc.referrals)
     interviews = _remap(doc.interviews)
     letters = _remap(doc.letters)
+    interactions = _remap(doc.interactions)
     old_user = str(doc.user.id) if doc.user.id else None
     last = _last_contacted(doc)
     own = {"owner_id": owner_id, "version": 1}
@@ -741,6 +788,19 @@ def _write(
     ]
     if rows:
         records.insert_letters(sorted(rows, key=lambda r: r["id"]))
+    rows = [
+        {
+            **_plain(x.model_dump(exclude={"id", "contact_id", "interview_id", "letter_id"})),
+            **own,
+            "id": interactions[x.id],
+            "contact_id": contacts[x.contact_id],
+            "interview_id": interviews[x.interview_id] if x.interview_id else None,
+            "letter_id": letters[x.letter_id] if x.letter_id else None,
+        }
+        for x in doc.interactions
+    ]
+    if rows:
+        records.insert_interactions(sorted(rows, key=lambda r: r["id"]))
     if template_rows:
         records.insert_templates(template_rows)
     return ImportSummary(
@@ -750,4 +810,5 @@ def _write(
         events=len(events),
         letters=len(doc.letters),
         templates=len(template_rows),
+        interactions=len(doc.interactions),
     )

@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel, col, select
 from app.accounts.schemas import RefreshToken, UserAccount
 from app.accounts.token_schemas import PersonalAccessToken
 from app.contacts.schemas import Contact
+from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.kit.db import utcnow
 from app.kit.queries import get_owned, keyset_page, owned
@@ -191,6 +192,7 @@ _SECTION_MODELS: dict[str, type[SQLModel]] = {
     "referrals": Referral,
     "interviews": Interview,
     "letters": Letter,
+    "interactions": Interaction,
 }
 
 
@@ -206,7 +208,8 @@ def _section_table(section: str) -> Table:
 class AccountDataRepository:
     """Everything one account owns, read section by section for an export, and written in
     one go by an import. Sections are the export document's: ``contacts``, ``referrals``,
-    ``interviews``, ``letters`` and ``templates`` (when the server keeps them).
+    ``interviews``, ``letters``, ``interactions`` and ``templates`` (when the server keeps
+    them).
     """
 
     def __init__(self, session: Session) -> None:
@@ -246,8 +249,9 @@ class AccountDataRepository:
         ).mappings()
 
     def is_empty(self, owner_id: uuid.UUID) -> bool:
-        """Whether the owner has no contact, referral, interview, letter or template at all."""
-        tables = [_table_of(m) for m in (Contact, Referral, Interview, Letter)]
+        """Whether the owner has no contact, referral, interview, letter, interaction or
+        template at all."""
+        tables = [_table_of(m) for m in (Contact, Referral, Interview, Letter, Interaction)]
         templates = _template_table()
         if templates is not None:
             tables.append(templates)
@@ -273,6 +277,9 @@ class AccountDataRepository:
 
     def insert_letters(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(Letter), rows)
+
+    def insert_interactions(self, rows: list[dict[str, Any]]) -> None:
+        self.session.execute(insert(Interaction), rows)
 
     def insert_templates(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(_section_table("templates")), rows)

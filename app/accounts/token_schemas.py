@@ -33,6 +33,8 @@ class Scope(StrEnum):
     LETTERS_WRITE = "letters:write"
     DOCUMENTS_READ = "documents:read"
     DOCUMENTS_WRITE = "documents:write"
+    INTERACTIONS_READ = "interactions:read"
+    INTERACTIONS_WRITE = "interactions:write"
     WEBHOOKS_MANAGE = "webhooks:manage"
     EXPORT = "export"
 

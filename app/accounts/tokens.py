@@ -38,7 +38,9 @@ DISPLAY_PREFIX_CHARS = len(SECRET_PREFIX) + 8
 # last_used_at is a hint for people, not an audit log: one write a minute per token at most.
 TOUCH_INTERVAL = timedelta(minutes=1)
 
-_RESOURCE_TAGS = frozenset({"contacts", "referrals", "interviews", "letters", "documents"})
+_RESOURCE_TAGS = frozenset(
+    {"contacts", "referrals", "interviews", "letters", "interactions", "documents"}
+)
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
 

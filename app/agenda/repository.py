@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CompoundSelect,
     Connection,
     Select,
     and_,
@@ -46,6 +47,8 @@ from sqlmodel import Session
 
 from app.agenda.schemas import AgendaKind
 from app.contacts.schemas import Contact
+from app.interactions.repository import answered
+from app.interactions.schemas import Interaction
 from app.interviews import workflow
 from app.interviews.schemas import Interview, PrepChecklist
 from app.kit.db import UTCDateTime
@@ -64,6 +67,7 @@ Letters: Any = Letter
 Contacts: Any = Contact
 Checklists: Any = PrepChecklist
 Referrals: Any = Referral
+Interactions: Any = Interaction
 
 
 # --- portable "timestamp + n days" --------------------------------------------------------------
@@ -160,6 +164,37 @@ def _outer_first_join_sqlite(element: _OuterFirstJoin, compiler: SQLCompiler, **
 
 _WRITTEN_ASKS = [LetterKind.REQUEST.value, LetterKind.FOLLOW_UP.value]
 _LATER_ASK: Any = aliased(Letter, name="later_ask")
+_REQUEST: Any = aliased(Letter, name="request_letter")
+_ANSWER: Any = aliased(Interaction, name="answer")
+_LATER_ANSWER: Any = aliased(Interaction, name="later_answer")
+
+
+def _request_sent_by(interview_id: Any, contact_id: Any, at: Any) -> Any:
+    """The interview's request letter to ``contact_id`` was sent at or before ``at``."""
+    return (
+        select(_REQUEST.id)
+        .where(
+            _REQUEST.interview_id == interview_id,
+            _REQUEST.owner_id == _OWNER,
+            _REQUEST.kind == LetterKind.REQUEST.value,
+            _REQUEST.status == LetterStatus.SENT.value,
+            _REQUEST.recipient_id == contact_id,
+            _REQUEST.sent_at <= at,
+        )
+        .exists()
+    )
+
+
+def _phone_of(contact_id: Any) -> Any:
+    """The contact's phone number, for a follow-up to make as a call."""
+    return (
+        select(Contacts.phone)
+        .where(Contacts.id == contact_id, Contacts.owner_id == _OWNER)
+        .scalar_subquery()
+        .label("phone")
+    )
+
+
 # A later request or follow-up letter for the same interview and recipient (ties on the send
 # time broken by id): the letter that is not followed by one is the interview's last ask.
 _asked_again = (
@@ -177,14 +212,30 @@ _asked_again = (
     )
     .exists()
 )
-# Each waiting interview's last ask, oldest first: a scan of the owner's sent letters by send
-# time that stops after ``cap`` interviews.
-FOLLOW_UP_QUERY = (
+# The interviewee answered the letter (a call that reached them, their reply, their yes: the
+# workflow's ``ANSWERS``), at or after it and after the request was sent.
+_answered_since = (
+    select(_ANSWER.id)
+    .where(
+        _ANSWER.interview_id == Letters.interview_id,
+        _ANSWER.owner_id == _OWNER,
+        _ANSWER.contact_id == Letters.recipient_id,
+        _ANSWER.occurred_at >= Letters.sent_at,
+        answered(_ANSWER),
+        _request_sent_by(_ANSWER.interview_id, _ANSWER.contact_id, _ANSWER.occurred_at),
+    )
+    .exists()
+)
+# Each waiting interview's last ask when it is a letter, oldest first: a scan of the owner's
+# sent letters by send time that stops after ``cap`` interviews.
+_LETTER_ASKS = (
     select(
-        Interviews.id,
-        Interviews.contact_id,
+        Interviews.id.label("id"),
+        Interviews.contact_id.label("contact_id"),
         Letters.sent_at.label("last_sent"),
         _name_of(Interviews.contact_id, "name"),
+        _phone_of(Interviews.contact_id),
+        literal(False, Boolean).label("after_answer"),
     )
     .select_from(
         _OuterFirstJoin(
@@ -201,10 +252,77 @@ FOLLOW_UP_QUERY = (
         Interviews.scheduled_at.is_(None),
         Letters.recipient_id == Interviews.contact_id,
         not_(_asked_again),
+        not_(_answered_since),
     )
-    .order_by(Letters.sent_at, Interviews.id)
-    .limit(_CAP)
 )
+# A later answer, or a later request or follow-up letter, than the interaction.
+_answered_again = (
+    select(_LATER_ANSWER.id)
+    .where(
+        _LATER_ANSWER.interview_id == Interactions.interview_id,
+        _LATER_ANSWER.owner_id == _OWNER,
+        _LATER_ANSWER.contact_id == Interactions.contact_id,
+        answered(_LATER_ANSWER),
+        or_(
+            _LATER_ANSWER.occurred_at > Interactions.occurred_at,
+            and_(
+                _LATER_ANSWER.occurred_at == Interactions.occurred_at,
+                _LATER_ANSWER.id > Interactions.id,
+            ),
+        ),
+    )
+    .exists()
+)
+_written_since = (
+    select(_LATER_ASK.id)
+    .where(
+        _LATER_ASK.interview_id == Interactions.interview_id,
+        _LATER_ASK.owner_id == _OWNER,
+        _LATER_ASK.kind.in_(_WRITTEN_ASKS),
+        _LATER_ASK.status == LetterStatus.SENT.value,
+        _LATER_ASK.recipient_id == Interactions.contact_id,
+        _LATER_ASK.sent_at > Interactions.occurred_at,
+    )
+    .exists()
+)
+# Each waiting interview's last ask when it is an answer (the contact was reached, replied or
+# said yes, and still no time is scheduled), oldest first: a scan of the owner's interactions
+# by time.
+_ANSWER_ASKS = (
+    select(
+        Interviews.id.label("id"),
+        Interviews.contact_id.label("contact_id"),
+        Interactions.occurred_at.label("last_sent"),
+        _name_of(Interviews.contact_id, "name"),
+        _phone_of(Interviews.contact_id),
+        literal(True, Boolean).label("after_answer"),
+    )
+    .select_from(
+        _OuterFirstJoin(
+            Interactions.__table__,
+            Interviews.__table__,
+            Interviews.id == Interactions.interview_id,
+        )
+    )
+    .where(
+        Interactions.owner_id == _OWNER,
+        Interactions.occurred_at < _cut(AgendaKind.FOLLOW_UP),
+        answered(Interactions),
+        Interviews.owner_id == _OWNER,
+        Interviews.state == InterviewState.REQUEST.value,
+        Interviews.scheduled_at.is_(None),
+        Interactions.contact_id == Interviews.contact_id,
+        _request_sent_by(Interviews.id, Interviews.contact_id, Interactions.occurred_at),
+        not_(_written_since),
+        not_(_answered_again),
+    )
+)
+# The two merged in ask order and cut at ``cap``: each interview's last ask is either a letter
+# or an answer, never both.
+_follow_ups = union_all(_LETTER_ASKS, _ANSWER_ASKS)
+FOLLOW_UP_QUERY: CompoundSelect[Any] = _follow_ups.order_by(
+    _follow_ups.selected_columns.last_sent, _follow_ups.selected_columns.id
+).limit(_CAP)
 
 
 def _checklist_complete() -> Any:
@@ -338,7 +456,7 @@ KEEP_IN_TOUCH_QUERY = (
 )
 
 # Each kind's query, by kind.
-QUERIES: dict[AgendaKind, Select[Any]] = {
+QUERIES: dict[AgendaKind, Select[Any] | CompoundSelect[Any]] = {
     AgendaKind.FOLLOW_UP: FOLLOW_UP_QUERY,
     AgendaKind.PREPARE: PREPARE_QUERY,
     AgendaKind.THANK: THANK_QUERY,

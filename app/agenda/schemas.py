@@ -23,6 +23,13 @@ class AgendaKind(StrEnum):
     KEEP_IN_TOUCH = "keep_in_touch"
 
 
+class FollowUpAction(StrEnum):
+    """How to follow up: by phone when the contact has a number, else in writing."""
+
+    CALL = "call"
+    LETTER = "letter"
+
+
 class AgendaItem(BaseModel):
     """One due action: what to do, for which interview and with whom, and by when."""
 
@@ -44,6 +51,14 @@ class AgendaItem(BaseModel):
     due_label: str = PydanticField(
         description="When the action falls due, as the user reads it in their time zone: "
         '"Tuesday 9 December 2026, 9:30 a.m. EST".'
+    )
+    action: FollowUpAction | None = PydanticField(
+        default=None,
+        description="follow_up only: `call` when the contact has a phone number (see phone), "
+        "else `letter`; null for the other kinds.",
+    )
+    phone: str | None = PydanticField(
+        default=None, description="follow_up with action call: the number to call."
     )
 
 

@@ -12,11 +12,14 @@ keeps the rules: the delays, the merging, the items and their titles.
 
 The kinds and their rules:
 
-- ``follow_up`` — an interview in ``request`` with no time scheduled, whose last request or
-  follow-up letter to the interviewee was sent 7 days before (found by walking the owner's
-  sent letters oldest first, keeping each interview's last one). Due 7 days after that letter:
-  sending a follow-up letter (or scheduling a time) clears it; a new one falls due 7 days
-  after the follow-up.
+- ``follow_up`` — an interview in ``request`` with no time scheduled, whose last ask of the
+  interviewee was 7 days before. An ask is a request or follow-up letter sent, or an answer
+  logged at or after the request letter was sent: an interaction that reached the interviewee
+  (the workflow's ``ANSWERS``: a call that reached them, their reply, their yes). Found by
+  walking the owner's sent letters and interactions oldest first, keeping each interview's
+  last ask. Due 7 days after it: sending a follow-up letter, logging an answer (or scheduling a
+  time) clears it; a new one falls due 7 days after. The item says to call, with the number,
+  when the interviewee has a phone number.
 - ``prepare`` — an interview in ``request`` or ``prepared`` scheduled within 3 days from now
   (a time already past is no longer to prepare for), whose checklist is incomplete by the
   workflow's rule: the opening statement needs a text, attire counts only in person. Due 3
@@ -45,7 +48,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.agenda.repository import AgendaQueries
-from app.agenda.schemas import AgendaItem, AgendaKind
+from app.agenda.schemas import AgendaItem, AgendaKind, FollowUpAction
 from app.interviews import workflow
 from app.kit.db import utcnow
 from app.kit.errors import caller_gone
@@ -92,6 +95,8 @@ class _Due(NamedTuple):
     interview_id: uuid.UUID | None = None
     interviewee_name: str | None = None  # report_back: whom the interview was with
     missing: tuple[str, ...] = ()  # prepare: the checklist items still to do
+    phone: str | None = None  # follow_up: the number to call, if the contact has one
+    after_answer: bool = False  # follow_up: the last ask was the contact's answer, not a letter
 
 
 def _key(due: _Due) -> tuple[datetime, int, uuid.UUID, uuid.UUID]:
@@ -165,11 +170,23 @@ def _one_by_one(queries: AgendaQueries, due_before: datetime) -> tuple[str, list
 def _item(due: _Due, now: datetime, zone: str) -> AgendaItem:
     """The action in words, its times in the user's ``zone``."""
     name = due.name or "your contact"
+    action = None
     if due.kind == AgendaKind.FOLLOW_UP:
-        title = (
-            f"Follow up with {name} on your request for an informational interview "
-            "(a call or a follow-up letter)"
-        )
+        action = FollowUpAction.CALL if due.phone else FollowUpAction.LETTER
+        if due.phone and due.after_answer:
+            title = f"Call {name} at {due.phone} to set a time for your informational interview"
+        elif due.phone:
+            title = (
+                f"Call {name} at {due.phone} to follow up on your request for an informational "
+                "interview"
+            )
+        elif due.after_answer:
+            title = f"Follow up with {name} to set a time for your informational interview"
+        else:
+            title = (
+                f"Follow up with {name} on your request for an informational interview "
+                "(a call or a follow-up letter)"
+            )
     elif due.kind == AgendaKind.PREPARE:
         todo = ", ".join(item.replace("_", " ") for item in due.missing)
         when = format_moment(due.due_at + PREPARE_BEFORE, zone)
@@ -189,6 +206,8 @@ def _item(due: _Due, now: datetime, zone: str) -> AgendaItem:
         contact_id=due.contact_id,
         title=title,
         due_label=format_moment(due.due_at, zone),
+        action=action,
+        phone=due.phone if action == FollowUpAction.CALL else None,
     )
 
 
@@ -219,6 +238,8 @@ def _follow_ups(rows: Iterable[Any]) -> list[_Due]:
             row.contact_id,
             row.name,
             row.id,
+            phone=(row.phone or "").strip() or None,
+            after_answer=bool(row.after_answer),
         )
         for row in rows
     ]

@@ -1,4 +1,5 @@
-"""``last_contacted_at``: derived from sent letters and held interviews, never typed in."""
+"""``last_contacted_at``: derived from sent letters, held interviews and the interactions that
+reached the contact, never typed in."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ from app.contacts.repository import ContactActivityRepository
 
 
 def refresh_last_contacted(session: Session, contact_id: uuid.UUID) -> None:
-    """Recompute a contact's ``last_contacted_at`` from its letters and interviews.
+    """Recompute a contact's ``last_contacted_at`` from its letters, interviews and
+    interactions.
 
     Call it (inside the caller's transaction) whenever a letter is sent, an interview is held,
-    or either is removed, so the field always follows the facts.
+    an interaction is logged or changed, or any of them is removed, so the field always follows
+    the facts.
     """
     activity = ContactActivityRepository(session)
-    letter_at, held_at = activity.last_letter_and_interview(contact_id)
-    latest = max((v for v in (letter_at, held_at) if v is not None), default=None)
+    moments = activity.last_letter_and_interview(contact_id)
+    latest = max((v for v in moments if v is not None), default=None)
     activity.set_last_contacted(contact_id, latest)
 
 

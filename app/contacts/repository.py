@@ -39,6 +39,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Session, col
 
 from app.contacts.schemas import Contact
+from app.interactions.repository import answered
+from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview
 from app.kit.db import UTCDateTime
 from app.kit.queries import (
@@ -223,7 +225,7 @@ class ContactRepository:
 
     def references_to(self, owner_id: uuid.UUID, contact_id: uuid.UUID) -> list[str]:
         """Which kinds of record point at this contact (``interview``, ``referral``,
-        ``letter``)."""
+        ``letter``, ``interaction``)."""
         interview = exists().where(
             col(Interview.owner_id) == owner_id, col(Interview.contact_id) == contact_id
         )
@@ -231,24 +233,36 @@ class ContactRepository:
             or_(col(Referral.referrer_id) == contact_id, col(Referral.referred_id) == contact_id)
         )
         letter = exists().where(col(Letter.recipient_id) == contact_id)
-        found = self.session.execute(select(interview, referral, letter)).one()
-        kinds = ("interview", "referral", "letter")
+        interaction = exists().where(col(Interaction.contact_id) == contact_id)
+        found = self.session.execute(select(interview, referral, letter, interaction)).one()
+        kinds = ("interview", "referral", "letter", "interaction")
         return [name for name, hit in zip(kinds, found, strict=True) if hit]
 
 
+_INTERACTIONS: Any = Interaction.__table__  # type: ignore[attr-defined]
+
+
+def _answered_at(contact_id: uuid.UUID) -> Select[Any]:
+    """When the contact answered: the interactions with them that reached them (the
+    workflow's definition), as a column ``at``."""
+    c = _INTERACTIONS.c
+    return select(c.occurred_at.label("at")).where(c.contact_id == contact_id, answered(c))
+
+
 class ContactActivityRepository:
-    """When the user was last in touch with a contact: read from the letters sent to them and
-    the interviews held with them, written on the contact. By the contact's id, for a contact
-    the caller has already read as theirs."""
+    """When the user was last in touch with a contact: read from the letters sent to them, the
+    interviews held with them and the interactions that reached them, written on the contact.
+    By the contact's id, for a contact the caller has already read as theirs."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def last_letter_and_interview(
         self, contact_id: uuid.UUID
-    ) -> tuple[datetime | None, datetime | None]:
-        """When the latest letter to the contact was sent, and when the latest interview
-        with them was held (``None`` for never), in one statement."""
+    ) -> tuple[datetime | None, datetime | None, datetime | None]:
+        """When the latest letter to the contact was sent, when the latest interview with them
+        was held, and when they last answered an interaction (``None`` for never), in one
+        statement."""
         last_letter = (
             select(func.max(Letter.sent_at))
             .where(Letter.recipient_id == contact_id)  # type: ignore[arg-type]
@@ -260,18 +274,24 @@ class ContactActivityRepository:
             .where(Interview.contact_id == contact_id)  # type: ignore[arg-type]
             .scalar_subquery()
         )
-        letter_at, held_at = self.session.execute(
-            select(type_coerce(last_letter, UTCDateTime), type_coerce(last_held, UTCDateTime))
+        answers = _answered_at(contact_id).subquery()
+        last_answer = select(func.max(answers.c.at)).scalar_subquery()
+        letter_at, held_at, answer_at = self.session.execute(
+            select(
+                type_coerce(last_letter, UTCDateTime),
+                type_coerce(last_held, UTCDateTime),
+                type_coerce(last_answer, UTCDateTime),
+            )
         ).one()
-        return letter_at, held_at
+        return letter_at, held_at, answer_at
 
     @staticmethod
     def held_interview_statement(
         contact_id: uuid.UUID, interview_id: uuid.UUID, held_at: datetime
     ) -> Update:
         """The write that brings ``last_contacted_at`` up to date once the interview is held at
-        ``held_at``: it reads the other interviews and the letters, never this interview's own
-        row, so it can run in the same statement as the move that sets it."""
+        ``held_at``: it reads the other interviews, the letters and the interactions, never this
+        interview's own row, so it can run in the same statement as the move that sets it."""
         times = union_all(
             select(col(Letter.sent_at).label("at")).where(
                 col(Letter.recipient_id) == contact_id, col(Letter.status) == "sent"
@@ -279,6 +299,7 @@ class ContactActivityRepository:
             select(col(Interview.held_at).label("at")).where(
                 col(Interview.contact_id) == contact_id, col(Interview.id) != interview_id
             ),
+            _answered_at(contact_id),
             select(literal(held_at, UTCDateTime).label("at")),
         ).subquery()
         latest = select(func.max(times.c.at)).scalar_subquery()

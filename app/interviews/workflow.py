@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.vocabulary import InterviewMode, InterviewState
+from app.vocabulary import Direction, InteractionKind, InterviewMode, InterviewState, Outcome
 
 REQUEST = InterviewState.REQUEST
 PREPARED = InterviewState.PREPARED
@@ -290,3 +290,78 @@ def options(facts: Facts) -> list[Option]:
         )
         for to in next_states(facts.state)
     ]
+
+
+# --- what the contact answers ------------------------------------------------------------------
+# A request goes out in writing and is followed up by phone: calls, voicemails, meetings,
+# messages and replies are logged as interactions. These rules say which of them reach the
+# contact, and what an answer means for the interview. The agenda's follow-up query and a
+# contact's ``last_contacted_at`` are built from this definition, never from a copy of it.
+
+# The outcomes that make sense for each kind of interaction: a voicemail is left on a call or
+# is itself one; a reply or a meeting is an answer, never a missed one.
+OUTCOMES: dict[InteractionKind, frozenset[Outcome]] = {
+    InteractionKind.CALL: frozenset(Outcome),
+    InteractionKind.VOICEMAIL: frozenset(
+        {Outcome.LEFT_VOICEMAIL, Outcome.AGREED, Outcome.DECLINED}
+    ),
+    InteractionKind.MEETING: frozenset({Outcome.REACHED, Outcome.AGREED, Outcome.DECLINED}),
+    InteractionKind.MESSAGE: frozenset({Outcome.NO_ANSWER, Outcome.AGREED, Outcome.DECLINED}),
+    InteractionKind.REPLY: frozenset({Outcome.AGREED, Outcome.DECLINED}),
+}
+
+
+def outcome_fits(kind: InteractionKind, outcome: Outcome | None) -> bool:
+    """Whether ``outcome`` (``None``: not recorded) can be the outcome of ``kind``."""
+    return outcome is None or outcome in OUTCOMES[kind]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A shape of interaction in which the contact answered; ``None`` matches anything."""
+
+    kind: InteractionKind | None = None
+    direction: Direction | None = None
+    outcome: Outcome | None = None
+
+
+# An interaction of one of these shapes reached the contact: it is contact (it moves
+# ``last_contacted_at``), and when it is about an interview, with its interviewee, at or after
+# the interview's request letter was sent, it is the follow-up of that request: the agenda's
+# follow-up item clears, as a follow-up letter clears it, and falls due again
+# ``FOLLOW_UP_AFTER`` later if no time is scheduled by then.
+ANSWERS: tuple[Answer, ...] = (
+    Answer(kind=InteractionKind.CALL, direction=Direction.OUTBOUND, outcome=Outcome.REACHED),
+    Answer(kind=InteractionKind.REPLY, direction=Direction.INBOUND),
+    Answer(outcome=Outcome.AGREED),
+)
+
+
+def answered(kind: InteractionKind, direction: Direction, outcome: Outcome | None) -> bool:
+    """Whether an interaction of this kind, direction and outcome reached the contact."""
+    return any(
+        (shape.kind is None or shape.kind == kind)
+        and (shape.direction is None or shape.direction == direction)
+        and (shape.outcome is None or shape.outcome == outcome)
+        for shape in ANSWERS
+    )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A move the user may want to make, offered and never made for them."""
+
+    to: InterviewState
+    reason: str
+
+
+def suggested_move(state: InterviewState, outcome: Outcome | None) -> Suggestion | None:
+    """What an interaction's outcome suggests for its interview in ``state``: a contact who
+    declined before the interview was held leaves it to be cancelled."""
+    if outcome == Outcome.DECLINED and CANCELLED in ALLOWED[state]:
+        return Suggestion(
+            to=CANCELLED,
+            reason="The contact declined the informational interview; cancel it if that is "
+            "their final answer.",
+        )
+    return None

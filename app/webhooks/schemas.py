@@ -37,6 +37,8 @@ class EventType(StrEnum):
     LETTER_SENT = "letter.sent"
     LETTER_DELIVERED = "letter.delivered"
     LETTER_DELIVERY_FAILED = "letter.delivery_failed"
+    INTERACTION_LOGGED = "interaction.logged"
+    INTERACTION_UPDATED = "interaction.updated"
 
 
 class DeliveryStatus(StrEnum):

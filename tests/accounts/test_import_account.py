@@ -150,6 +150,7 @@ class TestRoundTrip:
             "events": 5,
             "letters": 5,
             "templates": 1,
+            "interactions": 0,
         }
         second = export(client, bob)
         assert second["user"]["email"] == bob.email

@@ -537,6 +537,10 @@ def test_every_query_is_an_index_search(client: TestClient, database_url: str) -
             scans = [step for step in plan if step.startswith("SCAN ")]
             assert not scans, (statement, plan)
             if "later_ask" in statement:
-                # Follow-ups walk the owner's sent letters by send time and stop early,
-                # rather than gathering every request interview's letters and sorting them.
-                assert "ix_letter_owner_id_status_sent_at" in plan[0], plan
+                # Follow-ups walk the owner's sent letters by send time, and the owner's
+                # interactions by time, merging the two and stopping early, rather than
+                # gathering every request interview's letters and sorting them.
+                assert plan[0] == "MERGE (UNION ALL)", plan
+                left, right = plan.index("LEFT"), plan.index("RIGHT")
+                assert "ix_letter_owner_id_status_sent_at" in plan[left + 1], plan
+                assert "ix_interaction_owner_id_occurred_at" in plan[right + 1], plan

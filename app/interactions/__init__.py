@@ -1,0 +1,1 @@
+"""Interactions: calls, voicemails, meetings, messages and replies outside letters."""
