@@ -9,7 +9,6 @@ from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.letters.schemas import Letter
 from app.letters.template_schemas import LetterTemplate
-from app.mail.schemas import MailAccount, MailMessage
 from app.referrals.schemas import Referral
 from app.webhooks.schemas import OutboxEvent, WebhookDelivery, WebhookSubscription
 
@@ -22,8 +21,6 @@ __all__ = [
     "InterviewEvent",
     "Letter",
     "LetterTemplate",
-    "MailAccount",
-    "MailMessage",
     "OutboxEvent",
     "PersonalAccessToken",
     "PrepChecklist",

@@ -9,7 +9,7 @@ transaction on PostgreSQL, one read transaction on SQLite. The document::
      "user": {"id", "email", "full_name", "time_zone"},
      "contacts": [...], "referrals": [...],
      "interviews": [{..., "checklist": {...}, "events": [...]}],
-     "letters": [...], "interactions": [...], "templates": [...]}
+     "letters": [...], "documents": [...], "interactions": [...], "templates": [...]}
 
 Records carry their ids, so the references between them (``contact_id``, ``referrer_id``,
 ``interview_id`` …) can be followed; ``templates`` is present only when the server keeps letter
@@ -36,7 +36,9 @@ The whole document is checked before anything is written — its shape by the re
 then every reference, pair and external id across records — and any problem is a 422 whose
 ``errors[].loc`` is the JSON path of the offending value (``["body", "letters", 3,
 "recipient_id"]``). Then it is written in one transaction. Request bodies are limited to
-1 MiB (``INFOVIEW_MAX_BODY_BYTES``), which bounds the size of an account that can be imported.
+1 MiB (``INFOVIEW_MAX_BODY_BYTES``), which bounds the size of an account that can be imported;
+documents travel whole, their bytes in base64 (:mod:`app.documents.transfer`), so an account
+with documents needs a bigger limit to come back in.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ from app.contacts.schemas import (
     Tags,
     Title,
 )
+from app.documents import transfer as document_transfer
+from app.documents.transfer import DocumentRecord
 from app.interviews.schemas import InterviewQuestion
 from app.interviews.workflow import CHECKLIST_ITEMS, ENTERED_AT, answered
 from app.kit.bodies import checked_list
@@ -88,6 +92,7 @@ from app.kit.db import new_id, utcnow
 from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
 from app.kit.schemas import Timestamp
 from app.kit.times import TimeZoneName
+from app.letters.schemas import MAX_ATTACHMENTS
 from app.referrals.schemas import ReferredOn
 from app.vocabulary import (
     Channel,
@@ -263,6 +268,9 @@ class LetterRecord(_Record):
     body: Annotated[str, StringConstraints(max_length=50000)] = ""
     status: LetterStatus
     sent_at: Timestamp | None = None
+    attachment_ids: list[uuid.UUID] = PydanticField(
+        default_factory=list, max_length=MAX_ATTACHMENTS
+    )
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     source: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     created_at: Timestamp
@@ -320,6 +328,11 @@ class AccountDocument(_Record):
     referrals: _records(ReferralRecord)  # type: ignore[valid-type]
     interviews: _records(InterviewRecord)  # type: ignore[valid-type]
     letters: _records(LetterRecord)  # type: ignore[valid-type]
+    documents: list[DocumentRecord] = PydanticField(
+        default_factory=list,
+        max_length=document_transfer.MAX_DOCUMENTS,
+        description="Your documents, each with its bytes in base64.",
+    )
     interactions: _records(InteractionRecord)  # type: ignore[valid-type]
     templates: list[TemplateRecord] | None = PydanticField(
         default=None,
@@ -337,6 +350,7 @@ class ImportSummary(BaseModel):
     events: int
     letters: int
     templates: int
+    documents: int = 0
     interactions: int = 0
 
 
@@ -414,13 +428,28 @@ def _simple(fields: Sequence[str]) -> Any:
     return encode
 
 
+def _letters(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
+    return [
+        _dumps({**_pick(row, _LETTER_FIELDS), "attachment_ids": row["attachment_ids"] or []})
+        for row in rows
+    ]
+
+
+def _documents(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
+    return [_dumps(document_transfer.exported(row)) for row in rows]
+
+
 def _section(
-    records: AccountDataRepository, owner_id: uuid.UUID, name: str, encode: Any
+    records: AccountDataRepository,
+    owner_id: uuid.UUID,
+    name: str,
+    encode: Any,
+    size: int = BATCH,
 ) -> Iterator[bytes]:
-    """``,"name":[...]`` one batch of records per chunk."""
+    """``,"name":[...]`` one batch of ``size`` records per chunk."""
     yield f',"{name}":['.encode()
     first = True
-    for rows in records.batches(name, owner_id, size=BATCH):
+    for rows in records.batches(name, owner_id, size=size):
         encoded = encode(records, rows)
         yield (("" if first else ",") + ",".join(encoded)).encode()
         first = False
@@ -450,7 +479,11 @@ def stream_export(engine: Engine, owner_id: uuid.UUID) -> Iterator[bytes]:
         yield from _section(records, owner_id, "contacts", _simple(_CONTACT_FIELDS))
         yield from _section(records, owner_id, "referrals", _simple(_REFERRAL_FIELDS))
         yield from _section(records, owner_id, "interviews", _interview_batch)
-        yield from _section(records, owner_id, "letters", _simple(_LETTER_FIELDS))
+        yield from _section(records, owner_id, "letters", _letters)
+        # A few at a time: each may be megabytes.
+        yield from _section(
+            records, owner_id, "documents", _documents, size=document_transfer.EXPORT_BATCH
+        )
         yield from _section(records, owner_id, "interactions", _simple(_INTERACTION_FIELDS))
         if keeps_templates():
             fields = tuple(TemplateRecord.model_fields)
@@ -553,9 +586,17 @@ def _check_references(doc: AccountDocument, problems: _Problems) -> None:
                 problems, "interviews", i, identities, key, "external_id", "source and external_id"
             )
 
+    documents = {d.id for d in doc.documents}
     letters: set[uuid.UUID] = set()
     identities = set()
     for i, letter in enumerate(doc.letters):
+        for j, document_id in enumerate(letter.attachment_ids):
+            if document_id not in documents:
+                problems.add(
+                    ["letters", i, "attachment_ids", j],
+                    "names no document of the document",
+                    "invalid_reference",
+                )
         _unique(problems, "letters", i, letters, letter.id, "id", "id")
         if letter.recipient_id not in contacts:
             problems.add(
@@ -647,6 +688,9 @@ def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument)
     problems = _Problems()
     _check_references(doc, problems)
     template_rows = _template_rows(doc, owner_id, problems)
+    contents, faults = document_transfer.check(doc.documents)
+    for loc, msg, kind in faults:
+        problems.add(["documents", *loc], msg, kind)
     if problems.items:
         count = len(problems.items)
         raise Unprocessable(
@@ -659,12 +703,28 @@ def import_document(session: Session, owner_id: uuid.UUID, doc: AccountDocument)
         lock_account(session, owner_id)
         if not records.is_empty(owner_id):
             raise _not_empty()
-        summary = _write(records, owner_id, doc, template_rows)
+        document_ids = _remap(doc.documents)
+        summary = _write(records, owner_id, doc, template_rows, document_ids)
+        summary.documents = _write_documents(records, owner_id, doc, contents, document_ids)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return summary
+
+
+def _write_documents(
+    records: AccountDataRepository,
+    owner_id: uuid.UUID,
+    doc: AccountDocument,
+    contents: dict[uuid.UUID, bytes],
+    new_ids: dict[uuid.UUID, uuid.UUID],
+) -> int:
+    """The documents, under their new ids."""
+    if doc.documents:
+        rows = document_transfer.rows(doc.documents, contents, new_ids, owner_id)
+        records.insert_documents(sorted(rows, key=lambda r: r["id"]))
+    return len(doc.documents)
 
 
 def _not_empty() -> Conflict:
@@ -697,6 +757,7 @@ def _write(
     owner_id: uuid.UUID,
     doc: AccountDocument,
     template_rows: list[dict[str, Any]],
+    document_ids: dict[uuid.UUID, uuid.UUID],
 ) -> ImportSummary:
     contacts = _remap(doc.contacts)
     referrals = _remap(doc.referrals)
@@ -778,11 +839,14 @@ def _write(
         records.insert_events(events)
     rows = [
         {
-            **_plain(x.model_dump(exclude={"id", "recipient_id", "interview_id"})),
+            **_plain(
+                x.model_dump(exclude={"id", "recipient_id", "interview_id", "attachment_ids"})
+            ),
             **own,
             "id": letters[x.id],
             "recipient_id": contacts[x.recipient_id],
             "interview_id": interviews[x.interview_id] if x.interview_id else None,
+            "attachment_ids": [str(document_ids[d]) for d in x.attachment_ids] or None,
         }
         for x in doc.letters
     ]

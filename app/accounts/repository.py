@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel, col, select
 from app.accounts.schemas import RefreshToken, UserAccount
 from app.accounts.token_schemas import PersonalAccessToken
 from app.contacts.schemas import Contact
+from app.documents.schemas import Document
 from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.kit.db import utcnow
@@ -192,6 +193,7 @@ _SECTION_MODELS: dict[str, type[SQLModel]] = {
     "referrals": Referral,
     "interviews": Interview,
     "letters": Letter,
+    "documents": Document,
     "interactions": Interaction,
 }
 
@@ -252,6 +254,7 @@ class AccountDataRepository:
         """Whether the owner has no contact, referral, interview, letter, interaction or
         template at all."""
         tables = [_table_of(m) for m in (Contact, Referral, Interview, Letter, Interaction)]
+        tables.append(_table_of(Document))
         templates = _template_table()
         if templates is not None:
             tables.append(templates)
@@ -277,6 +280,9 @@ class AccountDataRepository:
 
     def insert_letters(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(Letter), rows)
+
+    def insert_documents(self, rows: list[dict[str, Any]]) -> None:
+        self.session.execute(insert(Document), rows)
 
     def insert_interactions(self, rows: list[dict[str, Any]]) -> None:
         self.session.execute(insert(Interaction), rows)

@@ -151,6 +151,7 @@ class TestRoundTrip:
             "letters": 5,
             "templates": 1,
             "interactions": 0,
+            "documents": 0,
         }
         second = export(client, bob)
         assert second["user"]["email"] == bob.email

@@ -1,0 +1,64 @@
+"""Webhook signing secrets at rest: sealed with AES-256-GCM under a key derived from the
+server's secret key.
+
+The HMAC that signs a delivery needs the secret itself, so it cannot be hashed like a
+password; a copy of the database (a backup, a replica, a leaked dump) without the server's
+``INFOVIEW_SECRET_KEY`` must still not let anyone sign events in our name. The key is derived
+with HKDF-SHA256 for this one purpose, so it is never the key that signs JWTs. Each sealed value
+is bound to its subscription's id (associated data): copied to another row, it does not open.
+
+Stored form: ``v1:`` + base64url(nonce ‖ ciphertext ‖ tag), 12-byte random nonce.
+``migrations/versions/20261205_1700_webhook_secrets_encrypted.py`` writes the same form; keep
+the two in step.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import uuid
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PREFIX = "v1:"
+_INFO = b"infoview webhook signing secrets v1"
+_NONCE_BYTES = 12
+
+
+class SecretUnreadable(Exception):
+    """A stored secret does not open with this server's key (the key changed, or the value was
+    tampered with or moved to another row)."""
+
+
+@lru_cache(maxsize=4)
+def _cipher(server_secret: str) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
+        server_secret.encode()
+    )
+    return AESGCM(key)
+
+
+def seal(server_secret: str, subscription_id: uuid.UUID, secret: str) -> str:
+    """The stored form of ``secret``, for the subscription ``subscription_id``."""
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = _cipher(server_secret).encrypt(nonce, secret.encode(), subscription_id.bytes)
+    return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def open_(server_secret: str, subscription_id: uuid.UUID, stored: str) -> str:
+    """The secret a stored value holds; :class:`SecretUnreadable` if it does not open."""
+    if not stored.startswith(PREFIX):
+        raise SecretUnreadable("not a sealed secret")
+    try:
+        raw = base64.urlsafe_b64decode(stored[len(PREFIX) :])
+        plain = _cipher(server_secret).decrypt(
+            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], subscription_id.bytes
+        )
+        return plain.decode()
+    except (InvalidTag, binascii.Error, ValueError) as exc:
+        raise SecretUnreadable("the secret does not open with this server's key") from exc
