@@ -162,7 +162,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Deliver webhooks from the outbox until SIGTERM/SIGINT (for a separate deployment)."""
+    """Deliver webhooks and send queued letters until SIGTERM/SIGINT (a separate deployment)."""
     import signal
 
     # A stop asked for while starting up (imports, the migration check) is honoured as soon as
@@ -175,6 +175,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from app.kit.db import get_engine
     from app.kit.middleware import configure_logging
+    from app.mail.sender import MailSender
     from app.webhooks.dispatcher import Dispatcher
 
     settings = _settings()
@@ -195,7 +196,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         if stop_requested:
             stop.set()
-        await dispatcher.run_forever(stop)
+        sender = MailSender(settings, engine, poll_interval=args.poll_interval)
+        await asyncio.gather(dispatcher.run_forever(stop), sender.run_forever(stop))
 
     asyncio.run(work())
     engine.dispose()

@@ -41,6 +41,8 @@ from app.kit.uploads import FileUpload
 from app.letters import drafts_router as drafts
 from app.letters import router as letters
 from app.letters import templates_router as templates
+from app.mail import router as mail
+from app.mail import sender as mail_sender
 from app.ops import metrics_router as metrics_api
 from app.ops import router as health
 from app.questions import router as questions
@@ -81,6 +83,7 @@ _V1_MODULES = (
     agenda,
     calendar,
     exports,
+    mail,
 )
 
 
@@ -144,7 +147,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             checkpointer.start()
         try:
             if settings.run_dispatcher:
-                async with dispatcher.running(dispatcher.Dispatcher(settings, engine)):
+                async with (
+                    dispatcher.running(dispatcher.Dispatcher(settings, engine)),
+                    mail_sender.running(mail_sender.MailSender(settings, engine)),
+                ):
                     yield
             else:
                 yield

@@ -54,6 +54,21 @@ class LetterStatus(StrEnum):
     SENT = "sent"
 
 
+class Delivery(StrEnum):
+    """How a letter is sent: ``email`` (the API sends it) or ``record`` (sent elsewhere)."""
+
+    EMAIL = "email"
+    RECORD = "record"
+
+
+class DeliveryStatus(StrEnum):
+    """Where an emailed letter is: waiting for the mail server, accepted by it, or given up."""
+
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class Channel(StrEnum):
     EMAIL = "email"
     POSTAL = "postal"

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     # The longest one statement may run on PostgreSQL (statement_timeout), then a 503.
     db_statement_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
     redis_url: str | None = None
+    # The server's mail relay for letters sent with delivery=email, e.g.
+    # smtp://user:password@smtp.example.com:587?starttls=true (or smtps://…:465). Unset: letters
+    # go out only through users' own mailboxes.
+    smtp_url: str | None = None
+    # The address the relay sends from; the user's name goes with it, their address in Reply-To.
+    smtp_from: str | None = None
+    # Let users' own mailboxes be on private or loopback addresses (a company's internal relay;
+    # tests). Off by default: a user-given host is otherwise a way into the server's network.
+    mail_allow_private_hosts: bool = False
     rate_limit_auth_per_minute: int = Field(default=10, ge=1)
     rate_limit_writes_per_minute: int = Field(default=600, ge=1)
     # Namespace of the Redis keys, so deployments (or test runs) sharing a Redis stay apart.

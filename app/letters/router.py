@@ -9,10 +9,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep, ThreadSessionDep
+from app.accounts.deps import (
+    CurrentUser,
+    IfMatch,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    ThreadSessionDep,
+)
 from app.kit.problems import post_only, problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.rate_limits import READS_ONLY
@@ -25,6 +32,7 @@ from app.letters.schemas import (
     LetterCreate,
     LetterPublic,
     LetterUpdate,
+    SendRequest,
 )
 from app.vocabulary import LetterKind, LetterStatus
 
@@ -172,10 +180,26 @@ async def send_letter(
     session: ThreadSessionDep,
     user: CurrentUser,
     response: Response,
+    settings: SettingsDep,
     if_match: IfMatch = None,
+    data: SendRequest | None = Body(default=None),
 ) -> LetterPublic:
-    """Send a draft letter: it is stamped with sent_at and never changes again."""
+    """Send a draft letter: emailed by the API, or recorded as sent elsewhere.
+
+    With `delivery=email` (the default where mail is set up: your mailbox, else the server's
+    relay) the letter is queued and closed to changes; `delivery_status` is `queued`, then
+    `delivered` when the mail server accepts it (the letter is then `sent`, with `sent_at` and
+    `message_id`), or `failed` with `delivery_error` (a draft again). With `delivery=record`
+    it is stamped sent now. Either way the letter rules and the job-ask check run first, and a
+    sent letter never changes again.
+    """
     letter = await run_in_threadpool(
-        letters_service.send, session, user.id, letter_id, if_match=if_match
+        letters_service.send,
+        session,
+        user.id,
+        letter_id,
+        if_match=if_match,
+        delivery=data.delivery if data is not None else None,
+        settings=settings,
     )
     return _public(letter, response)

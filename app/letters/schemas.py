@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
-from app.vocabulary import Channel, LetterKind, LetterStatus
+from app.vocabulary import Channel, Delivery, DeliveryStatus, LetterKind, LetterStatus
 
 #: The most documents one letter encloses.
 MAX_ATTACHMENTS = 5
@@ -44,6 +44,10 @@ class Letter(SQLModel, table=True):
     body: str = Field(default="", max_length=50000)
     status: str = Field(default="draft", max_length=10)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivery: str | None = Field(default=None, max_length=10)
+    delivery_status: str | None = Field(default=None, max_length=10)
+    message_id: str | None = Field(default=None, max_length=255)
+    delivery_error: str | None = Field(default=None, max_length=500)
     # The documents enclosed (ids as text, in order); NULL, not [], when there are none, so
     # the drafts that enclose anything are found by ``IS NOT NULL``.
     attachment_ids: list[str] | None = Field(
@@ -147,10 +151,35 @@ class LetterPublic(SQLModel):
     status: LetterStatus
     sent_at: datetime | None
     attachment_ids: EnclosedIds = Field(default_factory=list)
+    delivery: Delivery | None = PydanticField(
+        default=None, description="email: sent by the API; record: sent elsewhere."
+    )
+    delivery_status: DeliveryStatus | None = PydanticField(
+        default=None,
+        description="An emailed letter: queued (status stays draft), delivered (the mail server "
+        "accepted it; status sent), failed (delivery_error says why; still a draft).",
+    )
+    message_id: str | None = PydanticField(
+        default=None, description="The emailed letter's Message-ID, for matching replies."
+    )
+    delivery_error: str | None = PydanticField(
+        default=None, description="Why the mail server did not take it, in its own words."
+    )
     external_id: str | None
     source: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class SendRequest(SQLModel):
+    """How to send: ``email`` (the default where mail is set up) or ``record``."""
+
+    delivery: Delivery | None = Field(
+        default=None,
+        description="email: the API sends it through your mailbox or the server's relay; "
+        "record: you sent it yourself and the API records it. Default: email where mail is set "
+        "up, else record.",
+    )
 
 
 class LetterCheck(SQLModel):

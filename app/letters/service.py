@@ -12,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.contacts.activity import refresh_last_contacted
+from app.kit.config import Settings
 from app.kit.db import utcnow
 from app.kit.errors import AppError, Conflict, Unprocessable
 from app.kit.queries import check_if_match, optimistic_write
@@ -32,7 +34,15 @@ from app.letters.schemas import (
     LetterPublic,
     LetterUpdate,
 )
-from app.vocabulary import Decision, InterviewState, LetterKind, LetterStatus
+from app.mail import service as mail
+from app.vocabulary import (
+    Decision,
+    Delivery,
+    DeliveryStatus,
+    InterviewState,
+    LetterKind,
+    LetterStatus,
+)
 from app.webhooks.outbox import emit
 
 
@@ -115,16 +125,86 @@ def update_letter(
 
 
 def send(
-    session: Session, owner_id: uuid.UUID, letter_id: uuid.UUID, *, if_match: str | None = None
+    session: Session,
+    owner_id: uuid.UUID,
+    letter_id: uuid.UUID,
+    *,
+    if_match: str | None = None,
+    delivery: Delivery | None = None,
+    settings: Settings | None = None,
 ) -> Letter:
-    """Mark a draft sent now, after checking the rules once more. Sent already: 409."""
+    """Send a draft, after checking the rules once more. Sent already: 409.
+
+    ``record`` marks it sent now. ``email`` (the default where mail is set up: the user's own
+    mailbox, else the server's relay) queues it for the mail sender in the same transaction;
+    the letter stays a draft, closed to changes, until the mail server accepts it
+    (:func:`mark_delivered`) or refuses it for good (:func:`mark_undeliverable`).
+    """
     letters = LetterRepository(session)
+    route = mail.route_for(session, settings, owner_id) if settings is not None else None
+    chosen = delivery or (Delivery.EMAIL if route is not None else Delivery.RECORD)
+    if chosen == Delivery.EMAIL and route is None:
+        raise Unprocessable(
+            "Mail is not set up: add your own mailbox with PUT /api/v1/mail/account, or send "
+            "with delivery=record if you sent the letter yourself.",
+            code="mail_not_configured",
+        )
 
     def values(letter: Letter) -> dict[str, Any]:
         _check_letter(letters, letter)
-        return {"status": LetterStatus.SENT.value, "sent_at": utcnow()}
+        if chosen == Delivery.RECORD:
+            return {
+                "status": LetterStatus.SENT.value,
+                "sent_at": utcnow(),
+                "delivery": Delivery.RECORD.value,
+            }
+        assert route is not None
+        queued = mail.queue(session, owner_id, letter, route)
+        return {
+            "delivery": Delivery.EMAIL.value,
+            "delivery_status": DeliveryStatus.QUEUED.value,
+            "message_id": queued,
+            "delivery_error": None,
+        }
 
     return _write(session, owner_id, letter_id, if_match, values, sent_code="letter_already_sent")
+
+
+def mark_delivered(session: Session, letter_id: uuid.UUID, accepted_at: datetime) -> None:
+    """The mail server accepted a queued letter: it is sent, as of then. Does not commit."""
+    letters = LetterRepository(session)
+    letter = session.get(Letter, letter_id)
+    if letter is None or letter.status == LetterStatus.SENT.value:
+        return
+    letters.compare_and_set(
+        letter,
+        status=LetterStatus.SENT.value,
+        sent_at=accepted_at,
+        delivery_status=DeliveryStatus.DELIVERED.value,
+        delivery_error=None,
+    )
+    _announce_sent(session, letters, letter)
+    emit(session, letter.owner_id, "letter.delivered", LetterPublic.model_validate(letter))
+
+
+def mark_undeliverable(session: Session, letter_id: uuid.UUID, error: str) -> None:
+    """The mail server refused a queued letter for good: a draft again, with the reason."""
+    letters = LetterRepository(session)
+    letter = session.get(Letter, letter_id)
+    if letter is None or letter.status == LetterStatus.SENT.value:
+        return
+    letters.compare_and_set(
+        letter, delivery_status=DeliveryStatus.FAILED.value, delivery_error=error[:500]
+    )
+    letters.refresh(letter)
+    emit(session, letter.owner_id, "letter.delivery_failed", LetterPublic.model_validate(letter))
+
+
+def _announce_sent(session: Session, letters: LetterRepository, letter: Letter) -> None:
+    """What sending a letter does besides its own row: the contact's last contact, the event."""
+    refresh_last_contacted(session, letter.recipient_id)
+    letters.refresh(letter)  # as sent, for the event committed with it
+    emit(session, letter.owner_id, "letter.sent", LetterPublic.model_validate(letter))
 
 
 def delete_letter(
@@ -172,9 +252,7 @@ def _write(
         new_values = values(letter)
         letters.compare_and_set(letter, **new_values)
         if new_values.get("status") == LetterStatus.SENT.value:
-            refresh_last_contacted(session, letter.recipient_id)
-            letters.refresh(letter)  # as sent, for the event committed with it
-            emit(session, owner_id, "letter.sent", LetterPublic.model_validate(letter))
+            _announce_sent(session, letters, letter)
         try:
             session.commit()
         except IntegrityError as exc:  # a concurrent write took the external id first
@@ -188,6 +266,11 @@ def _write(
 
 def _check_writable(letter: Letter, if_match: str | None, *, sent_code: str) -> None:
     check_if_match(if_match, letter.version)
+    if letter.delivery_status == DeliveryStatus.QUEUED.value:
+        raise Conflict(
+            "The letter is being emailed; it can change again only if the mail server refuses it.",
+            code="letter_queued",
+        )
     if letter.status == LetterStatus.SENT.value:
         if sent_code == "letter_already_sent":
             raise Conflict(

@@ -53,10 +53,11 @@ from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook
 
 from app import __version__
+from app.kit import secret_box
 from app.kit.config import Settings
 from app.kit.db import get_engine, new_id, utcnow
 from app.kit.errors import AppError
-from app.webhooks import secret_box, urls
+from app.webhooks import urls
 from app.webhooks.repository import DeliveryRepository, OutboxRepository, SubscriptionRepository
 from app.webhooks.schemas import MAX_PENDING_DELIVERIES, DeliveryStatus, WebhookSubscription
 

@@ -35,6 +35,8 @@ class EventType(StrEnum):
     INTERVIEW_CREATED = "interview.created"
     INTERVIEW_STATE_CHANGED = "interview.state_changed"
     LETTER_SENT = "letter.sent"
+    LETTER_DELIVERED = "letter.delivered"
+    LETTER_DELIVERY_FAILED = "letter.delivery_failed"
     INTERACTION_LOGGED = "interaction.logged"
     INTERACTION_UPDATED = "interaction.updated"
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.kit import secret_box
 from app.kit.config import Settings
 from app.kit.db import new_id, utcnow
 from app.kit.errors import Conflict, NotFound
 from app.kit.queries import check_if_match, optimistic_write
-from app.webhooks import secret_box, urls
+from app.webhooks import urls
 from app.webhooks.repository import DeliveryRepository, SubscriptionRepository
 from app.webhooks.schemas import (
     DeliveryStatus,

@@ -34,11 +34,12 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 from standardwebhooks.webhooks import Webhook
 
+from app.kit import secret_box
 from app.kit.config import Settings
 from app.kit.db import utcnow
 from app.kit.migrations import alembic_config
 from app.main import create_app
-from app.webhooks import secret_box, urls
+from app.webhooks import urls
 from app.webhooks.dispatcher import Dispatcher, clean_error
 from app.webhooks.schemas import WebhookDelivery, WebhookSubscription
 from tests.conftest import TEST_SECRET
