@@ -19,6 +19,8 @@ ALL_EVENTS = [
     "interview.created",
     "interview.state_changed",
     "letter.sent",
+    "interaction.logged",
+    "interaction.updated",
 ]
 
 

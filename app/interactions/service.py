@@ -175,8 +175,9 @@ def create(
     interaction, with what it suggests, and its version."""
     now = utcnow()
     occurred_at = data.occurred_at or now
-    _check_shape(data.kind, data.direction, data.outcome, data.letter_id, occurred_at, now)
+    # What the body names is checked first: another user's id answers as one that exists nowhere.
     state = _check_references(session, owner_id, data.contact_id, data.interview_id, data.letter_id)
+    _check_shape(data.kind, data.direction, data.outcome, data.letter_id, occurred_at, now)
     interaction = Interaction(
         owner_id=owner_id,
         contact_id=data.contact_id,
@@ -223,6 +224,9 @@ def update_(
             "occurred_at": interaction.occurred_at,
             **changes,
         }
+        state = _check_references(
+            session, owner_id, interaction.contact_id, merged["interview_id"], merged["letter_id"]
+        )
         _check_shape(
             merged["kind"],
             merged["direction"],
@@ -230,9 +234,6 @@ def update_(
             merged["letter_id"],
             merged["occurred_at"],
             utcnow(),
-        )
-        state = _check_references(
-            session, owner_id, interaction.contact_id, merged["interview_id"], merged["letter_id"]
         )
         if not changes:
             return _logged(interaction, state), interaction.version

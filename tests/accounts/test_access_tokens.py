@@ -314,6 +314,8 @@ class TestUse:
         ("referrals", "DELETE", "referrals:write"),
         ("interviews", "PATCH", "interviews:write"),
         ("letters", "GET", "letters:read"),
+        ("interactions", "GET", "interactions:read"),
+        ("interactions", "PATCH", "interactions:write"),
         ("webhooks", "GET", "webhooks:manage"),
         ("webhooks", "POST", "webhooks:manage"),
         ("export", "GET", "export"),
