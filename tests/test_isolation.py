@@ -190,8 +190,13 @@ def uuid_fields(model: type[BaseModel]) -> list[str]:
 
 def holds_list(model: type[BaseModel], name: str) -> bool:
     """Whether a body field is a list (of references, for ``attachment_ids``)."""
-    annotation = model.model_fields[name].annotation
-    return any(typing.get_origin(a) is list for a in (annotation, *typing.get_args(annotation)))
+
+    def is_list(annotation: Any) -> bool:
+        return typing.get_origin(annotation) is list or any(
+            is_list(a) for a in typing.get_args(annotation)
+        )
+
+    return is_list(model.model_fields[name].annotation)
 
 
 # --- two users, one of everything each -------------------------------------------------------
