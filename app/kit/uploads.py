@@ -36,9 +36,12 @@ class FileUpload:
 
 
 def file_upload(scope: Scope) -> FileUpload | None:
-    """The upload taken at this request's path, if it is one (POST only)."""
-    if scope.get("method") != "POST":
-        return None
+    """The upload taken at this request's path, if it is one.
+
+    Whatever the method: another method on the path is answered 405 by routing, and a file
+    sent with it (binary, NULs and all) is bounded the same way and never read, rather than
+    refused at the door for what it holds.
+    """
     app = scope.get("app")
     uploads = getattr(getattr(app, "state", None), "file_uploads", None)
     return uploads.get(scope.get("path")) if uploads else None

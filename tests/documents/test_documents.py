@@ -566,3 +566,17 @@ def test_export_and_import_carry_documents(client: TestClient) -> None:
     third = register(client)
     problem = assert_problem(client.post(f"{API}/import", json=bad, headers=third.headers), 422)
     assert problem["errors"][0]["loc"][:3] == ["body", "documents", 0]
+
+
+def test_another_method_on_the_upload_path_is_a_405_whatever_the_file_holds(
+    client: TestClient,
+) -> None:
+    user = register(client)
+    r = client.put(
+        f"{API}/documents",
+        files={"file": ("cv.pdf", EXE)},
+        data={"kind": "resume"},
+        headers=user.headers,
+    )
+    assert_problem(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == "GET, POST"
