@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from app.accounts import tokens
 from app.accounts.deps import (
     CurrentUser,
     IfMatch,
@@ -20,6 +21,7 @@ from app.accounts.deps import (
     SettingsDep,
     ThreadSessionDep,
 )
+from app.accounts.tokens import Principal
 from app.kit.problems import post_only, problem_responses
 from app.kit.queries import MAX_LIMIT, etag
 from app.kit.rate_limits import READS_ONLY
@@ -39,6 +41,12 @@ from app.vocabulary import LetterKind, LetterStatus
 router = APIRouter(tags=["letters"])
 
 
+def _may_enclose(user: Principal, attachment_ids: list[uuid.UUID] | None) -> None:
+    """Enclosing documents reads them: a personal access token also needs documents:read."""
+    if attachment_ids:
+        tokens.require(user, "documents:read", "Enclosing documents reads them.")
+
+
 def _public(letter: Letter, response: Response) -> LetterPublic:
     response.headers["ETag"] = etag(letter.version)
     return LetterPublic.model_validate(letter, from_attributes=True)
@@ -55,6 +63,7 @@ async def create_letter(
     data: LetterCreate, session: ThreadSessionDep, user: CurrentUser, response: Response
 ) -> LetterPublic:
     """Draft a letter to one of your contacts."""
+    _may_enclose(user, data.attachment_ids)
     letter = await run_in_threadpool(letters_service.create, session, user.id, data)
     response.headers["Location"] = f"/api/v1/letters/{letter.id}"
     return _public(letter, response)
@@ -148,6 +157,7 @@ async def update_letter(
     if_match: IfMatch = None,
 ) -> LetterPublic:
     """Edit a draft letter; a sent letter never changes."""
+    _may_enclose(user, data.attachment_ids)
     letter = await run_in_threadpool(
         letters_service.update_letter, session, user.id, letter_id, data, if_match=if_match
     )

@@ -580,3 +580,25 @@ def test_another_method_on_the_upload_path_is_a_405_whatever_the_file_holds(
     )
     assert_problem(r, 405, "method_not_allowed")
     assert r.headers["allow"] == "GET, POST"
+
+
+def test_a_token_encloses_documents_only_with_documents_read(client: TestClient) -> None:
+    user = register(client)
+    doc = uploaded(client, user, TEXT, "a.txt", kind="other")
+    body = {
+        "kind": "keep_in_touch",
+        "recipient_id": make_contact(client, user)["id"],
+        "body": "Hello again.",
+        "attachment_ids": [doc["id"]],
+    }
+
+    def token(*scopes: str) -> dict[str, str]:
+        r = client.post(
+            f"{API}/tokens", json={"name": "t", "scopes": list(scopes)}, headers=user.headers
+        )
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    r = client.post(f"{API}/letters", json=body, headers=token("letters:write"))
+    assert assert_problem(r, 403, "insufficient_scope")["required_scope"] == "documents:read"
+    r = client.post(f"{API}/letters", json=body, headers=token("letters:write", "documents:read"))
+    assert r.status_code == 201, r.text
