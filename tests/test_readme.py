@@ -142,7 +142,8 @@ def test_the_walk_through_works_word_for_word(server: Server) -> None:
     registered, me = json_documents(proc.stdout)
     assert registered["email"] == "ada@example.com"
     assert me == registered  # GET /me answers with the account that was just made
-    assert set(me) == {"id", "email", "full_name", "created_at"}
+    assert set(me) == {"id", "email", "full_name", "time_zone", "created_at"}
+    assert me["time_zone"] == "UTC"  # until the user sets theirs
 
     # The server logged one JSON line per request, without the password or the token.
     server.process.terminate()
