@@ -14,8 +14,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.contacts.schemas import Contact
+from app.interviews import workflow
 from app.kit.db import utcnow
 from app.letters.schemas import Letter
+from app.vocabulary import Direction, InteractionKind, InterviewState, Outcome
 from app.webhooks.schemas import OutboxEvent
 from tests.factories import User, assert_problem, register
 from tests.factories_interviews import (
@@ -688,3 +690,61 @@ class TestExport:
         problem = assert_problem(r, 422)
         assert problem["errors"][0]["loc"] == ["body", "interactions", 0, "interview_id"]
         assert client.get(API, headers=bob.headers).json()["data"] == []
+
+
+class TestKeptWhenItsInterviewGoes:
+    def test_deleting_the_interview_keeps_the_interaction_with_the_contact(
+        self, client: TestClient
+    ) -> None:
+        user = register(client)
+        contact = create_contact(client, user)
+        interview = create_interview(client, user, contact_id=contact["id"])
+        call = logged(
+            client,
+            user,
+            contact_id=contact["id"],
+            interview_id=interview["id"],
+            kind="call",
+            direction="outbound",
+            outcome="reached",
+        )
+        r = client.delete(f"/api/v1/interviews/{interview['id']}", headers=user.headers)
+        assert r.status_code == 204, r.text
+        kept = client.get(f"{API}/{call['id']}", headers=user.headers).json()
+        assert kept["interview_id"] is None and kept["contact_id"] == contact["id"]
+
+
+# --- the rules themselves, against a table written out by hand -------------------------------
+
+KINDS = ("call", "voicemail", "meeting", "message", "reply")
+OUTCOMES = ("reached", "no_answer", "left_voicemail", "agreed", "declined")
+FITS = {
+    "call": set(OUTCOMES),
+    "voicemail": {"left_voicemail", "agreed", "declined"},
+    "meeting": {"reached", "agreed", "declined"},
+    "message": {"no_answer", "agreed", "declined"},
+    "reply": {"agreed", "declined"},
+}
+
+
+def oracle_answered(kind: str, direction: str, outcome: str | None) -> bool:
+    if kind == "call" and direction == "outbound" and outcome == "reached":
+        return True
+    if kind == "reply" and direction == "inbound":
+        return True
+    return outcome == "agreed"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_rules_match_the_table(kind: str) -> None:
+    for outcome in (None, *OUTCOMES):
+        value = Outcome(outcome) if outcome else None
+        fits = outcome is None or outcome in FITS[kind]
+        assert workflow.outcome_fits(InteractionKind(kind), value) is fits, (kind, outcome)
+        for direction in ("outbound", "inbound"):
+            got = workflow.answered(InteractionKind(kind), Direction(direction), value)
+            assert got is oracle_answered(kind, direction, outcome), (kind, direction, outcome)
+        for state in InterviewState:
+            hint = workflow.suggested_move(state, value)
+            expected = outcome == "declined" and state.value in ("request", "prepared")
+            assert (hint is not None) is expected, (state, outcome)
