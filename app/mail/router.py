@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.accounts.deps import CurrentUser, SettingsDep, ThreadSessionDep
 from app.kit.problems import problem_responses
 from app.mail import service
-from app.mail.schemas import MailAccountIn, MailAccountPublic, MailTestResult
+from app.mail.schemas import MailAccountIn, MailSetup, MailTestResult
 
 router = APIRouter(tags=["mail"])
 
@@ -20,23 +20,25 @@ router = APIRouter(tags=["mail"])
 @router.get(
     "/mail/account",
     operation_id="mail-account-get",
-    response_model=MailAccountPublic,
-    responses=problem_responses(401, 403, 404),
+    response_model=MailSetup,
+    responses=problem_responses(401, 403),
 )
-async def get_mail_account(session: ThreadSessionDep, user: CurrentUser) -> MailAccountPublic:
-    """Your own mailbox, as set up (never the password)."""
-    return await run_in_threadpool(service.get_account, session, user.id)
+async def get_mail_account(
+    session: ThreadSessionDep, user: CurrentUser, settings: SettingsDep
+) -> MailSetup:
+    """How your letters leave: your own mailbox if set up (never its password), the relay."""
+    return await run_in_threadpool(service.setup, session, settings, user.id)
 
 
 @router.put(
     "/mail/account",
     operation_id="mail-account-put",
-    response_model=MailAccountPublic,
+    response_model=MailSetup,
     responses=problem_responses(401, 403, 422),
 )
 async def put_mail_account(
     data: MailAccountIn, session: ThreadSessionDep, user: CurrentUser, settings: SettingsDep
-) -> MailAccountPublic:
+) -> MailSetup:
     """Send your letters through your own mailbox; the password is stored encrypted.
 
     The server must be on the public internet. Try it first with `POST /mail/test`.

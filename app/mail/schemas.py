@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 from pydantic import Field as PydanticField
@@ -105,6 +105,19 @@ class MailAccountPublic(BaseModel):
     username: str
     from_address: str
     updated_at: datetime
+
+
+class MailSetup(BaseModel):
+    """How the user's letters would leave if emailed now."""
+
+    mailbox: MailAccountPublic | None = PydanticField(
+        description="Your own mailbox, if you set one up (it is used first)."
+    )
+    relay: bool = PydanticField(description="Whether the server has a mail relay of its own.")
+    default_delivery: Literal["email", "record"] = PydanticField(
+        description="What POST /letters/{id}/send does without a delivery: email where a "
+        "mailbox or the relay is there, else record."
+    )
 
 
 class MailTestResult(BaseModel):

@@ -43,6 +43,7 @@ from app.mail.schemas import (
     MailAccountIn,
     MailAccountPublic,
     MailMessage,
+    MailSetup,
     MailStatus,
     MailTestResult,
     Security,
@@ -113,16 +114,20 @@ def _from_address(data: MailAccountIn, fallback: str) -> str:
     return data.username if "@" in data.username else fallback
 
 
-def get_account(session: Session, owner_id: uuid.UUID) -> MailAccountPublic:
+def setup(session: Session, settings: Settings, owner_id: uuid.UUID) -> MailSetup:
+    """The user's own mailbox (if any), whether there is a relay, and the default delivery."""
     account = session.get(MailAccount, owner_id)
-    if account is None:
-        raise NotFound("No mailbox is set up.", code="mail_account_not_found")
-    return _public(account)
+    relay = bool(settings.smtp_url)
+    return MailSetup(
+        mailbox=_public(account) if account is not None else None,
+        relay=relay,
+        default_delivery="email" if account is not None or relay else "record",
+    )
 
 
 def save_account(
     session: Session, settings: Settings, owner_id: uuid.UUID, data: MailAccountIn
-) -> MailAccountPublic:
+) -> MailSetup:
     """Set up (or replace) the user's own mailbox; the password is sealed before it is stored."""
     _check_host(settings, data.host, data.port)
     owner = session.get(UserAccount, owner_id)
@@ -147,8 +152,7 @@ def save_account(
     )
     session.add(account)
     session.commit()
-    session.refresh(account)
-    return _public(account)
+    return setup(session, settings, owner_id)
 
 
 def delete_account(session: Session, owner_id: uuid.UUID) -> None:

@@ -300,9 +300,12 @@ def test_the_users_own_mailbox_is_used_with_its_login_and_its_password_is_sealed
     )
     assert r.status_code == 200, r.text
     assert r.json()["ok"] is False and "535" in r.json()["detail"]
+    before = client.get("/api/v1/mail/account", headers=user.headers).json()
+    assert before == {"mailbox": None, "relay": True, "default_delivery": "email"}
     r = client.put("/api/v1/mail/account", json=account, headers=user.headers)
     assert r.status_code == 200, r.text
-    assert "password" not in r.json()
+    assert "password" not in r.json()["mailbox"]
+    assert r.json()["mailbox"]["from_address"] == "zoe@mybox.example"
     assert client.post("/api/v1/mail/test", headers=user.headers).json()["ok"] is True
     with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
         [stored] = session.exec(select(MailAccount)).all()
@@ -317,7 +320,8 @@ def test_the_users_own_mailbox_is_used_with_its_login_and_its_password_is_sealed
     assert message["From"].addresses[0].addr_spec == "zoe@mybox.example"
     r = client.delete("/api/v1/mail/account", headers=user.headers)
     assert r.status_code == 204
-    assert_problem(client.get("/api/v1/mail/account", headers=user.headers), 404)
+    assert client.get("/api/v1/mail/account", headers=user.headers).json()["mailbox"] is None
+    assert_problem(client.delete("/api/v1/mail/account", headers=user.headers), 404)
 
 
 def test_a_mailbox_on_a_private_address_is_refused_unless_the_server_allows(
