@@ -54,14 +54,14 @@ class LetterStatus(StrEnum):
     SENT = "sent"
 
 
-class Delivery(StrEnum):
+class LetterDelivery(StrEnum):
     """How a letter is sent: ``email`` (the API sends it) or ``record`` (sent elsewhere)."""
 
     EMAIL = "email"
     RECORD = "record"
 
 
-class DeliveryStatus(StrEnum):
+class LetterDeliveryStatus(StrEnum):
     """Where an emailed letter is: waiting for the mail server, accepted by it, or given up."""
 
     QUEUED = "queued"

@@ -97,7 +97,7 @@ class InteractionUpdate(BaseModel):
     # Not nullable: the None default only marks "absent" (the service reads exclude_unset).
     kind: InteractionKind = PydanticField(default=None, description=_KIND)  # type: ignore[assignment]
     direction: Direction = PydanticField(default=None)  # type: ignore[assignment]
-    occurred_at: Timestamp = PydanticField(default=None, description=_OCCURRED)  # type: ignore[assignment]
+    occurred_at: Timestamp = PydanticField(default=None)  # type: ignore[assignment]
     interview_id: uuid.UUID | None = None
     letter_id: uuid.UUID | None = PydanticField(default=None, description=_LETTER)
     outcome: Outcome | None = PydanticField(default=None, description=_OUTCOME)

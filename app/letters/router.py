@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts import tokens
@@ -34,9 +34,8 @@ from app.letters.schemas import (
     LetterCreate,
     LetterPublic,
     LetterUpdate,
-    SendRequest,
 )
-from app.vocabulary import LetterKind, LetterStatus
+from app.vocabulary import LetterDelivery, LetterKind, LetterStatus
 
 router = APIRouter(tags=["letters"])
 
@@ -192,11 +191,18 @@ async def send_letter(
     response: Response,
     settings: SettingsDep,
     if_match: IfMatch = None,
-    data: SendRequest | None = Body(default=None),
+    delivery: Annotated[
+        LetterDelivery | None,
+        Query(
+            description="email: the API sends it through your mailbox or the server's relay; "
+            "record: you sent it yourself and the API records it. Default: email where mail "
+            "is set up, else record."
+        ),
+    ] = None,
 ) -> LetterPublic:
     """Send a draft letter: emailed by the API, or recorded as sent elsewhere.
 
-    With `delivery=email` (the default where mail is set up: your mailbox, else the server's
+    With `?delivery=email` (the default where mail is set up: your mailbox, else the server's
     relay) the letter is queued and closed to changes; `delivery_status` is `queued`, then
     `delivered` when the mail server accepts it (the letter is then `sent`, with `sent_at` and
     `message_id`), or `failed` with `delivery_error` (a draft again). With `delivery=record`
@@ -209,7 +215,7 @@ async def send_letter(
         user.id,
         letter_id,
         if_match=if_match,
-        delivery=data.delivery if data is not None else None,
+        delivery=delivery,
         settings=settings,
     )
     return _public(letter, response)

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
-from app.vocabulary import Channel, Delivery, DeliveryStatus, LetterKind, LetterStatus
+from app.vocabulary import Channel, LetterDelivery, LetterDeliveryStatus, LetterKind, LetterStatus
 
 #: The most documents one letter encloses.
 MAX_ATTACHMENTS = 5
@@ -151,10 +151,10 @@ class LetterPublic(SQLModel):
     status: LetterStatus
     sent_at: datetime | None
     attachment_ids: EnclosedIds = Field(default_factory=list)
-    delivery: Delivery | None = PydanticField(
+    delivery: LetterDelivery | None = PydanticField(
         default=None, description="email: sent by the API; record: sent elsewhere."
     )
-    delivery_status: DeliveryStatus | None = PydanticField(
+    delivery_status: LetterDeliveryStatus | None = PydanticField(
         default=None,
         description="An emailed letter: queued (status stays draft), delivered (the mail server "
         "accepted it; status sent), failed (delivery_error says why; still a draft).",
@@ -169,17 +169,6 @@ class LetterPublic(SQLModel):
     source: str | None
     created_at: datetime
     updated_at: datetime
-
-
-class SendRequest(SQLModel):
-    """How to send: ``email`` (the default where mail is set up) or ``record``."""
-
-    delivery: Delivery | None = Field(
-        default=None,
-        description="email: the API sends it through your mailbox or the server's relay; "
-        "record: you sent it yourself and the API records it. Default: email where mail is set "
-        "up, else record.",
-    )
 
 
 class LetterCheck(SQLModel):

@@ -37,9 +37,9 @@ from app.letters.schemas import (
 from app.mail import service as mail
 from app.vocabulary import (
     Decision,
-    Delivery,
-    DeliveryStatus,
     InterviewState,
+    LetterDelivery,
+    LetterDeliveryStatus,
     LetterKind,
     LetterStatus,
 )
@@ -130,7 +130,7 @@ def send(
     letter_id: uuid.UUID,
     *,
     if_match: str | None = None,
-    delivery: Delivery | None = None,
+    delivery: LetterDelivery | None = None,
     settings: Settings | None = None,
 ) -> Letter:
     """Send a draft, after checking the rules once more. Sent already: 409.
@@ -142,8 +142,8 @@ def send(
     """
     letters = LetterRepository(session)
     route = mail.route_for(session, settings, owner_id) if settings is not None else None
-    chosen = delivery or (Delivery.EMAIL if route is not None else Delivery.RECORD)
-    if chosen == Delivery.EMAIL and route is None:
+    chosen = delivery or (LetterDelivery.EMAIL if route is not None else LetterDelivery.RECORD)
+    if chosen == LetterDelivery.EMAIL and route is None:
         raise Unprocessable(
             "Mail is not set up: add your own mailbox with PUT /api/v1/mail/account, or send "
             "with delivery=record if you sent the letter yourself.",
@@ -152,17 +152,17 @@ def send(
 
     def values(letter: Letter) -> dict[str, Any]:
         _check_letter(letters, letter)
-        if chosen == Delivery.RECORD:
+        if chosen == LetterDelivery.RECORD:
             return {
                 "status": LetterStatus.SENT.value,
                 "sent_at": utcnow(),
-                "delivery": Delivery.RECORD.value,
+                "delivery": LetterDelivery.RECORD.value,
             }
         assert route is not None
         queued = mail.queue(session, owner_id, letter, route)
         return {
-            "delivery": Delivery.EMAIL.value,
-            "delivery_status": DeliveryStatus.QUEUED.value,
+            "delivery": LetterDelivery.EMAIL.value,
+            "delivery_status": LetterDeliveryStatus.QUEUED.value,
             "message_id": queued,
             "delivery_error": None,
         }
@@ -180,7 +180,7 @@ def mark_delivered(session: Session, letter_id: uuid.UUID, accepted_at: datetime
         letter,
         status=LetterStatus.SENT.value,
         sent_at=accepted_at,
-        delivery_status=DeliveryStatus.DELIVERED.value,
+        delivery_status=LetterDeliveryStatus.DELIVERED.value,
         delivery_error=None,
     )
     _announce_sent(session, letters, letter)
@@ -194,7 +194,7 @@ def mark_undeliverable(session: Session, letter_id: uuid.UUID, error: str) -> No
     if letter is None or letter.status == LetterStatus.SENT.value:
         return
     letters.compare_and_set(
-        letter, delivery_status=DeliveryStatus.FAILED.value, delivery_error=error[:500]
+        letter, delivery_status=LetterDeliveryStatus.FAILED.value, delivery_error=error[:500]
     )
     letters.refresh(letter)
     emit(session, letter.owner_id, "letter.delivery_failed", LetterPublic.model_validate(letter))
@@ -266,7 +266,7 @@ def _write(
 
 def _check_writable(letter: Letter, if_match: str | None, *, sent_code: str) -> None:
     check_if_match(if_match, letter.version)
-    if letter.delivery_status == DeliveryStatus.QUEUED.value:
+    if letter.delivery_status == LetterDeliveryStatus.QUEUED.value:
         raise Conflict(
             "The letter is being emailed; it can change again only if the mail server refuses it.",
             code="letter_queued",

@@ -6,13 +6,13 @@ user's mail goes, nor the password that opens it.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.deps import CurrentUser, SettingsDep, ThreadSessionDep
 from app.kit.problems import problem_responses
 from app.mail import service
-from app.mail.schemas import MailAccountIn, MailSetup, MailTestResult
+from app.mail.schemas import MailAccountIn, MailSetup, MailTestRequest, MailTestResult
 
 router = APIRouter(tags=["mail"])
 
@@ -68,11 +68,11 @@ async def test_mail(
     session: ThreadSessionDep,
     user: CurrentUser,
     settings: SettingsDep,
-    data: MailAccountIn | None = Body(default=None),
+    data: MailTestRequest,
 ) -> MailTestResult:
-    """Log in to a mailbox (the one given, else yours) and say what its server answered.
+    """Log in to a mailbox (`account`, else `{}` for yours) and say what its server answered.
 
     Nothing is sent and nothing is stored; `ok` is false with the server's reason when it
     refused the login or could not be reached.
     """
-    return await run_in_threadpool(service.test_account, session, settings, user.id, data)
+    return await run_in_threadpool(service.test_account, session, settings, user.id, data.account)

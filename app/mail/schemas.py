@@ -120,6 +120,12 @@ class MailSetup(BaseModel):
     )
 
 
+class MailTestRequest(BaseModel):
+    """The mailbox to try: the one given, or (``{}``) the one you set up."""
+
+    account: MailAccountIn | None = None
+
+
 class MailTestResult(BaseModel):
     """What the mail server said when the API logged in (and, if asked, sent a test)."""
 

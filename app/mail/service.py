@@ -83,7 +83,7 @@ def _check_host(settings: Settings, host: str, port: int) -> None:
         return
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError):  # unknown, or not a name at all ("a..b")
         raise Unprocessable(
             f"The mail server {host!r} cannot be found.", code="mail_host_unknown"
         ) from None

@@ -137,10 +137,8 @@ def letter_to(client: TestClient, user: User, **fields: Any) -> dict[str, Any]:
     return create_letter(client, user, recipient_id=contact["id"], **fields)
 
 
-def send(client: TestClient, user: User, letter: dict[str, Any], **body: Any) -> Any:
-    return client.post(
-        f"/api/v1/letters/{letter['id']}/send", json=body or None, headers=user.headers
-    )
+def send(client: TestClient, user: User, letter: dict[str, Any], **params: Any) -> Any:
+    return client.post(f"/api/v1/letters/{letter['id']}/send", params=params, headers=user.headers)
 
 
 def events(client: TestClient, user: User, kind: str) -> int:
@@ -296,7 +294,9 @@ def test_the_users_own_mailbox_is_used_with_its_login_and_its_password_is_sealed
         "from_address": "zoe@mybox.example",
     }
     r = client.post(
-        "/api/v1/mail/test", json={**account, "password": "wrong"}, headers=user.headers
+        "/api/v1/mail/test",
+        json={"account": {**account, "password": "wrong"}},
+        headers=user.headers,
     )
     assert r.status_code == 200, r.text
     assert r.json()["ok"] is False and "535" in r.json()["detail"]
@@ -306,7 +306,7 @@ def test_the_users_own_mailbox_is_used_with_its_login_and_its_password_is_sealed
     assert r.status_code == 200, r.text
     assert "password" not in r.json()["mailbox"]
     assert r.json()["mailbox"]["from_address"] == "zoe@mybox.example"
-    assert client.post("/api/v1/mail/test", headers=user.headers).json()["ok"] is True
+    assert client.post("/api/v1/mail/test", json={}, headers=user.headers).json()["ok"] is True
     with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
         [stored] = session.exec(select(MailAccount)).all()
         assert "s3cret" not in stored.password_sealed
