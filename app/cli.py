@@ -1,4 +1,5 @@
-"""The ``infoview`` command: serve, worker, migrate, openapi, create-user, import-contacts."""
+"""The ``infoview`` command: serve, worker, migrate, openapi, create-user, import-contacts,
+inbound-email."""
 
 from __future__ import annotations
 
@@ -204,6 +205,55 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inbound_email(args: argparse.Namespace) -> int:
+    """Feed received emails (an ``.eml`` file, or an mbox of many) to a user's inbound address.
+
+    Each is matched and recorded exactly as ``POST /api/v1/inbound/email/{token}`` does; an
+    email already recorded counts once.
+    """
+    import mailbox
+
+    from sqlmodel import Session, col, select
+
+    from app.accounts.schemas import UserAccount
+    from app.kit.db import get_engine
+    from app.kit.errors import AppError
+    from app.mail import inbound
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"infoview: no such file: {path}", file=sys.stderr)
+        return 2
+    with path.open("rb") as probe:
+        is_mbox = probe.read(5) == b"From "
+    raws = [m.as_bytes() for m in mailbox.mbox(str(path))] if is_mbox else [path.read_bytes()]
+    engine = get_engine(_settings())
+    matched = 0
+    with Session(engine, expire_on_commit=False) as session:
+        user = session.exec(
+            select(UserAccount).where(col(UserAccount.email) == args.user.strip().lower())
+        ).first()
+        if user is None:
+            print(f"infoview: no user with email {args.user}", file=sys.stderr)
+            return 1
+        for number, raw in enumerate(raws, start=1):
+            try:
+                result = inbound.receive(session, user.id, raw)
+            except AppError as exc:
+                session.rollback()
+                print(f"message {number}: {exc.detail}", file=sys.stderr)
+                continue
+            matched += result.matched and not result.duplicate
+            state = (
+                "already recorded"
+                if result.duplicate
+                else ("recorded as a reply" if result.matched else "matches no letter or contact")
+            )
+            print(f"message {number}: {state}")
+    print(f"infoview: {matched} of {len(raws)} recorded")
+    return 0
+
+
 # ``csv`` (the option's first spelling): a CSV file, its layout found from its header.
 _FORMATS = {"csv": "auto"}
 
@@ -385,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", default=None, help="source of rows with an external_id but no source"
     )
     import_contacts.set_defaults(func=cmd_import_contacts)
+    inbound_email = sub.add_parser(
+        "inbound-email", help="record received replies from an .eml or mbox file"
+    )
+    inbound_email.add_argument("file", help="the .eml file, or an mbox of several")
+    inbound_email.add_argument("--user", required=True, help="the email of the account")
+    inbound_email.set_defaults(func=cmd_inbound_email)
     return parser
 
 

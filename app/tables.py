@@ -9,7 +9,7 @@ from app.interactions.schemas import Interaction
 from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.letters.schemas import Letter
 from app.letters.template_schemas import LetterTemplate
-from app.mail.schemas import MailAccount, MailMessage
+from app.mail.schemas import InboundAddress, InboundMessage, MailAccount, MailMessage
 from app.referrals.schemas import Referral
 from app.webhooks.schemas import OutboxEvent, WebhookDelivery, WebhookSubscription
 
@@ -17,6 +17,8 @@ __all__ = [
     "Contact",
     "Document",
     "IdempotencyRecord",
+    "InboundAddress",
+    "InboundMessage",
     "Interaction",
     "Interview",
     "InterviewEvent",

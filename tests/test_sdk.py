@@ -10,8 +10,9 @@ contacts, a referral, an interview, its checklist, the request letter, every tra
 
 The generator settings: ``post_hooks`` emptied, so that generation does not depend on a
 formatter being installed, and ``content_type_overrides`` reading the contact import's raw
-``text/csv`` and ``text/vcard`` bodies as files (a kind of body the generator cannot express on
-its own; without the override it warns and leaves those out). The import's main form, a
+``text/csv`` and ``text/vcard`` bodies and an inbound email's ``message/rfc822`` as files (a
+kind of body the generator cannot express on its own; without the override it warns and leaves
+those out). The import's main form, a
 multipart upload with a ``file`` part, needs no setting: a test uploads a sample export through
 the generated method.
 """
@@ -47,6 +48,7 @@ GENERATOR_CONFIG = {
         "text/csv": "application/octet-stream",
         "text/vcard": "application/octet-stream",
         "text/x-vcard": "application/octet-stream",
+        "message/rfc822": "application/octet-stream",
     },
     "post_hooks": [],
 }

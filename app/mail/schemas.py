@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 from pydantic import Field as PydanticField
-from sqlalchemy import Index
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
@@ -71,6 +71,46 @@ class MailMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InboundAddress(SQLModel, table=True):
+    """Where a user's replies come back: the SHA-256 of the secret in their inbound URL."""
+
+    __tablename__ = "inbound_address"
+
+    owner_id: uuid.UUID = Field(foreign_key="user_account.id", primary_key=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class InboundMessage(SQLModel, table=True):
+    """A reply already recorded, by its own Message-ID: the same mail posted twice counts once."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (UniqueConstraint("owner_id", "message_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(foreign_key="user_account.id", ondelete="CASCADE")
+    message_id: str = Field(max_length=255)
+    interaction_id: uuid.UUID | None = Field(default=None)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class InboundToken(BaseModel):
+    """The secret address replies are posted to; shown once."""
+
+    token: str
+    url: str = PydanticField(description="POST raw MIME here (your mail provider's inbound route).")
+
+
+class InboundResult(BaseModel):
+    """What became of a posted email."""
+
+    matched: bool = PydanticField(description="Whether it was taken as a reply to your letter.")
+    duplicate: bool = PydanticField(description="True when this email was recorded before.")
+    letter_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    interaction_id: uuid.UUID | None = None
 
 
 Host = Annotated[

@@ -37,6 +37,7 @@ class EventType(StrEnum):
     LETTER_SENT = "letter.sent"
     LETTER_DELIVERED = "letter.delivered"
     LETTER_DELIVERY_FAILED = "letter.delivery_failed"
+    LETTER_REPLIED = "letter.replied"
     INTERACTION_LOGGED = "interaction.logged"
     INTERACTION_UPDATED = "interaction.updated"
 
