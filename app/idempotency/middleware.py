@@ -60,6 +60,7 @@ PURGE_EVERY_SECONDS = 60.0
 SECRET_RESPONSES: dict[str, str | None] = {
     "tokens-create": None,  # Location: the token
     "calendar-rotate-token": None,  # the feed token is shown nowhere else
+    "mail-inbound-rotate": None,  # the inbound address is shown nowhere else
     "webhooks-create": None,  # Location: the subscription
     "webhooks-rotate-secret": "webhooks-get",
 }

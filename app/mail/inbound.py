@@ -33,7 +33,7 @@ from app.contacts.schemas import Contact
 from app.interactions import service as interactions
 from app.interactions.schemas import InteractionCreate
 from app.kit.db import utcnow
-from app.kit.errors import Unauthorized, Unprocessable
+from app.kit.errors import NotFound, Unprocessable
 from app.kit.security import sha256_hex
 from app.letters.schemas import Letter, LetterPublic
 from app.mail.schemas import InboundAddress, InboundMessage, InboundResult, InboundToken
@@ -67,17 +67,17 @@ def revoke(session: Session, owner_id: uuid.UUID) -> None:
 
 
 def owner_for(session: Session, token: str) -> uuid.UUID:
-    """The user an inbound secret belongs to; anything else is a 401."""
+    """The user an inbound secret belongs to; anything else is a 404 (no such address)."""
     found = None
     if token.startswith(SECRET_PREFIX) and len(token) <= MAX_TOKEN_LENGTH:
         found = session.exec(
             select(InboundAddress).where(col(InboundAddress.token_hash) == sha256_hex(token))
         ).first()
     if found is None:
-        raise Unauthorized(
-            "The inbound address is unknown or was replaced; create a new one with POST "
-            "/api/v1/mail/inbound.",
-            code="inbound_token_invalid",
+        raise NotFound(
+            "No such inbound address: it is mistyped, or was replaced or turned off; create a "
+            "new one with POST /api/v1/mail/inbound.",
+            code="inbound_address_not_found",
         )
     return found.owner_id
 

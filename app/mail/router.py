@@ -130,7 +130,7 @@ _FORM_FIELDS = ("email", "body-mime", "message")
     "/inbound/email/{token}",
     operation_id="inbound-email",
     response_model=InboundResult,
-    responses=problem_responses(401, 413, 415, 422),
+    responses=problem_responses(404, 413, 415, 422),
     openapi_extra={
         "security": [],
         "requestBody": {

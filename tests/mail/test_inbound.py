@@ -94,7 +94,7 @@ def test_an_unknown_or_replaced_address_is_refused_and_strangers_are_not_kept(
     old = _address(client, user)
     new = _address(client, user)
     raw = reply(None, "stranger@example.org", "Buy now")
-    assert_problem(client.post(old, content=raw, headers={"Content-Type": "message/rfc822"}), 401)
+    assert_problem(client.post(old, content=raw, headers={"Content-Type": "message/rfc822"}), 404)
     r = client.post(new, content=raw, headers={"Content-Type": "message/rfc822"})
     assert r.json() == {
         "matched": False,
@@ -103,17 +103,23 @@ def test_an_unknown_or_replaced_address_is_refused_and_strangers_are_not_kept(
         "contact_id": None,
         "interaction_id": None,
     }
+    # Another user's letter, answered to this user's address: never matched across accounts.
     other = register(client)
     theirs = create_letter(client, other)
-    assert theirs  # another user's letters are never matched through this address
+    client.post(f"/api/v1/letters/{theirs['id']}/send", headers=other.headers)
+    stranger = reply(
+        {"message_id": "<theirs@example.com>"}, "x@example.org", "Hi", message_id="<o-1@x>"
+    )
+    r = client.post(new, content=stranger, headers={"Content-Type": "message/rfc822"})
+    assert r.json()["matched"] is False
     assert_problem(
         client.post(
             "/api/v1/inbound/email/nope", content=raw, headers={"Content-Type": "message/rfc822"}
         ),
-        401,
+        404,
     )
     assert client.delete("/api/v1/mail/inbound", headers=user.headers).status_code == 204
-    assert_problem(client.post(new, content=raw, headers={"Content-Type": "message/rfc822"}), 401)
+    assert_problem(client.post(new, content=raw, headers={"Content-Type": "message/rfc822"}), 404)
 
 
 def test_the_command_line_feeds_an_mbox_the_same_way(
