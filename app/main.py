@@ -87,6 +87,26 @@ _V1_MODULES = (
 )
 
 
+# Every tag the document uses, in the order /docs shows them, each with what it is for.
+OPENAPI_TAGS = [
+    {"name": "auth", "description": "Accounts, logging in and out, and your profile."},
+    {"name": "tokens", "description": "Personal access tokens for integrations, with scopes."},
+    {"name": "contacts", "description": "The people you know, their import and export."},
+    {"name": "referrals", "description": "Who gave you the lead to whom."},
+    {"name": "interviews", "description": "Informational interviews and their workflow."},
+    {"name": "letters", "description": "Requests, thank-yous, reports and the job-ask check."},
+    {"name": "mail", "description": "Sending letters by email, and replies coming back."},
+    {"name": "interactions", "description": "Calls, meetings, messages and replies."},
+    {"name": "documents", "description": "Your résumé and other files letters enclose."},
+    {"name": "templates", "description": "Your own wording for each kind of letter."},
+    {"name": "questions", "description": "Good questions to ask in an interview."},
+    {"name": "agenda", "description": "What is due next."},
+    {"name": "calendar", "description": "An iCalendar feed of your agenda."},
+    {"name": "webhooks", "description": "Signed event subscriptions and their deliveries."},
+    {"name": "export", "description": "All your data as one document, and back."},
+    {"name": "health", "description": "Liveness, readiness and metrics."},
+]
+
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -168,6 +188,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         separate_input_output_schemas=False,
+        servers=[{"url": "/", "description": "The server this document came from."}],
+        openapi_tags=OPENAPI_TAGS,
+        contact={"name": "Infoview maintainers", "url": "https://infoview.dev"},
+        license_info={"name": "Proprietary", "url": "https://infoview.dev/terms"},
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -244,7 +244,8 @@ IfMatch = Annotated[
 
 
 def declare_in_openapi(app: FastAPI) -> None:
-    """Declare plain bearer auth wherever the OAuth2 password flow is declared.
+    """Declare plain bearer auth wherever the OAuth2 password flow is declared, and
+    ``security: []`` on every operation that takes no token (health, register, login …).
 
     Personal access tokens never come from the password flow, yet they are sent the same way;
     clients and tools that only understand ``http``/``bearer`` schemes (Schemathesis' auth
@@ -258,7 +259,10 @@ def declare_in_openapi(app: FastAPI) -> None:
         schemes.setdefault(BEARER_SCHEME_NAME, dict(BEARER_SCHEME))
         for item in document.get("paths", {}).values():
             for operation in item.values():
-                security = operation.get("security") if isinstance(operation, dict) else None
+                if not isinstance(operation, dict):
+                    continue
+                # An operation that takes no token says so, rather than leaving it unsaid.
+                security = operation.setdefault("security", [])
                 if not security or {BEARER_SCHEME_NAME: []} in security:
                     continue
                 if any(OAUTH2_SCHEME_NAME in requirement for requirement in security):
