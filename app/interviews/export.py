@@ -17,6 +17,7 @@ from app.interviews.repository import InterviewRepository
 from app.interviews.schemas import InterviewQuestion
 from app.kit.db import utcnow
 from app.kit.downloads import slug
+from app.kit.markdown import escape
 from app.kit.times import DEFAULT_ZONE, format_moment, local_date
 from app.vocabulary import Decision, InterviewMode, InterviewState, Relationship
 
@@ -158,8 +159,23 @@ _DECISIONS = {
 
 
 def _one_line(text: str) -> str:
-    """Text for a heading or a list item, which must not span lines."""
-    return " ".join(text.split())
+    """What the user typed, for a heading or a list item (which must not span lines)."""
+    return escape(text, one_line=True)
+
+
+def _block(text: str | None, empty: str) -> str:
+    """What the user typed as paragraphs, their line breaks kept; ``empty`` when blank."""
+    return escape(text) if text and text.strip() else empty
+
+
+def _words(value: StrEnum) -> str:
+    """An enumeration's value in words: ``reported-back`` is "reported back"."""
+    return value.value.replace("_", " ").replace("-", " ")
+
+
+def _text(text: str | None) -> str | None:
+    """An optional one-line value the user typed, escaped; ``None`` when there is none."""
+    return _one_line(text) if text and text.strip() else None
 
 
 def _person(person: PersonExport) -> str:
@@ -173,26 +189,27 @@ def to_markdown(export: InterviewExport) -> str:
     lines = [f"# Informational interview with {_one_line(export.contact.full_name)}", ""]
     facts: list[tuple[str, str | None]] = [
         ("Interviewee", _person(export.contact)),
-        ("Email", export.contact.email),
-        ("Phone", export.contact.phone),
-        ("Profile", export.contact.profile_url),
+        ("Email", _text(export.contact.email)),
+        ("Phone", _text(export.contact.phone)),
+        ("Profile", _text(export.contact.profile_url)),
         (
             "Referred by",
-            f"{_person(export.referral.referrer)}, {export.referral.relationship.value}"
+            f"{_person(export.referral.referrer)}, {_words(export.referral.relationship)}"
             if export.referral
             else None,
         ),
-        ("Career field", export.career_field or export.contact.career_field),
-        ("Organization", export.organization or export.contact.organization),
+        ("Career field", _text(export.career_field or export.contact.career_field)),
+        ("Organization", _text(export.organization or export.contact.organization)),
         ("Mode", _MODES[export.mode]),
-        ("Location", export.location),
+        ("Location", _text(export.location)),
         (
             "Duration",
             f"{export.duration_minutes} minutes" if export.duration_minutes is not None else None,
         ),
-        ("State", export.state.value),
+        ("State", _words(export.state)),
     ]
-    lines += [f"- **{label}:** {_one_line(value)}" for label, value in facts if value]
+    # Each value is Markdown already: the user's words escaped, ours as they are.
+    lines += [f"- **{label}:** {value}" for label, value in facts if value]
     dates = export.dates
     lines += ["", "## Dates", ""]
     for label, value in (
@@ -213,13 +230,13 @@ def to_markdown(export: InterviewExport) -> str:
         lines += ["_No questions recorded._", ""]
     for number, item in enumerate(export.questions, start=1):
         lines += [f"### {number}. {_one_line(item.question)}", ""]
-        lines += [item.answer.strip() if item.answer and item.answer.strip() else "_No answer._"]
+        lines.append(_block(item.answer, "_No answer._"))
         lines.append("")
     for title, text in (
         ("Advice", export.advice),
         ("Next steps", export.next_steps),
         ("Notes", export.notes),
     ):
-        lines += [f"## {title}", "", text.strip() if text and text.strip() else "_None._", ""]
+        lines += [f"## {title}", "", _block(text, "_None._"), ""]
     lines += ["## Decision", "", _DECISIONS[export.decision], ""]
     return "\n".join(lines)
