@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from functools import cache
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import TypeAdapter
 
 from app.accounts.deps import (
@@ -24,10 +26,12 @@ from app.interviews.schemas import (
     InterviewCreate,
     InterviewEventPublic,
     InterviewPublic,
+    InterviewTransitionProblem,
     InterviewUpdate,
     TransitionOption,
     TransitionRequest,
     UnmetRequirement,
+    WorkflowPublic,
 )
 from app.kit.problems import problem_responses
 from app.kit.queries import etag
@@ -222,11 +226,21 @@ async def list_transitions(
     ]
 
 
+# A refused move's 409 is typed with the workflow's own states and codes.
+_TRANSITION_RESPONSES = problem_responses(401, 404, 409, 412, 422)
+_TRANSITION_RESPONSES[409] = {
+    **_TRANSITION_RESPONSES[409],
+    "model": InterviewTransitionProblem,
+    "description": "The move was refused (transition_refused): errors[] names every unmet "
+    "requirement",
+}
+
+
 @router.post(
     "/interviews/{interview_id}/transitions",
     operation_id="interviews-transition",
     response_model=InterviewPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses=_TRANSITION_RESPONSES,
 )
 async def transition_interview(
     interview_id: uuid.UUID,
@@ -273,3 +287,34 @@ async def list_events(
         has_more=has_more,
         next_cursor=next_cursor,
     )
+
+
+@cache
+def _workflow() -> tuple[bytes, str]:
+    """The workflow document and its ETag: the same for everyone until the code changes."""
+    body = TypeAdapter(WorkflowPublic).dump_json(service.describe_workflow())
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+@router.get(
+    "/workflow",
+    operation_id="interviews-workflow",
+    response_model=WorkflowPublic,
+    responses={
+        **problem_responses(401, 422),
+        304: {"description": "Unchanged since the ETag sent in If-None-Match."},
+    },
+)
+async def get_workflow(
+    user: CurrentUser,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    """Get the interview workflow: its states, its moves and every requirement they check."""
+    body, tag = _workflow()
+    headers = {"ETag": tag, "Cache-Control": "public, max-age=3600"}
+    if if_none_match and (
+        if_none_match.strip() == "*"
+        or tag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    ):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

@@ -11,7 +11,9 @@ from pydantic import Field as PydField
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.interviews.workflow import TransitionRefusalCode
 from app.kit.db import JSONType, UTCDateTime, new_id, utcnow
+from app.kit.problems import MAX_PROBLEM_ERRORS, ProblemError, TransitionProblem
 from app.kit.schemas import Timestamp
 from app.vocabulary import Decision, InterviewMode, InterviewState
 
@@ -322,8 +324,93 @@ class UnmetRequirement(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    code: str
+    code: TransitionRefusalCode
     message: str
+
+
+class TransitionError(ProblemError):
+    """An unmet requirement of a refused move, with any fields that make it actionable."""
+
+    code: TransitionRefusalCode
+    message: str
+    missing: list[str] | None = PydField(
+        default=None, description="checklist_incomplete: the checklist items still to do."
+    )
+    contact_id: uuid.UUID | None = PydField(
+        default=None, description="referrer_not_reported: the referrer still to write to."
+    )
+    scheduled_at: datetime | None = PydField(
+        default=None, description="scheduled_in_future: when the interview is scheduled."
+    )
+    from_state: InterviewState | None = PydField(
+        default=None, description="invalid_transition: the state the interview is in."
+    )
+    to_state: InterviewState | None = PydField(
+        default=None, description="invalid_transition: the state asked for."
+    )
+
+
+class InterviewTransitionProblem(TransitionProblem):
+    """A refused workflow move (409 ``transition_refused``): every unmet requirement, where
+    the interview stands and where it may go. GET /workflow lists every code with its
+    sentence."""
+
+    errors: list[TransitionError] | None = PydField(  # type: ignore[assignment]
+        default=None,
+        max_length=MAX_PROBLEM_ERRORS,
+        description="Every unmet requirement, each with its code and what to do.",
+    )
+    current_state: InterviewState | None = None
+    allowed_transitions: list[InterviewState] | None = None  # type: ignore[assignment]
+
+
+class WorkflowState(BaseModel):
+    """A state of the interview workflow."""
+
+    state: InterviewState
+    description: str
+    final: bool = PydField(description="Whether no move leaves this state.")
+
+
+class WorkflowCheck(BaseModel):
+    """A requirement a move checks: the code a refusal names when it is unmet, and what to do."""
+
+    code: TransitionRefusalCode
+    message: str
+
+
+class WorkflowMove(BaseModel):
+    """A move the workflow allows, and every requirement it can be refused for."""
+
+    from_state: InterviewState
+    to_state: InterviewState
+    checks: list[WorkflowCheck]
+    required_fields: list[str] = PydField(
+        description="Fields the transition request must carry for this move (reason to cancel)."
+    )
+
+
+class WorkflowChecklistItem(BaseModel):
+    """An item of the preparation checklist (checklist_incomplete names the ones not done)."""
+
+    item: str
+    needs_text: bool = PydField(description="A tick is not enough: the item needs a text.")
+    only_for_mode: InterviewMode | None = PydField(
+        description="Required only for interviews in this mode; null: for every interview."
+    )
+
+
+class WorkflowPublic(BaseModel):
+    """The interview workflow as data: its states, its moves and what each move checks."""
+
+    initial_state: InterviewState
+    states: list[WorkflowState]
+    moves: list[WorkflowMove]
+    any_move: list[WorkflowCheck] = PydField(
+        description="What any refused move can also carry: a move the table does not allow, "
+        "or one that raced another change."
+    )
+    checklist: list[WorkflowChecklistItem]
 
 
 class TransitionOption(BaseModel):

@@ -30,6 +30,11 @@ from app.interviews.schemas import (
     InterviewPublic,
     InterviewUpdate,
     PrepChecklist,
+    WorkflowCheck,
+    WorkflowChecklistItem,
+    WorkflowMove,
+    WorkflowPublic,
+    WorkflowState,
 )
 from app.kit.db import utcnow
 from app.kit.errors import Conflict, PreconditionFailed, Unprocessable, caller_gone
@@ -345,6 +350,39 @@ def transition_options(
     return interview, workflow.options(load_facts(connection, interview, now=utcnow()))
 
 
+def _checks(checks: Sequence[workflow.Check]) -> list[WorkflowCheck]:
+    return [WorkflowCheck(code=c.code, message=c.sentence) for c in checks]
+
+
+def describe_workflow() -> WorkflowPublic:
+    """The workflow as data, read from the definitions the guards themselves use."""
+    return WorkflowPublic(
+        initial_state=workflow.REQUEST,
+        states=[
+            WorkflowState(
+                state=state, description=workflow.MEANING[state], final=not workflow.ALLOWED[state]
+            )
+            for state in workflow.ORDER
+        ],
+        moves=[
+            WorkflowMove(
+                from_state=move.from_state,
+                to_state=move.to_state,
+                checks=_checks(move.checks),
+                required_fields=list(move.required_fields),
+            )
+            for move in workflow.moves()
+        ],
+        any_move=_checks(workflow.ANY_MOVE),
+        checklist=[
+            WorkflowChecklistItem(
+                item=item.name, needs_text=item.needs_text, only_for_mode=item.only_for
+            )
+            for item in workflow.CHECKLIST
+        ],
+    )
+
+
 def _refused(detail: str, state: InterviewState, unmet: list[dict[str, Any]]) -> Conflict:
     return Conflict(
         detail,
@@ -403,13 +441,7 @@ def transition(
     raise _refused(
         "Another change to this interview was made at the same moment; this move was not applied.",
         current,
-        [
-            {
-                "code": "concurrent_transition",
-                "message": "Another request changed the interview at the same moment; "
-                "fetch it again and retry if the move still makes sense.",
-            }
-        ],
+        [workflow.NOT_RACED.unmet().as_dict()],
     )
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from app.vocabulary import Direction, InteractionKind, InterviewMode, InterviewState, Outcome
@@ -38,6 +39,16 @@ ALLOWED: dict[InterviewState, frozenset[InterviewState]] = {
 
 # The order states are listed in wherever a list of them is shown.
 ORDER: tuple[InterviewState, ...] = (REQUEST, PREPARED, HELD, THANKED, REPORTED_BACK, CANCELLED)
+
+# What each state means, in a sentence a client can show.
+MEANING: dict[InterviewState, str] = {
+    REQUEST: "Asked for: the request letter goes out and is followed up until a time is agreed.",
+    PREPARED: "Ready: the request was sent, a time is scheduled and the checklist is done.",
+    HELD: "The conversation took place.",
+    THANKED: "The interviewee was sent a thank-you letter after the conversation.",
+    REPORTED_BACK: "Every referrer heard how the lead went; the end of the workflow.",
+    CANCELLED: "Called off before it was held, with a reason; the end of the workflow.",
+}
 
 
 def next_states(state: InterviewState) -> list[InterviewState]:
@@ -120,6 +131,82 @@ class Requirement:
         return {"code": self.code, "message": self.message, **self.extra}
 
 
+class TransitionRefusalCode(StrEnum):
+    """Every code an unmet requirement of a workflow move can carry."""
+
+    REQUEST_LETTER_NOT_SENT = "request_letter_not_sent"
+    NOT_SCHEDULED = "not_scheduled"
+    CHECKLIST_INCOMPLETE = "checklist_incomplete"
+    SCHEDULED_IN_FUTURE = "scheduled_in_future"
+    HELD_AT_IN_FUTURE = "held_at_in_future"
+    THANK_YOU_NOT_SENT = "thank_you_not_sent"
+    REFERRER_NOT_REPORTED = "referrer_not_reported"
+    REASON_REQUIRED = "reason_required"
+    INVALID_TRANSITION = "invalid_transition"
+    CONCURRENT_TRANSITION = "concurrent_transition"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One requirement a guard checks: its code and the sentence that says what to do."""
+
+    code: TransitionRefusalCode
+    sentence: str
+
+    def unmet(self, message: str | None = None, **extra: Any) -> Requirement:
+        """The requirement as unmet, in its own sentence unless ``message`` says more."""
+        return Requirement(self.code.value, message or self.sentence, **extra)
+
+
+SENT_REQUEST = Check(
+    TransitionRefusalCode.REQUEST_LETTER_NOT_SENT,
+    "Send a request letter to the interviewee for this interview first.",
+)
+SCHEDULE = Check(TransitionRefusalCode.NOT_SCHEDULED, "Schedule a time for the interview.")
+FINISH_CHECKLIST = Check(
+    TransitionRefusalCode.CHECKLIST_INCOMPLETE, "Finish the preparation checklist."
+)
+HAS_TIME = Check(TransitionRefusalCode.NOT_SCHEDULED, "The interview has no scheduled time.")
+TIME_PASSED = Check(
+    TransitionRefusalCode.SCHEDULED_IN_FUTURE,
+    "The interview is scheduled in the future; it cannot have been held yet.",
+)
+HELD_NOT_LATER = Check(TransitionRefusalCode.HELD_AT_IN_FUTURE, "held_at is in the future.")
+SENT_THANK_YOU = Check(
+    TransitionRefusalCode.THANK_YOU_NOT_SENT,
+    "Send a thank-you letter to the interviewee for this interview after it was held.",
+)
+REPORTED_TO_REFERRER = Check(
+    TransitionRefusalCode.REFERRER_NOT_REPORTED,
+    "Send a report-back letter to this referrer, saying how the lead went.",
+)
+GAVE_REASON = Check(
+    TransitionRefusalCode.REASON_REQUIRED, "Give a reason for cancelling the interview."
+)
+
+# What each move's guard checks, in the order it reports them: the published form of the
+# guards below, which build every requirement they report from these checks.
+CHECKS: dict[InterviewState, tuple[Check, ...]] = {
+    PREPARED: (SENT_REQUEST, SCHEDULE, FINISH_CHECKLIST),
+    HELD: (HAS_TIME, TIME_PASSED, HELD_NOT_LATER),
+    THANKED: (SENT_THANK_YOU,),
+    REPORTED_BACK: (REPORTED_TO_REFERRER,),
+    CANCELLED: (GAVE_REASON,),
+}
+
+# What any refused move can carry besides its guard's checks.
+IN_THE_TABLE = Check(
+    TransitionRefusalCode.INVALID_TRANSITION,
+    "The workflow does not allow this move from this state.",
+)
+NOT_RACED = Check(
+    TransitionRefusalCode.CONCURRENT_TRANSITION,
+    "Another request changed the interview at the same moment; "
+    "fetch it again and retry if the move still makes sense.",
+)
+ANY_MOVE: tuple[Check, ...] = (IN_THE_TABLE, NOT_RACED)
+
+
 @dataclass(frozen=True)
 class Facts:
     """What the guards may look at: a snapshot of one interview and the letters around it.
@@ -157,19 +244,14 @@ def guard_prepared(facts: Facts) -> list[Requirement]:
     """A request letter to the interviewee is sent; a time is scheduled; the checklist is done."""
     unmet: list[Requirement] = []
     if not facts.request_letter_sent:
-        unmet.append(
-            Requirement(
-                "request_letter_not_sent",
-                "Send a request letter to the interviewee for this interview first.",
-            )
-        )
+        unmet.append(SENT_REQUEST.unmet())
     if facts.scheduled_at is None:
-        unmet.append(Requirement("not_scheduled", "Schedule a time for the interview."))
+        unmet.append(SCHEDULE.unmet())
     if facts.checklist_missing:
+        items = ", ".join(facts.checklist_missing)
         unmet.append(
-            Requirement(
-                "checklist_incomplete",
-                "Finish the preparation checklist: " + ", ".join(facts.checklist_missing) + ".",
+            FINISH_CHECKLIST.unmet(
+                f"{FINISH_CHECKLIST.sentence.removesuffix('.')}: {items}.",
                 missing=list(facts.checklist_missing),
             )
         )
@@ -180,22 +262,12 @@ def guard_held(facts: Facts) -> list[Requirement]:
     """The scheduled time is not in the future; ``held_at`` (default now) is not in the future."""
     unmet: list[Requirement] = []
     if facts.scheduled_at is None:
-        unmet.append(Requirement("not_scheduled", "The interview has no scheduled time."))
+        unmet.append(HAS_TIME.unmet())
     elif facts.scheduled_at > facts.now:
-        unmet.append(
-            Requirement(
-                "scheduled_in_future",
-                "The interview is scheduled in the future; it cannot have been held yet.",
-                scheduled_at=facts.scheduled_at,
-            )
-        )
+        unmet.append(TIME_PASSED.unmet(scheduled_at=facts.scheduled_at))
     held_at = facts.requested_held_at or facts.now
     if held_at > facts.now:
-        unmet.append(
-            Requirement(
-                "held_at_in_future", "held_at is in the future.", held_at=facts.requested_held_at
-            )
-        )
+        unmet.append(HELD_NOT_LATER.unmet(held_at=facts.requested_held_at))
     return unmet
 
 
@@ -203,12 +275,7 @@ def guard_thanked(facts: Facts) -> list[Requirement]:
     """A thank-you letter to the interviewee was sent at or after ``held_at``."""
     if _sent_since(facts.thank_you_sent_at, facts.held_at):
         return []
-    return [
-        Requirement(
-            "thank_you_not_sent",
-            "Send a thank-you letter to the interviewee for this interview after it was held.",
-        )
-    ]
+    return [SENT_THANK_YOU.unmet()]
 
 
 def guard_reported_back(facts: Facts) -> list[Requirement]:
@@ -217,11 +284,7 @@ def guard_reported_back(facts: Facts) -> list[Requirement]:
     With no referrer there is nobody to report to, and the step is allowed.
     """
     return [
-        Requirement(
-            "referrer_not_reported",
-            "Send a report-back letter to this referrer, saying how the lead went.",
-            contact_id=referrer,
-        )
+        REPORTED_TO_REFERRER.unmet(contact_id=referrer)
         for referrer in facts.referrers
         if not _sent_since(facts.report_back_sent_at.get(referrer, ()), facts.held_at)
     ]
@@ -231,7 +294,7 @@ def guard_cancelled(facts: Facts) -> list[Requirement]:
     """A reason is given. (That the interview is still before ``held`` is the table's rule.)"""
     if facts.reason and facts.reason.strip():
         return []
-    return [Requirement("reason_required", "Give a reason for cancelling the interview.")]
+    return [GAVE_REASON.unmet()]
 
 
 GUARDS: dict[InterviewState, Callable[[Facts], list[Requirement]]] = {
@@ -248,8 +311,7 @@ def unmet_requirements(facts: Facts, to: InterviewState) -> list[Requirement]:
     if to not in ALLOWED[facts.state]:
         allowed = ", ".join(next_states(facts.state)) or "none: it is final"
         return [
-            Requirement(
-                "invalid_transition",
+            IN_THE_TABLE.unmet(
                 f"An interview in state {facts.state} cannot move to {to}; "
                 f"allowed next states: {allowed}.",
                 from_state=facts.state,
@@ -264,7 +326,7 @@ def unmet_requirements(facts: Facts, to: InterviewState) -> list[Requirement]:
 # What a move's own request body supplies, so that "what is missing" for a move not yet
 # requested leaves it out and names the field to send instead.
 REQUIRED_FIELDS: dict[InterviewState, tuple[str, ...]] = {CANCELLED: ("reason",)}
-_SUPPLIED_BY_BODY = {"reason_required"}
+_SUPPLIED_BY_BODY = {GAVE_REASON.code}
 
 
 @dataclass(frozen=True)
@@ -289,6 +351,28 @@ def options(facts: Facts) -> list[Option]:
             required_fields=REQUIRED_FIELDS.get(to, ()),
         )
         for to in next_states(facts.state)
+    ]
+
+
+# --- the workflow as data, for clients ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    """A move the table allows, what its guard checks, and what its request must carry."""
+
+    from_state: InterviewState
+    to_state: InterviewState
+    checks: tuple[Check, ...]
+    required_fields: tuple[str, ...]
+
+
+def moves() -> list[Move]:
+    """Every move of the table, in workflow order of where it starts, then where it goes."""
+    return [
+        Move(source, target, CHECKS[target], REQUIRED_FIELDS.get(target, ()))
+        for source in ORDER
+        for target in next_states(source)
     ]
 
 
