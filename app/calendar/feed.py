@@ -30,6 +30,7 @@ line break in it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ from app.agenda import service as agenda_service
 from app.agenda.schemas import AgendaItem
 from app.calendar.repository import CalendarFeedRepository
 from app.kit.db import utcnow
-from app.kit.times import local_date
+from app.kit.times import format_moment, local_date
 from app.vocabulary import InterviewMode, InterviewState
 
 PAST_WINDOW = timedelta(days=90)
@@ -86,14 +87,47 @@ class _Scheduled:
     organization: str | None
     notes: str | None
     version: int
+    updated_at: datetime
     contact_name: str
     contact_title: str | None
     contact_organization: str | None
+    contact_updated_at: datetime
 
 
-def build(session: Session, owner_id: uuid.UUID, *, now: datetime | None = None) -> bytes:
-    """The owner's feed as iCalendar bytes."""
+@dataclass(frozen=True)
+class Feed:
+    """The feed's body, and what a calendar app revalidates it with."""
+
+    body: bytes
+    etag: str  # a hash of the body, quoted
+    last_modified: datetime  # the newest change among what it shows, in whole seconds (UTC)
+
+
+class _Names:
+    """The people and interviews the agenda's items are about, looked up in two queries."""
+
+    def __init__(self, session: Session, owner_id: uuid.UUID, items: Sequence[AgendaItem]):
+        repository = CalendarFeedRepository(session)
+        self.contacts = {
+            row.id: row for row in repository.contacts(owner_id, {i.contact_id for i in items})
+        }
+        interview_ids = {i.interview_id for i in items if i.interview_id is not None}
+        self.interviews = {row.id: row for row in repository.interviews(owner_id, interview_ids)}
+
+
+def build(session: Session, owner_id: uuid.UUID, *, now: datetime | None = None) -> Feed:
+    """The owner's feed as iCalendar, with its ETag and Last-Modified.
+
+    The body depends only on what it shows (and on the day: what falls due, what is overdue),
+    never on the moment it is built, so an unchanged feed keeps its ETag: each event's
+    ``DTSTAMP`` and ``LAST-MODIFIED`` are the last change to what it shows. That change is the
+    newest ``updated_at`` of its rows, or the moment time alone changed it: when an interview
+    came into the feed's year ahead, an agenda item into its 30 days, or an item fell overdue.
+    The feed's Last-Modified is the newest of those and of the account's own change (its time
+    zone words the items).
+    """
     now = now or utcnow()
+    changes = [CalendarFeedRepository(session).account_changed_at(owner_id) or now]
     calendar = Calendar()
     calendar.add("prodid", f"-//Infoview//Infoview {__version__}//EN")
     calendar.add("version", "2.0")
@@ -103,13 +137,34 @@ def build(session: Session, owner_id: uuid.UUID, *, now: datetime | None = None)
     calendar.add("x-wr-caldesc", "Informational interviews and what is due next")
     calendar.add("x-published-ttl", "PT1H")
     for interview in scheduled_interviews(session, owner_id, now=now):
-        calendar.add_component(_interview_event(interview, now))
+        changed = _changed(
+            now,
+            interview.updated_at,
+            interview.contact_updated_at,
+            interview.scheduled_at - FUTURE_WINDOW,
+        )
+        changes.append(changed)
+        calendar.add_component(_interview_event(interview, changed))
     due = agenda_service.agenda(
         session, owner_id, due_before=now + AGENDA_HORIZON, limit=MAX_AGENDA_ITEMS, now=now
     )
+    names = _Names(session, owner_id, due.items)
     for item in due.items:
-        calendar.add_component(_agenda_event(item, now, due.time_zone))
-    return _CONTROL.sub("", calendar.to_ical().decode()).encode()
+        event, changed = _agenda_event(item, now, due.time_zone, names)
+        changes.append(changed)
+        calendar.add_component(event)
+    body = _CONTROL.sub("", calendar.to_ical().decode()).encode()
+    return Feed(
+        body=body,
+        etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+        last_modified=_changed(now, *changes),
+    )
+
+
+def _changed(now: datetime, *moments: datetime | None) -> datetime:
+    """The newest of ``moments`` that is not after ``now``, in whole seconds (UTC)."""
+    past = [m.astimezone(UTC) for m in moments if m is not None and m <= now]
+    return max(past, default=now.astimezone(UTC)).replace(microsecond=0)
 
 
 def scheduled_interviews(
@@ -128,7 +183,7 @@ def scheduled_interviews(
     return [_Scheduled(**row._mapping) for row in [*reversed(past), *upcoming]]
 
 
-def _interview_event(interview: _Scheduled, now: datetime) -> Event:
+def _interview_event(interview: _Scheduled, changed: datetime) -> Event:
     event = Event()
     start = interview.scheduled_at.astimezone(UTC)
     duration = (
@@ -141,7 +196,8 @@ def _interview_event(interview: _Scheduled, now: datetime) -> Event:
     if organization:
         summary += f" ({organization})"
     event.add("uid", f"{interview.id}@{UID_DOMAIN}")
-    event.add("dtstamp", now)
+    event.add("dtstamp", changed)
+    event.add("last-modified", changed)
     event.add("sequence", interview.version)
     event.add("dtstart", start)
     event.add("dtend", start + duration)
@@ -190,12 +246,26 @@ def agenda_uid(item: AgendaItem) -> str:
     return f"{uid}@{UID_DOMAIN}"
 
 
-def _agenda_event(item: AgendaItem, now: datetime, zone: str) -> Event:
-    """An all-day event on the date the item falls due where the user lives (``zone``)."""
+def _agenda_event(
+    item: AgendaItem, now: datetime, zone: str, names: _Names
+) -> tuple[Event, datetime]:
+    """An all-day event on the date the item falls due where the user lives (``zone``), and
+    when what it shows last changed."""
+    contact = names.contacts.get(item.contact_id)
+    interview = names.interviews.get(item.interview_id) if item.interview_id else None
+    changed = _changed(
+        now,
+        item.due_at - AGENDA_HORIZON,
+        item.due_at if item.overdue else None,
+        contact.updated_at if contact is not None else None,
+        interview.updated_at if interview is not None else None,
+        interview.contact_updated_at if interview is not None else None,
+    )
     event = Event()
     day = local_date(item.due_at, zone)
     event.add("uid", agenda_uid(item))
-    event.add("dtstamp", now)
+    event.add("dtstamp", changed)
+    event.add("last-modified", changed)
     event.add("dtstart", day)
     event.add("dtend", day + timedelta(days=1))
     event.add("summary", item.title)
@@ -205,8 +275,18 @@ def _agenda_event(item: AgendaItem, now: datetime, zone: str) -> Event:
         item.title,
         f"Due: {item.due_label}" + (" (overdue)" if item.overdue else ""),
     ]
-    if item.interview_id is not None:
-        lines.append(f"Interview: {item.interview_id}")
-    lines.append(f"Contact: {item.contact_id}")
+    if interview is not None:
+        organization = interview.organization or interview.contact_organization
+        about = f"Interview: with {interview.contact_name}"
+        if organization:
+            about += f" ({organization})"
+        if interview.scheduled_at is not None:
+            about += f", {format_moment(interview.scheduled_at, zone)}"
+        lines.append(about)
+    if contact is not None:
+        role = ", ".join(p for p in (contact.title, contact.organization) if p)
+        person = contact.full_name + (f" ({role})" if role else "")
+        label = "Referrer" if item.kind.value == "report_back" else "Contact"
+        lines.append(f"{label}: {person}")
     event.add("description", "\n".join(lines))
-    return event
+    return event, changed

@@ -8,7 +8,7 @@ two bounded, indexed queries around a moment.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,9 +67,11 @@ class CalendarFeedRepository:
                 Interviews.organization,
                 Interviews.notes,
                 Interviews.version,
+                Interviews.updated_at,
                 Contacts.full_name.label("contact_name"),
                 Contacts.title.label("contact_title"),
                 Contacts.organization.label("contact_organization"),
+                Contacts.updated_at.label("contact_updated_at"),
             )
             .join(Contacts, Contacts.id == Interviews.contact_id)
             .where(
@@ -99,3 +101,44 @@ class CalendarFeedRepository:
             .order_by(Interviews.scheduled_at.desc(), Interviews.id.desc())
             .limit(limit)
         ).all()
+
+    def contacts(self, owner_id: uuid.UUID, ids: Collection[uuid.UUID]) -> Sequence[Row[Any]]:
+        """The owner's contacts among ``ids`` (the agenda's, at most a few hundred): name,
+        title, organization and when they last changed."""
+        if not ids:
+            return []
+        return self.session.execute(
+            core_select(
+                Contacts.id,
+                Contacts.full_name,
+                Contacts.title,
+                Contacts.organization,
+                Contacts.updated_at,
+            ).where(Contacts.owner_id == owner_id, Contacts.id.in_(list(ids)))
+        ).all()
+
+    def interviews(self, owner_id: uuid.UUID, ids: Collection[uuid.UUID]) -> Sequence[Row[Any]]:
+        """The owner's interviews among ``ids`` (the agenda's), each with its interviewee's
+        name, and when either last changed."""
+        if not ids:
+            return []
+        return self.session.execute(
+            core_select(
+                Interviews.id,
+                Interviews.scheduled_at,
+                Interviews.organization,
+                Interviews.updated_at,
+                Contacts.full_name.label("contact_name"),
+                Contacts.organization.label("contact_organization"),
+                Contacts.updated_at.label("contact_updated_at"),
+            )
+            .join(Contacts, Contacts.id == Interviews.contact_id)
+            .where(Interviews.owner_id == owner_id, Interviews.id.in_(list(ids)))
+        ).all()
+
+    def account_changed_at(self, owner_id: uuid.UUID) -> datetime | None:
+        """When the owner's account last changed (their time zone, the feed's token)."""
+        changed: datetime | None = self.session.execute(
+            core_select(col(UserAccount.updated_at)).where(col(UserAccount.id) == owner_id)
+        ).scalar()
+        return changed

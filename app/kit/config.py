@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -83,6 +83,24 @@ class Settings(BaseSettings):
     run_dispatcher: bool = True
     # When set, GET /metrics answers only requests with "Authorization: Bearer <this token>".
     metrics_token: str | None = None
+    # Where clients reach this API from outside (https://api.example.com, behind a proxy):
+    # links handed out for use elsewhere (the calendar feed's URL) start with it. Unset: the
+    # base URL of the request that asked for the link.
+    public_base_url: str | None = None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url_is_absolute(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        value = value.strip().rstrip("/")
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest or any(c in rest for c in "?# "):
+            raise ValueError(
+                "INFOVIEW_PUBLIC_BASE_URL must be an absolute http(s) URL without a query, "
+                "such as https://api.example.com"
+            )
+        return value
 
     @model_validator(mode="after")
     def _secret_key_is_usable(self) -> Settings:

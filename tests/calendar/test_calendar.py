@@ -73,7 +73,7 @@ class TestToken:
         body = r.json()
         token = body["token"]
         assert token.startswith("ivc_") and len(token) > 40
-        assert body["feed_url"] == f"{FEED}?token={token}"
+        assert body["feed_url"] == f"http://testserver{FEED}?token={token}"
         assert r.headers["cache-control"] == "no-store"
         app: Any = client.app
         with Session(app.state.engine) as session:
