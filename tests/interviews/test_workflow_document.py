@@ -129,6 +129,20 @@ class TestDocument:
     def test_needs_a_token(self, client: TestClient) -> None:
         assert_problem(client.get(URL), 401)
 
+    def test_a_personal_token_needs_interviews_read(self, client: TestClient) -> None:
+        user = register(client)
+        secrets = {}
+        for scope in ("interviews:read", "contacts:read"):
+            body = {"name": scope, "scopes": [scope]}
+            r = client.post("/api/v1/tokens", json=body, headers=user.headers)
+            assert r.status_code == 201, r.text
+            secrets[scope] = {"Authorization": f"Bearer {r.json()['token']}"}
+        assert client.get(URL, headers=secrets["interviews:read"]).status_code == 200
+        problem = assert_problem(
+            client.get(URL, headers=secrets["contacts:read"]), 403, "insufficient_scope"
+        )
+        assert problem["required_scope"] == "interviews:read"
+
 
 class TestAgainstTheApi:
     def test_walk_to_reported_back(self, client: TestClient) -> None:
