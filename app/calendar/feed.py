@@ -16,6 +16,10 @@ What goes in, and how:
   a subscription. ``UID`` is
   ``<kind>-<interview or contact id>[-<referrer id>]@infoview``, so an item that moves (a
   keep-in-touch date after a new letter) moves in the calendar too.
+  Its ``DESCRIPTION`` names the interview (with whom, where they work, when) and the person to
+  act towards (the referrer, for a report-back), never their ids.
+- Every event's ``DTSTAMP`` and ``LAST-MODIFIED`` are the last change to what it shows, not
+  the moment of the fetch: an unchanged feed is the same bytes, hence the same ETag.
 
 The feed is bounded: interviews scheduled from 90 days ago to 365 days ahead, at most 1,000
 of them — the upcoming ones first, then the most recent past ones — and at most 200 agenda
