@@ -51,4 +51,3 @@ def test_the_document_names_its_server_tags_and_what_each_operation_needs() -> N
         for method, op in item.items():
             assert set(op["tags"]) <= set(described), (method, path, op["tags"])
             assert "security" in op, f"{method.upper()} {path} leaves its security unsaid"
-
