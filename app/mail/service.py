@@ -186,7 +186,12 @@ def test_account(
         account = session.get(MailAccount, owner_id)
         if account is None:
             raise NotFound("No mailbox is set up.", code="mail_account_not_found")
-        transport = _mailbox(settings, account)
+        try:
+            transport = _mailbox(settings, account)
+        except secret_box.SecretUnreadable:
+            return MailTestResult(
+                ok=False, detail="The stored password cannot be read any more; set it again."
+            )
     session.close()  # nothing to hold while a distant server answers
     try:
         return MailTestResult(ok=True, detail=transport.check())
@@ -201,7 +206,15 @@ def route_for(session: Session, settings: Settings, owner_id: uuid.UUID) -> Rout
     """How this user's letters leave, or None if mail is not set up for them."""
     account = session.get(MailAccount, owner_id)
     if account is not None:
-        return Route(_mailbox(settings, account), account.from_address, None)
+        try:
+            transport = _mailbox(settings, account)
+        except secret_box.SecretUnreadable:  # the server's key changed since it was sealed
+            raise Unprocessable(
+                "Your mailbox's password cannot be read any more; set the mailbox up again "
+                "with PUT /api/v1/mail/account.",
+                code="mail_account_unreadable",
+            ) from None
+        return Route(transport, account.from_address, None)
     if settings.smtp_url:
         relay = Transport.from_url(settings.smtp_url)
         owner = session.get(UserAccount, owner_id)
@@ -286,24 +299,30 @@ def deliver(session: Session, settings: Settings, mail_id: uuid.UUID, now: datet
     letter = session.get(Letter, message.letter_id)
     owner = session.get(UserAccount, message.owner_id)
     recipient = session.get(Contact, letter.recipient_id) if letter else None
-    route = route_for(session, settings, message.owner_id)
     try:
+        try:
+            route = route_for(session, settings, message.owner_id)
+        except AppError as exc:  # the mailbox cannot be used any more
+            raise PermanentFailure(exc.detail) from exc
         if letter is None or owner is None or recipient is None or not recipient.email:
             raise PermanentFailure("the letter or its recipient's address is gone")
         if route is None:
             raise PermanentFailure("mail is no longer set up for this account")
-        email = compose(
-            from_name=owner.full_name or owner.email,
-            from_address=route.from_address,
-            to_name=recipient.full_name,
-            to_address=recipient.email,
-            subject=letter.subject or DEFAULT_SUBJECTS.get(letter.kind, "A letter"),
-            body=letter.body,
-            message_id=message.message_id,
-            date=now,
-            reply_to=route.reply_to,
-            attachments=_attachments(session, letter),
-        )
+        try:
+            email = compose(
+                from_name=owner.full_name or owner.email,
+                from_address=route.from_address,
+                to_name=recipient.full_name,
+                to_address=recipient.email,
+                subject=letter.subject or DEFAULT_SUBJECTS.get(letter.kind, "A letter"),
+                body=letter.body,
+                message_id=message.message_id,
+                date=now,
+                reply_to=route.reply_to,
+                attachments=_attachments(session, letter),
+            )
+        except ValueError as exc:  # an address or a header the message cannot carry
+            raise PermanentFailure(f"the message cannot be written: {exc}"[:500]) from exc
         session.commit()  # end the read: nothing is held while the server answers
         route.transport.send(email, route.from_address, [recipient.email])
     except DeliveryFailure as failure:

@@ -252,3 +252,26 @@ def test_an_enclosed_document_travels_as_an_attachment_byte_for_byte(
     assert attachment.get_filename() == "Hintergrund — Zoë.txt"
     assert attachment.get_content_type() == "text/plain"
     assert attachment.get_payload(decode=True) == content
+
+
+def test_a_mailbox_password_that_no_longer_opens_is_said_plainly(
+    client: TestClient, user: User, smtp: tuple[Inbox, Server]
+) -> None:
+    account = {
+        "host": "127.0.0.1",
+        "port": smtp[1].port,
+        "security": "none",
+        "username": "me",
+        "password": "s3cret",
+    }
+    assert client.put("/api/v1/mail/account", json=account, headers=user.headers).status_code == 200
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        [stored] = session.exec(select(MailAccount)).all()
+        stored.password_sealed = "v1:bm90LWEtc2VhbGVkLXZhbHVlLWF0LWFsbA"  # sealed by another key
+        session.add(stored)
+        session.commit()
+    r = client.post("/api/v1/mail/test", json={}, headers=user.headers)
+    assert r.status_code == 200 and r.json()["ok"] is False
+    assert "cannot be read" in r.json()["detail"]
+    letter = letter_to(client, user)
+    assert_problem(send(client, user, letter), 422, "mail_account_unreadable")
