@@ -63,7 +63,7 @@ class TestInterviewExport:
             "- **Mode:** In person",
             "- **Location:** Acme Audit, 5th floor",
             "- **Duration:** 30 minutes",
-            "- **State:** reported-back",
+            "- **State:** reported back",
             "### 1. What does a typical day look like?",
             "Client calls, then audits.",
             "### 3. Which skills matter most?",

@@ -104,8 +104,9 @@ def minimal_odt() -> bytes:
     with zipfile.ZipFile(out, "w") as archive:
         # The mimetype entry first and stored, as the OpenDocument format requires.
         archive.writestr(zipfile.ZipInfo("mimetype"), files.ODT, zipfile.ZIP_STORED)
-        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
-        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+        # Entries dated by a fixed ZipInfo, not the clock: the same bytes on every call.
+        archive.writestr(zipfile.ZipInfo("META-INF/manifest.xml"), manifest, zipfile.ZIP_DEFLATED)
+        archive.writestr(zipfile.ZipInfo("content.xml"), content, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
