@@ -253,9 +253,20 @@ class TestJobAsk:
     @pytest.mark.parametrize("text", NEGATED)
     def test_the_check_is_linear(self, text: str) -> None:
         assert job_ask.find_job_ask(text) is None
-        started = time.monotonic()
-        job_ask.find_job_ask(text)
-        assert time.monotonic() - started < 0.2  # 0.3-0.6 s when it was quadratic
+
+        def best_of_three(letter: str) -> float:
+            times = []
+            for _ in range(3):
+                started = time.perf_counter()
+                job_ask.find_job_ask(letter)
+                times.append(time.perf_counter() - started)
+            return min(times)
+
+        # Four times the text costs about four times as much (sixteen if it were quadratic):
+        # a ratio, measured side by side, whatever the machine's speed or load.
+        once = best_of_three(text)
+        four_times = best_of_three("\n".join([text] * 4))
+        assert four_times < 8 * once + 0.01, (once, four_times)
         assert job_ask.find_job_ask(text + "\nPlease hire me.") is not None
 
     def test_long_letters_are_checked_off_the_event_loop(self, client: TestClient) -> None:
