@@ -503,8 +503,6 @@ def _layout(
                 )
             continue
         found = _detect(cells)
-        if fmt not in (FileFormat.AUTO, found) and found is not None:
-            found = None if fmt != FileFormat.INFOVIEW else found
         if found is not None and fmt in (FileFormat.AUTO, found):
             preset = None if found == FileFormat.INFOVIEW else _PRESETS[found]
             return CsvLayout(found, delimiter, index + 1, cells, preset)

@@ -42,7 +42,6 @@ own duplicates.
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -92,11 +91,6 @@ _LONGEST = {
     "source": 100,
 }
 _FURTHER = {"email": "Other email", "phone": "Other phone", "profile_url": "Other website"}
-
-
-class ImportFormat(StrEnum):
-    CSV = "csv"
-    VCARD = "vcard"
 
 
 class OnError(StrEnum):
@@ -172,15 +166,6 @@ class ContactImportResult(BaseModel):
 
 class _BadRow(Exception):
     pass
-
-
-def parse(fmt: ImportFormat, lines: Iterable[str]) -> Iterator[Row]:
-    """The rows of a text file in our own CSV columns or in vCard (used by tests and tools)."""
-    from app.contacts.import_files import parse_csv, parse_vcard
-
-    if fmt == ImportFormat.VCARD:
-        return parse_vcard(lines)
-    return parse_csv(lines, FileFormat.AUTO)[1]
 
 
 def chunks(rows: Iterable[Row], size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
@@ -307,7 +292,7 @@ class ContactImporter:
         session: Session,
         owner_id: uuid.UUID,
         *,
-        fmt: ImportFormat | FileFormat | str = ImportFormat.CSV,
+        fmt: FileFormat | str = FileFormat.AUTO,
         on_error: OnError = OnError.ABORT,
         dry_run: bool = False,
         source: str | None = None,
@@ -752,16 +737,3 @@ def import_file(
     except BaseException:
         session.rollback()
         raise
-
-
-def import_text(
-    session: Session,
-    owner_id: uuid.UUID,
-    text: str,
-    fmt: ImportFormat = ImportFormat.CSV,
-    **options: Any,
-) -> ContactImportResult:
-    """Import a file held as text (UTF-8 on the way in); the format is still read from it."""
-    wanted = FileFormat.VCARD if fmt == ImportFormat.VCARD else FileFormat.AUTO
-    options.setdefault("fmt", wanted)
-    return import_file(session, owner_id, io.BytesIO(text.encode()), charset="utf-8", **options)

@@ -141,7 +141,9 @@ def send(
     (:func:`mark_delivered`) or refuses it for good (:func:`mark_undeliverable`).
     """
     letters = LetterRepository(session)
-    route = mail.route_for(session, settings, owner_id) if settings is not None else None
+    route = None
+    if settings is not None and delivery != LetterDelivery.RECORD:  # record needs no server
+        route = mail.route_for(session, settings, owner_id)
     chosen = delivery or (LetterDelivery.EMAIL if route is not None else LetterDelivery.RECORD)
     if chosen == LetterDelivery.EMAIL and route is None:
         raise Unprocessable(

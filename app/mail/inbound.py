@@ -175,7 +175,7 @@ def receive(session: Session, owner_id: uuid.UUID, raw: bytes) -> InboundResult:
         if seen is not None:
             row = seen
             return InboundResult(
-                matched=row.interaction_id is not None,
+                matched=True,  # only a matched email is remembered
                 duplicate=True,
                 interaction_id=row.interaction_id,
             )
@@ -193,6 +193,10 @@ def receive(session: Session, owner_id: uuid.UUID, raw: bytes) -> InboundResult:
     notes = (f"{subject}\n\n{text}" if subject else text)[:MAX_NOTES] or None
     if letter is not None and letter.status == LetterStatus.SENT.value:
         emit(session, owner_id, "letter.replied", LetterPublic.model_validate(letter))
+    remembered = None
+    if own_id is not None:  # committed with the interaction: a repost is never recorded twice
+        remembered = InboundMessage(owner_id=owner_id, message_id=own_id)
+        session.add(remembered)
     logged, _ = interactions.create(
         session,
         owner_id,
@@ -206,8 +210,9 @@ def receive(session: Session, owner_id: uuid.UUID, raw: bytes) -> InboundResult:
             notes=notes,
         ),
     )
-    if own_id is not None:
-        session.add(InboundMessage(owner_id=owner_id, message_id=own_id, interaction_id=logged.id))
+    if remembered is not None:  # then linked to what it made
+        remembered.interaction_id = logged.id
+        session.add(remembered)
         session.commit()
     return InboundResult(
         matched=True,
