@@ -13,11 +13,18 @@ is read twice over:
 
 1. the phrasebook first. A phrase it matches refuses the sentence (the earliest is quoted). A
    sentence it exempts, or in which every phrase it matches follows a negation ("I am not
-   asking you for a job"), passes: the phrasebook has the last word wherever it speaks.
+   asking you for a job"), passes: the phrasebook has the last word wherever it speaks, save
+   where a sentence it would refuse holds one of its ``aside`` disclaimers ("attached for
+   your information only"): that sentence goes to the classifier, which reads all of it.
 2. the sentences it leaves open go to a small linear classifier (``job_ask_model``), trained
    on the labelled development corpus at build time and shipped as ``job_ask_model.json``. A
    score above its threshold refuses the sentence; the classifier names the act it performs
-   and quotes its most telling words, and the finding carries no phrasebook ``pattern``.
+   and quotes its most telling words, and the finding carries no phrasebook ``pattern``. Two
+   neighbouring open sentences are also read as one, against a higher bar of their own, for
+   an ask split in two ("Is the bar hiring? I'd be keen.").
+
+Text-message shorthand is spelled out as text is normalised ("u" reads as "you", "lmk" as "let
+me know"), so a letter written like a text meets the same patterns and features.
 
 Matching runs on normalised text, one sentence at a time, on whole words; every normalised
 character remembers where it came from, so the phrase reported is quoted as the user wrote it.
@@ -44,6 +51,10 @@ NEGATION_WINDOW = 6
 
 MAX_GAP = 8
 
+#: The classifier reads at most this many pairs of neighbouring sentences in one text: a letter
+#: has a few dozen sentences, and a text of thousands costs no more than about twice a letter.
+MAX_PAIRS = 64
+
 #: Words that join a match to a negated clause before it ("not this or that").
 _ALTERNATIVES = frozenset({"or", "nor"})
 
@@ -64,6 +75,33 @@ _QUOTES = str.maketrans(
     }
 )
 _SENTENCE_END = frozenset(".!?;\n\r")
+
+#: Text-message shorthand, read as the words it stands for ("could u lmk" reads as "could you
+#: let me know"), so that a letter written like a text meets the same patterns and features.
+_SHORTHAND = {
+    "u": "you",
+    "ur": "your",
+    "urs": "yours",
+    "r": "are",
+    "pls": "please",
+    "plz": "please",
+    "plss": "please",
+    "ppl": "people",
+    "w": "with",
+    "im": "i m",
+    "ive": "i ve",
+    "lmk": "let me know",
+    "hmu": "hit me up",
+    "thx": "thanks",
+    "abt": "about",
+    "cuz": "because",
+    "coz": "because",
+    "wanna": "want to",
+    "gonna": "going to",
+    "lemme": "let me",
+    "gimme": "give me",
+    "rn": "now",
+}
 
 
 class PhrasebookError(ValueError):
@@ -141,6 +179,7 @@ class Phrasebook:
     negations: frozenset[str]
     any_phrase: re.Pattern[str]  # all phrases at once: most sentences are ruled out in one scan
     exempt: re.Pattern[str] | None = None  # sentences starting so ask about a process
+    aside: re.Pattern[str] | None = None  # words anywhere that make a match a disclaimer
     classes: tuple[tuple[str, re.Pattern[str]], ...] = ()  # the @ definitions, as word classes
 
     def find(self, text: str) -> JobAsk | None:
@@ -175,6 +214,8 @@ class Phrasebook:
         parts += [f"@{name} {regex.pattern}" for name, regex in self.classes]
         parts += [f"{p.act.name} {p.regex.pattern}" for p in self.phrases]
         parts += [self.exempt.pattern if self.exempt is not None else ""]
+        if self.aside is not None:
+            parts += ["aside " + self.aside.pattern]
         return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
     def _read(self, text: str, sentence: _Sentence) -> Reading:
@@ -183,7 +224,12 @@ class Phrasebook:
             return Reading(sentence, None, decided=False)
         if self.exempt is not None and self.exempt.match(padded):
             return Reading(sentence, None, decided=True)
-        return Reading(sentence, self._in_sentence(text, sentence), decided=True)
+        ask = self._in_sentence(text, sentence)
+        if ask is not None and self.aside is not None and self.aside.search(padded):
+            # "my CV is attached for your information only": the phrase that matched may be
+            # a disclaimer's, so the classifier, which reads the whole sentence, decides.
+            return Reading(sentence, None, decided=False)
+        return Reading(sentence, ask, decided=True)
 
     def _in_sentence(self, text: str, sentence: _Sentence) -> JobAsk | None:
         padded = f" {sentence.text} "
@@ -256,7 +302,8 @@ def _sentences(text: str) -> list[_Sentence]:
             chars.pop()
             origin.pop()
         if chars:
-            sentences.append(_Sentence("".join(chars), tuple(origin), end))
+            text, where = _spelled_out("".join(chars), origin)
+            sentences.append(_Sentence(text, where, end))
         chars.clear()
         origin.clear()
 
@@ -273,6 +320,29 @@ def _sentences(text: str) -> list[_Sentence]:
             origin.append(index)
     flush(len(text))
     return sentences
+
+
+def _spelled_out(text: str, origin: list[int]) -> tuple[str, tuple[int, ...]]:
+    """A normalised sentence with its shorthand spelled out (``_SHORTHAND``), origins kept.
+
+    Every character of a spelled-out word comes from the shorthand's first character, so a
+    phrase that starts or ends on it is still quoted as written.
+    """
+    out: list[str] = []
+    where: list[int] = []
+    start = 0
+    for word in text.split(" "):
+        spelled = _SHORTHAND.get(word, word)
+        if out:
+            out.append(" ")
+            where.append(origin[start - 1])
+        out.append(spelled)
+        if spelled is word:
+            where.extend(origin[start : start + len(word)])
+        else:
+            where.extend([origin[start]] * (len(spelled) - 1) + [origin[start + len(word) - 1]])
+        start += len(word) + 1
+    return "".join(out), tuple(where)
 
 
 def normalise(text: str) -> str:
@@ -363,6 +433,7 @@ def _word(token: str, line: str) -> str:
 _DEFINITION = re.compile(r"^@([a-z_]+)\s*=\s*(.+)$")
 _NEGATE = re.compile(r"^negate\s*:\s*(.+)$")
 _UNLESS = re.compile(r"^unless\s*:\s*(.+)$")
+_ASIDE = re.compile(r"^aside\s*:\s*(.+)$")
 _ACT = re.compile(r"^==\s*([a-z_]+)$")
 _ACT_TEXT = re.compile(r"^(why|instead)\s*:\s*(.+)$")
 
@@ -374,6 +445,7 @@ def parse_phrasebook(text: str) -> Phrasebook:
     negations: set[str] = set()
     fragments: list[str] = []
     exempt: list[str] = []
+    aside: list[str] = []
     act = ASKING
     pending: dict[str, str] | None = None  # an act whose header is read, its texts not yet
 
@@ -405,6 +477,9 @@ def parse_phrasebook(text: str) -> Phrasebook:
         if unless := _UNLESS.match(line):
             exempt.append(_Parser(unless.group(1), macros).parse())
             continue
+        if found_aside := _ASIDE.match(line):
+            aside.append(_Parser(found_aside.group(1), macros).parse())
+            continue
         if definition := _DEFINITION.match(line):
             name, body = definition.groups()
             macros[name] = _Parser(body, macros).parse()
@@ -419,8 +494,11 @@ def parse_phrasebook(text: str) -> Phrasebook:
         raise PhrasebookError("the phrasebook holds no patterns")
     any_phrase = re.compile("(?<= )(?:" + "|".join(fragments) + ")")
     exempting = re.compile("^ (?:" + "|".join(exempt) + ")") if exempt else None
+    asides = re.compile("(?<= )(?:" + "|".join(aside) + ")") if aside else None
     classes = tuple((name, re.compile(f"(?<= )(?:{body})")) for name, body in macros.items())
-    return Phrasebook(tuple(phrases), frozenset(negations), any_phrase, exempting, classes)
+    return Phrasebook(
+        tuple(phrases), frozenset(negations), any_phrase, exempting, classes=classes, aside=asides
+    )
 
 
 def _load() -> Phrasebook:
@@ -450,12 +528,19 @@ _LEXICON = PHRASEBOOK.lexicon
 _ACTS = {phrase.act.name: phrase.act for phrase in reversed(PHRASEBOOK.phrases)}
 
 
-def _classify(text: str, sentence: _Sentence) -> JobAsk | None:
-    """The classifier's ask in a sentence the phrasebook left open, or ``None``."""
+def _joined(first: _Sentence, second: _Sentence) -> _Sentence:
+    """Two neighbouring sentences as one, each character still knowing where it came from."""
+    return _Sentence(
+        f"{first.text} {second.text}", (*first.origin, second.origin[0], *second.origin), second.end
+    )
+
+
+def _classify(text: str, sentence: _Sentence, *, pair: bool = False) -> JobAsk | None:
+    """The classifier's ask in a sentence the phrasebook left open (or two), or ``None``."""
     model = classifier()
     words = sentence.text.split(" ")
     found = job_ask_model.features(words, _LEXICON)
-    if not model.asks(found):
+    if not model.asks(found, pair=pair):
         return None
     first, last = model.telling(found, len(words))
     start = sum(len(word) + 1 for word in words[:first])
@@ -482,13 +567,23 @@ def find_job_asks(text: str, *, limit: int) -> list[JobAsk]:
 
     The phrasebook reads each sentence first and has the last word where it speaks: a phrase
     it matches refuses the sentence, and a sentence it exempts, or whose every match is
-    negated, passes. The classifier reads the sentences it leaves open.
+    negated, passes. The classifier reads the sentences it leaves open, each alone and, when
+    the sentence before was open too and passed, the two as one ("Is your team hiring? I'd
+    love to be part of it."), against a bar of its own (at most ``MAX_PAIRS`` pairs a text).
     """
     found: list[JobAsk] = []
+    previous: _Sentence | None = None  # the sentence before, open and passed
+    pairs = 0
     for reading in PHRASEBOOK.readings(text):
         ask = reading.ask
         if ask is None and not reading.decided:
             ask = _classify(text, reading.sentence)
+            if ask is None and previous is not None and pairs < MAX_PAIRS:
+                pairs += 1
+                ask = _classify(text, _joined(previous, reading.sentence), pair=True)
+            previous = reading.sentence if ask is None else None
+        else:
+            previous = None
         if ask is not None:
             found.append(ask)
             if len(found) >= limit:

@@ -162,6 +162,17 @@ def test_normalisation() -> None:
     assert normalise("---") == ""
 
 
+def test_text_shorthand_is_spelled_out() -> None:
+    assert normalise("could u lmk if ur team's hiring rn, pls?") == (
+        "could you let me know if your team s hiring now please"
+    )
+    assert normalise("Uganda, urgent, plus") == "uganda urgent plus"  # whole words only
+    text = "pls put in a good word for me w ur boss"
+    found = find_job_ask(text)
+    assert found is not None and text[found.start : found.end] == found.phrase
+    assert find_job_ask("lmk if anything opens up at ur clinic") is not None
+
+
 class TestPatternLanguage:
     def test_gaps_alternatives_optionals_prefixes_and_macros(self) -> None:
         book = parse_phrasebook(
