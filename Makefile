@@ -20,12 +20,21 @@ $(BIN)/python:
 
 # Installs are pinned by requirements.lock (made by `make lock`), so a fresh machine gets what
 # was tested.
-# The contract check's one npm package, installed from its lock file.
+# The contract check's npm packages (the breaking-change diff and the two linters), from their lock file.
 CONTRACT_DIR  := openapi/diff
 CONTRACT_TOOL := $(CONTRACT_DIR)/node_modules/.package-lock.json
 
 $(CONTRACT_TOOL): $(CONTRACT_DIR)/package.json $(CONTRACT_DIR)/package-lock.json
 	npm ci --prefix $(CONTRACT_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+# The TypeScript client generators, tsc and the fetch client the walks in tests/test_ts_clients.py
+# run on, from their lock file.
+CLIENTS_DIR  := tests/clients/ts
+CLIENTS_TOOL := $(CLIENTS_DIR)/node_modules/.package-lock.json
+
+$(CLIENTS_TOOL): $(CLIENTS_DIR)/package.json $(CLIENTS_DIR)/package-lock.json
+	npm ci --prefix $(CLIENTS_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
@@ -63,11 +72,23 @@ fmt: dev ## format the code
 typecheck: dev ## mypy --strict on app/
 	$(BIN)/mypy app
 
-contract: dev $(CONTRACT_TOOL) ## the document is the app's, and nothing in it breaks the v1 baseline
+contract: dev $(CONTRACT_TOOL) ## the document is the app's, breaks nothing in v1, and both linters pass
 	$(BIN)/infoview openapi --check
 	node $(CONTRACT_DIR)/breaking.mjs openapi/baseline.json openapi/openapi.json
+	node $(CONTRACT_DIR)/lint.mjs openapi/openapi.json
+	$(CONTRACT_DIR)/node_modules/.bin/spectral lint --ruleset $(CONTRACT_DIR)/spectral.yaml \
+	  --fail-severity hint openapi/openapi.json
 
-pytest: dev $(CONTRACT_TOOL) ## the test suite (SQLite, and PostgreSQL when INFOVIEW_TEST_POSTGRES_URL is set)
+# The browser the OAuth consent page is tested in: Debian's chromium and its driver.
+BROWSER := /usr/bin/chromedriver
+
+$(BROWSER):
+	@command -v apt-get >/dev/null || { echo "chromium and chromium-driver are needed for the consent-page test"; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q chromium chromium-driver >/dev/null || \
+	  { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q >/dev/null && \
+	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q chromium chromium-driver >/dev/null; }
+
+pytest: dev $(CONTRACT_TOOL) $(CLIENTS_TOOL) $(BROWSER) ## the test suite (SQLite, and PostgreSQL when INFOVIEW_TEST_POSTGRES_URL is set)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint typecheck contract pytest ## everything CI runs
@@ -92,4 +113,5 @@ bench: dev ## the benchmark (see bench/README.md): SQLite and PostgreSQL 1 ms aw
 	$(BIN)/python -m bench.remote
 
 clean: ## remove the virtualenv and caches (keeps var/)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CONTRACT_DIR)/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CONTRACT_DIR)/node_modules \
+	  $(CLIENTS_DIR)/node_modules

@@ -83,6 +83,12 @@ _INTERVIEW = {
     ),
     "events": _on("interviews-list-events", "interview_id", description="Its history."),
     "export": _on("interviews-export", "interview_id", description="Its write-up."),
+    "export-markdown": _on(
+        "interviews-export-markdown", "interview_id", description="Its write-up as Markdown."
+    ),
+    "export-json": _on(
+        "interviews-export-json", "interview_id", description="Its write-up as JSON."
+    ),
     "letter": _body(
         "letters-create",
         {"interview_id": _ID, "recipient_id": "$response.body#/contact_id"},

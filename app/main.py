@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi_offline import FastAPIOffline
 
-from app import __version__, links
+from app import __version__, events, links
 from app.accounts import deps
 from app.accounts import export_router as exports
 from app.accounts import router as auth
@@ -23,7 +23,7 @@ from app.documents import router as documents
 from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
 from app.interactions import router as interactions
 from app.interviews import router as interviews
-from app.kit import problems
+from app.kit import nul_guard, problems
 from app.kit.config import Settings, get_settings
 from app.kit.database import request_database
 from app.kit.db import engine_for, wal_checkpointer
@@ -43,6 +43,7 @@ from app.letters import router as letters
 from app.letters import templates_router as templates
 from app.mail import router as mail
 from app.mail import sender as mail_sender
+from app.oauth import router as oauth
 from app.ops import metrics_router as metrics_api
 from app.ops import router as health
 from app.questions import router as questions
@@ -84,6 +85,7 @@ _V1_MODULES = (
     calendar,
     exports,
     mail,
+    oauth,
 )
 
 
@@ -104,6 +106,8 @@ OPENAPI_TAGS = [
     {"name": "calendar", "description": "An iCalendar feed of your agenda."},
     {"name": "webhooks", "description": "Signed event subscriptions and their deliveries."},
     {"name": "export", "description": "All your data as one document, and back."},
+    {"name": "apps", "description": "Apps you register to act for users through OAuth 2.0."},
+    {"name": "authorizations", "description": "The apps you allowed, and withdrawing them."},
     {"name": "health", "description": "Liveness, readiness and metrics."},
 ]
 
@@ -208,6 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in _V1_MODULES:
         _document(module.router)
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(oauth.protocol)
     app.state.file_uploads = {
         API_PREFIX + contact_imports.PATH: FileUpload(
             settings.max_upload_bytes, contact_imports.TOO_LARGE_ADVICE
@@ -233,7 +238,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     contact_imports.declare_in_openapi(app)
     documents.declare_in_openapi(app)
     deps.declare_in_openapi(app)
+    oauth.declare_in_openapi(app)
+    events.declare_in_openapi(app)
     links.declare_in_openapi(app)
+    nul_guard.declare_in_openapi(app)  # last: it reads every schema the others added
     _check_operation_ids(app)
     return app
 

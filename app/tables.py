@@ -10,6 +10,7 @@ from app.interviews.schemas import Interview, InterviewEvent, PrepChecklist
 from app.letters.schemas import Letter
 from app.letters.template_schemas import LetterTemplate
 from app.mail.schemas import InboundAddress, InboundMessage, MailAccount, MailMessage
+from app.oauth.schemas import OAuthAuthorization, OAuthClient, OAuthCode, OAuthToken
 from app.referrals.schemas import Referral
 from app.webhooks.schemas import OutboxEvent, WebhookDelivery, WebhookSubscription
 
@@ -26,6 +27,10 @@ __all__ = [
     "LetterTemplate",
     "MailAccount",
     "MailMessage",
+    "OAuthAuthorization",
+    "OAuthClient",
+    "OAuthCode",
+    "OAuthToken",
     "OutboxEvent",
     "PersonalAccessToken",
     "PrepChecklist",

@@ -585,5 +585,8 @@ def test_healthz_stays_prompt_while_hostile_bodies_arrive(server: str) -> None:
         thread.join(timeout=120)
     assert len(statuses) >= len(hostile), statuses
     assert set(statuses) <= {415, 422}, statuses
-    assert statistics.median(latencies) < 0.1, latencies
+    # A loop held while a body is parsed shows as a probe waiting out the whole parse; the
+    # median only says the probe was not queued behind every request (a busy CI machine, two
+    # test processes on two cores, puts it near 0.1 s).
+    assert statistics.median(latencies) < 0.25, latencies
     assert max(latencies) < 1.0, latencies

@@ -16,6 +16,7 @@ PostgreSQL only (``INFOVIEW_TEST_POSTGRES_URL``); the rate-limit test also needs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -112,6 +113,13 @@ def wait_for_log(process: Any, log: Path, text: str, timeout: float = STARTUP_TI
     raise RuntimeError(f"{text!r} never appeared in {log}:\n{log.read_text(errors='replace')}")
 
 
+async def _forget_counters(prefix: str) -> None:
+    """Delete the rate-limit counters the cluster's processes left in Redis."""
+    limiter = RedisRateLimiter(REDIS_URL, prefix)
+    await limiter.reset()
+    await limiter.close()
+
+
 def reap(process: subprocess.Popen[bytes], grace: float = 20.0) -> int:
     """Wait for a process that was asked to stop; SIGKILL it if it takes too long."""
     try:
@@ -174,9 +182,7 @@ def cluster() -> Iterator[Cluster]:
             codes = {name: reap(process) for name, process in processes.items()}
             engine.dispose()
             if redis_ok:
-                limiter = RedisRateLimiter(REDIS_URL, prefix)
-                limiter.reset()
-                limiter.close()
+                asyncio.run(_forget_counters(prefix))
         # uvicorn re-raises the SIGTERM it handled, after its graceful shutdown.
         assert codes["a"] in (0, -signal.SIGTERM) and codes["b"] in (0, -signal.SIGTERM), codes
         assert codes["worker"] == 0, codes

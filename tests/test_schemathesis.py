@@ -417,6 +417,21 @@ class TestWhatFuzzingFound:
             headers=user,
         )
         assert_problem(r, 422)
+        for refused in (True, 30.5):
+            r = client.post(
+                "/api/v1/interviews",
+                json={"contact_id": contact_id, "duration_minutes": refused},
+                headers=user,
+            )
+            assert_problem(r, 422)
+        # JSON Schema's integer is a number without a fraction: 30.0 is 30.
+        r = client.post(
+            "/api/v1/interviews",
+            json={"contact_id": contact_id, "duration_minutes": 30.0},
+            headers=user,
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["duration_minutes"] == 30
         r = client.post("/api/v1/interviews", json={"contact_id": contact_id}, headers=user)
         interview_id = r.json()["id"]
         for done in ("true", 1, None):

@@ -6,7 +6,8 @@ committed ``openapi/openapi.json``, so the test judges the routes as they are. T
 or wrong, and the fix belongs in the document. The client then talks to a real
 ``infoview serve`` on a fresh SQLite database, and nothing else does: register, log in, two
 contacts, a referral, an interview, its checklist, the request letter, every transition up to
-``reported-back`` with the letters each one needs, the history, and the account export.
+``reported-back`` with the letters each one needs, the history, the interview's write-up (the
+Markdown as text, the JSON as the typed model), and the account export.
 
 The generator settings: ``post_hooks`` emptied, so that generation does not depend on a
 formatter being installed, and ``content_type_overrides`` reading the contact import's raw
@@ -384,6 +385,17 @@ def test_whole_workflow_through_the_generated_client(sdk: ModuleType, base_url: 
     ]
     # Letters and the held interview keep the contact's last_contacted_at up to date.
     assert _ok(contacts_get.sync_detailed(interviewee.id, client=client), 200).last_contacted_at
+
+    # The interview's write-up: the Markdown as text, the JSON as the typed model.
+    from infoview_sdk.api.export import interviews_export_json, interviews_export_markdown
+
+    markdown = _ok(interviews_export_markdown.sync_detailed(interview.id, client=client), 200)
+    assert isinstance(markdown, str)
+    assert markdown.startswith("# Informational interview with Dana Reyes\n")
+    write_up = _ok(interviews_export_json.sync_detailed(interview.id, client=client), 200)
+    assert type(write_up).__name__ == "InterviewExport"
+    assert (write_up.interview_id, write_up.state) == (interview.id, InterviewState.REPORTED_BACK)
+    assert write_up.contact.full_name == "Dana Reyes"
 
     try:  # the account export, where the app has it
         export_account = importlib.import_module(f"{PACKAGE}.api.export.export_account")

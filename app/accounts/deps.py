@@ -166,7 +166,7 @@ async def _principal(
         principal = found
     else:
         settings: Settings = request.app.state.settings
-        if access_tokens.is_personal_token(token):
+        if access_tokens.is_opaque_token(token):
             session = await get_session(request)
             principal = await session.run(access_tokens.resolve_principal, settings, token)
         elif prove_alive:  # a session JWT: one read on the connection, no session needed

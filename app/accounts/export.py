@@ -54,7 +54,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     StrictBool,
-    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -90,7 +89,7 @@ from app.interviews.workflow import CHECKLIST_ITEMS, ENTERED_AT, answered
 from app.kit.bodies import checked_list
 from app.kit.db import new_id, utcnow
 from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
-from app.kit.schemas import Timestamp
+from app.kit.schemas import Timestamp, Whole, together
 from app.kit.times import TimeZoneName
 from app.letters.schemas import MAX_ATTACHMENTS
 from app.referrals.schemas import ReferredOn
@@ -137,6 +136,8 @@ class ExportUser(_Record):
 
 class ContactRecord(_Record):
     """A contact. ``last_contacted_at`` is informative: an import derives it again."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=together("external_id", "source"))
 
     id: uuid.UUID
     full_name: FullName
@@ -215,15 +216,32 @@ class EventRecord(_Record):
 Text20k = Annotated[str, StringConstraints(max_length=20000)]
 
 
+def _interview_record_schema(schema: dict[str, Any]) -> None:
+    """The document states the record's two rules: external_id with source, and the time the
+    interview entered its state (the workflow's ``ENTERED_AT``)."""
+    together("external_id", "source")(schema)
+    schema["dependentSchemas"]["state"] = {
+        "anyOf": [
+            {
+                "required": ["state", entered],
+                "properties": {"state": {"const": state.value}, entered: {"type": "string"}},
+            }
+            for state, entered in ENTERED_AT.items()
+        ]
+    }
+
+
 class InterviewRecord(_Record):
     """An interview, in whatever state it reached, with its checklist and its history."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_interview_record_schema)
 
     id: uuid.UUID
     contact_id: uuid.UUID
     referral_id: uuid.UUID | None = None
     mode: InterviewMode
     scheduled_at: Timestamp | None = None
-    duration_minutes: Annotated[StrictInt, PydanticField(ge=1, le=1440)] | None = None
+    duration_minutes: Annotated[int, Whole(ge=1, le=1440)] | None = None
     location: Annotated[str, StringConstraints(max_length=2048)] | None = None
     career_field: Annotated[str, StringConstraints(max_length=100)] | None = None
     organization: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -256,8 +274,33 @@ class InterviewRecord(_Record):
         return self
 
 
+def _letter_record_schema(schema: dict[str, Any]) -> None:
+    """The document states the record's two rules: external_id with source, and sent_at with
+    a sent letter only."""
+    together("external_id", "source")(schema)
+    schema["dependentSchemas"]["status"] = {
+        "anyOf": [
+            {
+                "required": ["status", "sent_at"],
+                "properties": {
+                    "status": {"const": LetterStatus.SENT.value},
+                    "sent_at": {"type": "string"},
+                },
+            },
+            {
+                "properties": {
+                    "status": {"not": {"const": LetterStatus.SENT.value}},
+                    "sent_at": {"type": "null"},
+                }
+            },
+        ]
+    }
+
+
 class LetterRecord(_Record):
     """A letter, draft or sent; a sent one has its ``sent_at``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_letter_record_schema)
 
     id: uuid.UUID
     kind: LetterKind

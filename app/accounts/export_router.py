@@ -33,6 +33,26 @@ def _download_headers(filename: str) -> dict[str, str]:
     return {"Content-Disposition": attachment(filename), "Cache-Control": "no-store"}
 
 
+InterviewId = Annotated[uuid.UUID, Path(description="The interview's id.")]
+
+
+class MarkdownResponse(Response):
+    """A Markdown answer: the document types its body as a string of ``text/markdown``."""
+
+    media_type = "text/markdown"
+    charset = "utf-8"
+
+
+def _write_up(export: InterviewExport, format: InterviewExportFormat) -> Response:
+    """The write-up as an attachment, in ``format``."""
+    if format == InterviewExportFormat.JSON:
+        body, media_type, extension = export.model_dump_json(), "application/json", "json"
+    else:
+        body, media_type, extension = interview_export.to_markdown(export), _MARKDOWN, "md"
+    filename = interview_export.filename(export, extension)
+    return Response(body, media_type=media_type, headers=_download_headers(filename))
+
+
 @router.get(
     "/interviews/{interview_id}/export",
     operation_id="interviews-export",
@@ -44,9 +64,15 @@ def _download_headers(filename: str) -> dict[str, str]:
         },
         **problem_responses(401, 403, 404, 422),
     },
+    description=(
+        "One operation for both formats, picked by `format`. Its answer has two media types, "
+        "which a generated client cannot type by the parameter: such a client is better served "
+        "by `GET …/export/markdown` (text) and `GET …/export/json` (the `InterviewExport` "
+        "model), which answer the same bytes."
+    ),
 )
 async def export_interview(
-    interview_id: Annotated[uuid.UUID, Path(description="The interview's id.")],
+    interview_id: InterviewId,
     user: CurrentUser,
     session: ReadSessionDep,
     format: Annotated[
@@ -54,13 +80,41 @@ async def export_interview(
     ] = InterviewExportFormat.MARKDOWN,
 ) -> Response:
     """Download an interview's questions, answers, advice, next steps, people and dates."""
+    return _write_up(await session.run(interview_export.build, user.id, interview_id), format)
+
+
+@router.get(
+    "/interviews/{interview_id}/export/markdown",
+    operation_id="interviews-export-markdown",
+    response_class=MarkdownResponse,
+    responses={
+        200: {"description": "The write-up as Markdown, an attachment (`.md`)."},
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def export_interview_markdown(
+    interview_id: InterviewId, user: CurrentUser, session: ReadSessionDep
+) -> Response:
+    """Download an interview's write-up as Markdown, user text escaped, times in your zone."""
     export = await session.run(interview_export.build, user.id, interview_id)
-    if format == InterviewExportFormat.JSON:
-        body, media_type, extension = export.model_dump_json(), "application/json", "json"
-    else:
-        body, media_type, extension = interview_export.to_markdown(export), _MARKDOWN, "md"
-    filename = interview_export.filename(export, extension)
-    return Response(body, media_type=media_type, headers=_download_headers(filename))
+    return _write_up(export, InterviewExportFormat.MARKDOWN)
+
+
+@router.get(
+    "/interviews/{interview_id}/export/json",
+    operation_id="interviews-export-json",
+    response_model=InterviewExport,
+    responses={
+        200: {"description": "The write-up as JSON, an attachment (`.json`)."},
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def export_interview_json(
+    interview_id: InterviewId, user: CurrentUser, session: ReadSessionDep
+) -> Response:
+    """Download an interview's questions, answers, advice, next steps, people and dates as JSON."""
+    export = await session.run(interview_export.build, user.id, interview_id)
+    return _write_up(export, InterviewExportFormat.JSON)
 
 
 @router.get(

@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from app.accounts import service as auth_service
 from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep, ThreadSessionDep
 from app.accounts.schemas import UserCreate, UserPublic, UserUpdate
+from app.kit.config import Settings
+from app.kit.nul_guard import NUL_FREE
 from app.kit.problems import problem_responses
 from app.kit.rate_limits import (
     limit_logout,
@@ -19,7 +21,7 @@ from app.kit.rate_limits import (
     limit_token,
     with_rate_limit_headers,
 )
-from app.kit.schemas import few_keys
+from app.kit.schemas import MAX_SMALL_BODY_KEYS, few_keys
 
 router = APIRouter(tags=["auth"])
 
@@ -36,7 +38,19 @@ class TokenResponse(BaseModel):
 class TokenForm(BaseModel):
     """The OAuth2 password grant as /docs "Authorize" sends it, with every field bounded."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        # Other fields are ignored; like every field of a form, they are NUL-free text, and the
+        # form has at most MAX_SMALL_BODY_KEYS fields in all (``few_keys`` below).
+        json_schema_extra={
+            "additionalProperties": {
+                "type": "string",
+                "pattern": NUL_FREE,
+                "maxLength": Settings.model_fields["max_body_bytes"].default,
+            },
+            "maxProperties": MAX_SMALL_BODY_KEYS,
+        },
+    )
 
     grant_type: str | None = Field(default=None, pattern="^password$", max_length=20)
     username: str = Field(min_length=1, max_length=320, description="The account's email.")

@@ -32,6 +32,8 @@ from app.kit.config import Settings
 from app.kit.db import utcnow
 from app.kit.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from app.kit.security import sha256_hex
+from app.oauth.repository import OAuthRepository
+from app.oauth.server import ACCESS_PREFIX as APP_TOKEN_PREFIX
 
 SECRET_PREFIX = "ivk_"
 DISPLAY_PREFIX_CHARS = len(SECRET_PREFIX) + 8
@@ -56,10 +58,17 @@ class Principal:
     token_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     session_id: uuid.UUID | None = None
+    #: The app an OAuth access token was issued to (its ``client_id``), if it is one.
+    app: str | None = None
 
     @property
     def is_personal_token(self) -> bool:
+        """Whether the caller holds a scoped token (a personal access token or an app's)."""
         return self.token_id is not None
+
+    @property
+    def token_kind(self) -> str:
+        return "app token" if self.app else "personal access token"
 
 
 def is_personal_token(token: str) -> bool:
@@ -67,8 +76,27 @@ def is_personal_token(token: str) -> bool:
     return token.startswith(SECRET_PREFIX)
 
 
+def is_opaque_token(token: str) -> bool:
+    """Whether a bearer token is looked up by its hash: a personal access token or an app's
+    OAuth access token (rather than a session JWT)."""
+    return token.startswith((SECRET_PREFIX, APP_TOKEN_PREFIX))
+
+
+def _app_principal(session: Session, token: str) -> Principal:
+    found = OAuthRepository(session).by_access(sha256_hex(token))
+    now = utcnow()
+    if found is None or found[0].access_expires_at <= now or found[0].revoked_at is not None:
+        raise Unauthorized("The access token is invalid or expired.", code="invalid_token")
+    issued, grant, app = found
+    return Principal(
+        id=grant.owner_id, token_id=issued.id, scopes=frozenset(issued.scopes), app=app.client_id
+    )
+
+
 def resolve_principal(session: Session, settings: Settings, token: str) -> Principal:
     """The principal a bearer token speaks for; anything wrong is a 401."""
+    if token.startswith(APP_TOKEN_PREFIX):
+        return _app_principal(session, token)
     if not is_personal_token(token):
         claims = auth_service.live_access_claims(session, settings, token)
         return Principal(id=claims.subject, session_id=claims.session_id)
@@ -127,10 +155,11 @@ def authorize(principal: Principal, tags: Sequence[object], method: str) -> None
     if scope == ANY_TOKEN:
         return
     if scope is None:
+        kind = principal.token_kind[0].upper() + principal.token_kind[1:] + "s"
         detail = (
-            "Personal access tokens cannot manage tokens; use a session token."
+            f"{kind} cannot manage tokens; use a session token."
             if tag == "tokens"
-            else "Personal access tokens cannot call this operation; use a session token."
+            else f"{kind} cannot call this operation; use a session token."
         )
         raise Forbidden(
             detail,
@@ -148,7 +177,7 @@ def require(principal: Principal, scope: str, why: str = "") -> None:
     """
     if principal.is_personal_token and scope not in principal.scopes:
         raise Forbidden(
-            f"This personal access token lacks the {scope} scope.{why and ' ' + why}",
+            f"This {principal.token_kind} lacks the {scope} scope.{why and ' ' + why}",
             code="insufficient_scope",
             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
             required_scope=scope,

@@ -7,16 +7,14 @@ refused with 403 ``insufficient_scope``, so a leaked token cannot mint more of i
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from app.accounts import tokens as service
 from app.accounts.deps import CurrentUser, ReadSessionDep, SessionDep
 from app.accounts.token_schemas import TokenCreate, TokenCreated, TokenPublic
 from app.kit.problems import problem_responses
-from app.kit.queries import MAX_LIMIT
-from app.kit.schemas import Page
+from app.kit.schemas import Page, PageCursor, PageLimit
 
 router = APIRouter(tags=["tokens"])
 
@@ -47,8 +45,8 @@ async def create_token(
 async def list_tokens(
     user: CurrentUser,
     session: ReadSessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[TokenPublic]:
     """List your personal access tokens that are not revoked (never their secrets)."""
     rows, has_more, next_cursor = await session.run(

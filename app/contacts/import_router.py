@@ -97,7 +97,7 @@ async def _file(request: Request) -> tuple[UploadFile, str | None]:
     """The uploaded file and the charset its sender declared, whichever way it came."""
     content_type = parse_content_type(request.headers.get("content-type"))
     if content_type.media_type == MULTIPART:
-        form = await request.form(max_files=1, max_fields=4)
+        form = await request.form(max_files=1, max_fields=_MAX_OTHER_FIELDS)
         part = form.get("file")
         if not isinstance(part, UploadFile):
             raise Unprocessable(
@@ -117,6 +117,7 @@ async def _file(request: Request) -> tuple[UploadFile, str | None]:
     return await _spooled(request), charset
 
 
+_MAX_OTHER_FIELDS = 4  # a form's fields besides the file, ignored; more is a 400
 _RAW_FILE = {"type": "string", "format": "binary", "maxLength": 20 * 1024 * 1024}
 _RAW_TEXT = {"type": "string", "maxLength": 20 * 1024 * 1024}
 _OPENAPI_EXTRA: dict[str, Any] = {
@@ -143,8 +144,9 @@ _OPENAPI_EXTRA: dict[str, Any] = {
 _UPLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "ContactImportUpload",
-    "description": "A contact file sent as a form.",
+    "description": "A contact file sent as a form; other fields are ignored, four at most.",
     "properties": {"file": {**_RAW_FILE, "description": "The contact file."}},
+    "maxProperties": 1 + _MAX_OTHER_FIELDS,
     "required": ["file"],
 }
 

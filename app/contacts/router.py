@@ -33,8 +33,8 @@ from app.contacts.schemas import (
 )
 from app.kit.downloads import attachment
 from app.kit.problems import get_only, problem_responses
-from app.kit.queries import MAX_LIMIT, etag
-from app.kit.schemas import Page
+from app.kit.queries import etag
+from app.kit.schemas import Page, PageCursor, PageLimit
 
 
 class _RestOfPath(PathConvertor):
@@ -91,11 +91,8 @@ async def create_contact(
 async def list_contacts(
     user: CurrentReader,
     session: ReadSessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=200, description="A next_cursor from the previous page."),
-    ] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     q: Annotated[
         str | None,
         Query(

@@ -18,7 +18,6 @@ from pydantic import (
     EmailStr,
     HttpUrl,
     StrictBool,
-    StrictInt,
     StringConstraints,
     TypeAdapter,
     model_validator,
@@ -28,6 +27,7 @@ from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import JSONType, UTCDateTime, new_id, utcnow
+from app.kit.schemas import Whole, together
 from app.kit.times import MAX_ZONE_LENGTH, TimeZoneName
 
 
@@ -114,13 +114,26 @@ Phone = Annotated[str, StringConstraints(max_length=50)]
 Organization = Annotated[str, StringConstraints(max_length=200)]
 Title = Annotated[str, StringConstraints(max_length=200)]
 CareerField = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-ProfileUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_check_profile_url)]
+ProfileUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(_check_profile_url),
+    PydanticField(
+        description="An absolute http or https URL (a LinkedIn profile, a personal site).",
+        json_schema_extra={
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://([^/?#@\u0000-\u001f\u007f-\u009f]*@)?"
+            r"([A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*\.?"
+            r"(:([0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])?)?"
+            r"([/?#][^\u0000-\u001f\u007f-\u009f]*)?$"
+        },
+    ),
+]
 Notes = Annotated[str, StringConstraints(max_length=20000)]
 ExternalId = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=NO_CONTROL_CHARS)
 ]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL_CHARS)]
-KeepInTouchDays = Annotated[StrictInt, PydanticField(ge=1, le=3650)]
+KeepInTouchDays = Annotated[int, Whole(ge=1, le=3650)]
 TIME_ZONE_DESCRIPTION = (
     "The IANA time zone the person reads times in, such as Europe/Berlin; null when not "
     "known, and letters to them then show times in the user's zone."
@@ -156,6 +169,8 @@ class _ContactFields(BaseModel):
 
 class ContactCreate(_ContactFields):
     """A new contact. ``external_id`` and ``source`` come together or not at all."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=together("external_id", "source"))
 
     external_id: ExternalId | None = None
     source: Source | None = None

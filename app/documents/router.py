@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -32,8 +32,8 @@ from app.kit.downloads import attachment
 from app.kit.errors import AppError, Unprocessable
 from app.kit.media_types import parse_content_type
 from app.kit.problems import problem_responses
-from app.kit.queries import MAX_LIMIT, etag
-from app.kit.schemas import Page
+from app.kit.queries import etag
+from app.kit.schemas import Page, PageCursor, PageLimit
 from app.vocabulary import DocumentKind
 
 router = APIRouter(tags=["documents"])
@@ -120,6 +120,7 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "DocumentUpload",
     "description": "A document sent as a form.",
+    "additionalProperties": False,
     "properties": {
         "file": {
             "type": "string",
@@ -212,8 +213,8 @@ async def list_documents(
     session: ReadSessionDep,
     user: CurrentReader,
     kind: DocumentKind | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[DocumentPublic]:
     """List your documents, newest first (descriptions; the bytes are at /content)."""
     rows, has_more, next_cursor = await session.run(

@@ -15,13 +15,13 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 
 from app.documents import files
 from app.documents.schemas import TITLE_MAX
 from app.kit.config import Settings
-from app.kit.schemas import Timestamp
+from app.kit.schemas import Timestamp, WholeNumber
 from app.vocabulary import DocumentKind
 
 #: The most bytes one imported document may have: the upload's default limit.
@@ -43,7 +43,7 @@ class DocumentRecord(BaseModel):
     title: Annotated[str, StringConstraints(max_length=TITLE_MAX)] | None = None
     filename: Annotated[str, StringConstraints(max_length=255)]
     content_type: Annotated[str, StringConstraints(max_length=100)] | None = None
-    size: StrictInt | None = None
+    size: WholeNumber | None = None
     sha256: Annotated[str, StringConstraints(max_length=64)] | None = None
     content: Annotated[str, StringConstraints(max_length=_MAX_BASE64)] = PydanticField(
         description="The file's bytes, base64 (standard alphabet, padded)."

@@ -59,6 +59,7 @@ PURGE_EVERY_SECONDS = 60.0
 # Each names the operation that reads the resource, when the response's Location does not.
 SECRET_RESPONSES: dict[str, str | None] = {
     "tokens-create": None,  # Location: the token
+    "apps-create": None,  # Location: the app (a confidential app's secret is shown only here)
     "calendar-rotate-token": None,  # the feed token is shown nowhere else
     "mail-inbound-rotate": None,  # the inbound address is shown nowhere else
     "webhooks-create": None,  # Location: the subscription
@@ -356,7 +357,13 @@ _PARAMETER: dict[str, Any] = {
         "`idempotency_response_not_kept`). A failed request frees its key for a retry. Keys "
         "are per user."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": service.MAX_KEY_LENGTH},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": service.MAX_KEY_LENGTH,
+        # Visible characters, spaces only inside: what every client can send and read back.
+        "pattern": "^[!-~]([ -~]*[!-~])?$",
+    },
 }
 _SECRET_NOTE = (
     " This operation's response carries a secret, which is never kept: a retry with the key "

@@ -17,8 +17,8 @@ from app.interactions.schemas import (
     InteractionUpdate,
 )
 from app.kit.problems import problem_responses
-from app.kit.queries import MAX_LIMIT, etag
-from app.kit.schemas import Page, Timestamp
+from app.kit.queries import etag
+from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
 from app.vocabulary import InteractionKind
 
 router = APIRouter(tags=["interactions"])
@@ -62,11 +62,8 @@ async def create_interaction(
 async def list_interactions(
     user: CurrentReader,
     session: ReadSessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=200, description="A next_cursor from the previous page."),
-    ] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     contact_id: Annotated[uuid.UUID | None, Query(description="Only with this contact.")] = None,
     interview_id: Annotated[
         uuid.UUID | None, Query(description="Only about this interview.")

@@ -35,7 +35,7 @@ from app.interviews.schemas import (
 )
 from app.kit.problems import problem_responses
 from app.kit.queries import etag
-from app.kit.schemas import Page, Timestamp
+from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
 from app.vocabulary import InterviewMode, InterviewState
 
 router = APIRouter(tags=["interviews"])
@@ -43,11 +43,6 @@ router = APIRouter(tags=["interviews"])
 # with the route's response model, without validating the models a second time.
 _ONE: TypeAdapter[InterviewPublic] = TypeAdapter(InterviewPublic)
 _PAGE: TypeAdapter[Page[InterviewPublic]] = TypeAdapter(Page[InterviewPublic])
-
-Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
-Cursor = Annotated[
-    str | None, Query(max_length=200, description="next_cursor of the previous page.")
-]
 
 
 def _public(interview: object) -> InterviewPublic:
@@ -94,8 +89,8 @@ async def list_interviews(
     ] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
     external_id: Annotated[str | None, Query(max_length=255)] = None,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Response:
     """List interviews, newest first, with optional filters."""
     filters = service.InterviewFilters(
@@ -275,8 +270,8 @@ async def list_events(
     interview_id: uuid.UUID,
     session: ReadSessionDep,
     user: CurrentUser,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[InterviewEventPublic]:
     """List the interview's recorded workflow moves, oldest first."""
     rows, has_more, next_cursor = await session.run(

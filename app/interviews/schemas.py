@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, model_validator
 from pydantic import Field as PydField
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 from app.interviews.workflow import TransitionRefusalCode
 from app.kit.db import JSONType, UTCDateTime, new_id, utcnow
 from app.kit.problems import MAX_PROBLEM_ERRORS, ProblemError, TransitionProblem
-from app.kit.schemas import Timestamp
+from app.kit.schemas import Timestamp, Whole, never_null, together
 from app.vocabulary import Decision, InterviewMode, InterviewState
 
 
@@ -136,16 +136,19 @@ def _pair_external_id(external_id: str | None, source: str | None) -> None:
         raise ValueError("external_id and source go together: give both or neither")
 
 
+Minutes = Annotated[int, Whole(ge=1, le=1440)]
+
+
 class InterviewCreate(BaseModel):
     """What a new interview needs: the interviewee, and anything already known about it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=together("external_id", "source"))
 
     contact_id: uuid.UUID
     referral_id: uuid.UUID | None = None
     mode: InterviewMode = InterviewMode.IN_PERSON
     scheduled_at: Timestamp | None = None
-    duration_minutes: StrictInt | None = PydField(default=None, ge=1, le=1440)
+    duration_minutes: Minutes | None = None
     location: str | None = PydField(default=None, max_length=2048)
     career_field: str | None = PydField(default=None, max_length=100)
     organization: str | None = PydField(default=None, max_length=200)
@@ -170,12 +173,12 @@ _NOT_NULLABLE = ("mode", "decision", "questions")
 class InterviewUpdate(BaseModel):
     """A partial update. ``state``, the interviewee and the state timestamps are read-only."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=never_null(*_NOT_NULLABLE))
 
     referral_id: uuid.UUID | None = None
     mode: InterviewMode | None = None
     scheduled_at: Timestamp | None = None
-    duration_minutes: StrictInt | None = PydField(default=None, ge=1, le=1440)
+    duration_minutes: Minutes | None = None
     location: str | None = PydField(default=None, max_length=2048)
     career_field: str | None = PydField(default=None, max_length=100)
     organization: str | None = PydField(default=None, max_length=200)
@@ -227,6 +230,16 @@ class InterviewPublic(BaseModel):
     source: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class InterviewStateChanged(BaseModel):
+    """The ``interview.state_changed`` event's data: the move, and the interview after it."""
+
+    interview_id: uuid.UUID
+    from_state: InterviewState
+    to_state: InterviewState
+    at: datetime = PydField(description="When the move was made.")
+    interview: InterviewPublic
 
 
 class ChecklistItemPublic(BaseModel):
@@ -304,7 +317,21 @@ class TransitionRequest(BaseModel):
     """A workflow move: the target state, plus ``held_at`` for held and ``reason`` for
     cancelled (a reason given with any other move is recorded with it)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # The document states the rule below: held_at, unless null, goes only with to=held
+        # (as dependentSchemas, which SDK generators pass over; see kit.schemas.together).
+        json_schema_extra={
+            "dependentSchemas": {
+                "held_at": {
+                    "anyOf": [
+                        {"properties": {"to": {"const": InterviewState.HELD.value}}},
+                        {"properties": {"held_at": {"type": "null"}}},
+                    ]
+                }
+            }
+        },
+    )
 
     to: InterviewState
     held_at: Timestamp | None = PydField(

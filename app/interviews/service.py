@@ -28,6 +28,7 @@ from app.interviews.schemas import (
     InterviewCreate,
     InterviewEvent,
     InterviewPublic,
+    InterviewStateChanged,
     InterviewUpdate,
     PrepChecklist,
     WorkflowCheck,
@@ -505,15 +506,17 @@ def _try_move(
     return (after, values["version"]) if moved else None
 
 
-def _state_changed(interview: InterviewPublic, from_state: InterviewState, at: datetime) -> Any:
+def _state_changed(
+    interview: InterviewPublic, from_state: InterviewState, at: datetime
+) -> InterviewStateChanged:
     """The ``interview.state_changed`` event's data: the move, and the interview after it."""
-    return {
-        "interview_id": interview.id,
-        "from_state": from_state.value,
-        "to_state": interview.state.value,
-        "at": at,
-        "interview": interview.model_dump(mode="json"),
-    }
+    return InterviewStateChanged(
+        interview_id=interview.id,
+        from_state=from_state,
+        to_state=interview.state,
+        at=at,
+        interview=interview,
+    )
 
 
 def list_events(

@@ -224,3 +224,49 @@ class NulGuardMiddleware:
 
 
 __all__ = ["MAX_JSON_DEPTH", "NulGuardMiddleware", "json_deeper_than"]
+
+
+# --- OpenAPI ----------------------------------------------------------------------------------
+
+NUL_FREE = "^[^\\u0000]*$"
+"""The pattern the document gives every text that has none of its own: no NUL, as above."""
+
+
+def _nul_free(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "object" and node.get("additionalProperties") is not False:
+            node.setdefault("propertyNames", {"pattern": NUL_FREE})  # keys are text too
+        if (
+            node.get("type") == "string"
+            and "pattern" not in node
+            and "format" not in node
+            and "enum" not in node
+            and "const" not in node
+        ):
+            node["pattern"] = NUL_FREE
+        for value in node.values():
+            _nul_free(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nul_free(value)
+
+
+def declare_in_openapi(app: Any) -> None:
+    """Say in the document what the guard enforces: every string is free of NUL.
+
+    Strings with a pattern of their own already exclude it; strings with a ``format`` (dates,
+    UUIDs, e-mail addresses, files) cannot hold it, or are bytes. Object keys are text too.
+    Problems are left as they are: they quote the refused input back.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document: dict[str, Any] = generate()
+        _nul_free(document.get("paths", {}))
+        _nul_free(document.get("webhooks", {}))
+        for name, schema in document.get("components", {}).get("schemas", {}).items():
+            if "Problem" not in name:  # a problem names the refused input, NUL and all
+                _nul_free(schema)
+        return document
+
+    app.openapi = openapi

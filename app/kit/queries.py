@@ -272,7 +272,10 @@ def decode_cursor(cursor: str) -> uuid.UUID:
     """Read a cursor back; anything malformed is a 422 on the ``cursor`` parameter."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return uuid.UUID(bytes=raw)
+        last_id = uuid.UUID(bytes=raw)
+        if encode_cursor(last_id) != cursor:  # one spelling per cursor, as the document says
+            raise ValueError(cursor)
+        return last_id
     except (ValueError, binascii.Error) as exc:
         raise Unprocessable(
             "The cursor is malformed; pass back a next_cursor exactly as received.",

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
-from pydantic_core import PydanticCustomError
+from fastapi import Query
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError, core_schema
+
+from app.kit.queries import MAX_LIMIT
 
 T = TypeVar("T")
 
@@ -53,10 +65,112 @@ Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_rfc3339_only),
     AfterValidator(_in_range),
-    Field(description=f"RFC 3339 with an offset, {_RANGE}."),
+    Field(
+        description=f"RFC 3339 with an offset, {_RANGE}.",
+        # The years the range spans (its ends are instants in UTC; the offset may move one).
+        json_schema_extra={"pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"},
+    ),
 ]
 """A timestamp in a request (body or query): RFC 3339 with an offset, in years 1900 to 2200
 (UTC), nothing else. Every date-time a request can carry is one of these."""
+
+
+# A cursor is the last id of a page: sixteen bytes in base64url without padding, so twenty-two
+# characters of which the last carries two bits. Every string of that shape is a cursor (a page
+# after an id that is not there starts where that id would be); anything else is a 422
+# ``invalid_cursor``.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{21}[AQgw]$"
+_CURSOR_DESCRIPTION = "A `next_cursor` from the previous page, passed back exactly as received."
+
+PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}.")]
+"""The ``limit`` of every list."""
+
+PageCursor = Annotated[
+    str | None,
+    Query(max_length=200, description=_CURSOR_DESCRIPTION),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": CURSOR_PATTERN,
+            "minLength": 22,
+            "maxLength": 22,
+            "description": _CURSOR_DESCRIPTION,
+        }
+    ),
+]
+"""The ``cursor`` of every list: its shape is in the document; the list reads it back."""
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema's integer is any number without a fraction: 30.0 is 30 ("30" and true are not).
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Whole:
+    """``Annotated[int, Whole(ge=..., le=...)]``: an integer in a request, within the bounds. A
+    JSON number without a fraction (30.0 is 30), never a string or a boolean. The bounds sit on
+    the integer itself, so the document states them as ``minimum`` and ``maximum``."""
+
+    ge: int | None = None
+    le: int | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            _integral, core_schema.int_schema(strict=True, ge=self.ge, le=self.le)
+        )
+
+
+WholeNumber = Annotated[int, Whole()]
+
+
+def never_null(*names: str) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` for a partial update whose ``names`` may be left out, never null.
+
+    Leaving a field out leaves it alone; the model's validator refuses an explicit null for
+    these (it would erase something the resource needs). The document says so: their schemas
+    lose the ``null`` branch and the ``null`` default.
+    """
+
+    def drop_null(schema: dict[str, Any]) -> None:
+        for name in names:
+            field = schema["properties"][name]
+            options = [o for o in field.get("anyOf", ()) if o != {"type": "null"}]
+            if len(options) == 1:
+                del field["anyOf"]
+                field.update(options[0])
+            if field.get("default", 0) is None:
+                del field["default"]
+
+    return drop_null
+
+
+def together(first: str, second: str) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` for a body where ``first`` and ``second`` come both or neither.
+
+    The model's validator refuses one without the other (null counting as not given); the
+    document states the same rule: either neither is a string, or both are. It does so with
+    ``dependentSchemas``, which validators and test generators read and SDK generators pass
+    over (a top-level ``anyOf`` would turn the body into a union of two models).
+    """
+
+    def given(field: str, other: str) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"properties": {field: {"type": "null"}, other: {"type": "null"}}},
+                {
+                    "required": [other],
+                    "properties": {field: {"type": "string"}, other: {"type": "string"}},
+                },
+            ]
+        }
+
+    def pair(schema: dict[str, Any]) -> None:
+        schema["dependentSchemas"] = {first: given(first, second), second: given(second, first)}
+
+    return pair
 
 
 class Page(BaseModel, Generic[T]):

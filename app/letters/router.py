@@ -23,9 +23,9 @@ from app.accounts.deps import (
 )
 from app.accounts.tokens import Principal
 from app.kit.problems import post_only, problem_responses
-from app.kit.queries import MAX_LIMIT, etag
+from app.kit.queries import etag
 from app.kit.rate_limits import READS_ONLY
-from app.kit.schemas import Page
+from app.kit.schemas import Page, PageCursor, PageLimit
 from app.letters import service as letters_service
 from app.letters.schemas import (
     Letter,
@@ -105,8 +105,8 @@ async def list_letters(
     recipient_id: uuid.UUID | None = None,
     source: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     external_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
 ) -> Page[LetterPublic]:
     """List your letters, newest first."""
     rows, has_more, next_cursor = await session.run(

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
+from app.kit.schemas import never_null, together
 from app.vocabulary import Channel, LetterDelivery, LetterDeliveryStatus, LetterKind, LetterStatus
 
 #: The most documents one letter encloses.
@@ -76,6 +77,7 @@ AttachmentIds = Annotated[
         description=f"The documents enclosed, in order (at most {MAX_ATTACHMENTS}, each once): "
         "ids from /documents. A resume goes only with a feeler letter, once the interview's "
         "decision is pursue.",
+        json_schema_extra={"uniqueItems": True},
     ),
     AfterValidator(_distinct_ids),
 ]
@@ -95,7 +97,7 @@ EnclosedIds = Annotated[
 class LetterCreate(SQLModel):
     """A new letter, always a draft. ``status`` and ``sent_at`` change only by sending it."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "json_schema_extra": together("external_id", "source")}
 
     kind: LetterKind
     recipient_id: uuid.UUID
@@ -117,7 +119,7 @@ class LetterCreate(SQLModel):
 class LetterUpdate(SQLModel):
     """Changes to a draft letter; only the fields given change. A sent letter never changes."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "json_schema_extra": never_null(*_NOT_NULL_ON_UPDATE)}
 
     kind: LetterKind | None = None
     recipient_id: uuid.UUID | None = None
@@ -173,6 +175,8 @@ class LetterPublic(SQLModel):
 
 class LetterCheck(SQLModel):
     """A text to run the job-ask check on, as a letter of ``kind`` would say it."""
+
+    model_config = {"extra": "forbid"}
 
     kind: LetterKind
     subject: str | None = Field(default=None, max_length=300)

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -124,6 +124,8 @@ Host = Annotated[
 class MailAccountIn(BaseModel):
     """The user's own mailbox: where to connect and how to log in."""
 
+    model_config = ConfigDict(extra="forbid")
+
     host: Host = PydanticField(description="The SMTP server, e.g. smtp.example.com.")
     port: int = PydanticField(ge=1, le=65535, description="587 (starttls), 465 (tls), 25.")
     security: Security = Security.STARTTLS
@@ -162,6 +164,8 @@ class MailSetup(BaseModel):
 
 class MailTestRequest(BaseModel):
     """The mailbox to try: the one given, or (``{}``) the one you set up."""
+
+    model_config = ConfigDict(extra="forbid")
 
     account: MailAccountIn | None = None
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.accounts.deps import CurrentReader, CurrentUser, IfMatch, ReadSessionDep, SessionDep
 from app.kit.problems import problem_responses
-from app.kit.queries import MAX_LIMIT, etag
-from app.kit.schemas import Page
+from app.kit.queries import etag
+from app.kit.schemas import Page, PageCursor, PageLimit
 from app.referrals import service
 from app.referrals.schemas import Referral, ReferralCreate, ReferralPublic, ReferralUpdate
 from app.vocabulary import Relationship
@@ -55,11 +55,8 @@ async def create_referral(
 async def list_referrals(
     user: CurrentReader,
     session: ReadSessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=200, description="A next_cursor from the previous page."),
-    ] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     referrer_id: Annotated[
         uuid.UUID | None, Query(description="Only leads given by this contact.")
     ] = None,

@@ -18,8 +18,8 @@ from app.accounts.deps import (
     ThreadSessionDep,
 )
 from app.kit.problems import problem_responses
-from app.kit.queries import MAX_LIMIT, etag
-from app.kit.schemas import Page
+from app.kit.queries import etag
+from app.kit.schemas import Page, PageCursor, PageLimit
 from app.webhooks import service
 from app.webhooks.schemas import (
     DeliveryStatus,
@@ -36,10 +36,6 @@ router = APIRouter(tags=["webhooks"])
 
 WebhookId = Annotated[uuid.UUID, Path(description="The subscription's id.")]
 DeliveryId = Annotated[uuid.UUID, Path(description="The delivery's id.")]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
-Cursor = Annotated[
-    str | None, Query(max_length=200, description="A next_cursor from the previous page.")
-]
 
 
 def _public(subscription: WebhookSubscription, response: Response) -> WebhookPublic:
@@ -87,7 +83,7 @@ async def create_webhook(
     responses=problem_responses(401, 422),
 )
 async def list_webhooks(
-    user: CurrentReader, session: ReadSessionDep, limit: Limit = 20, cursor: Cursor = None
+    user: CurrentReader, session: ReadSessionDep, limit: PageLimit = 20, cursor: PageCursor = None
 ) -> Page[WebhookPublic]:
     """List your webhook subscriptions, newest first."""
     rows, has_more, next_cursor = await session.run(
@@ -186,8 +182,8 @@ async def list_webhook_deliveries(
     webhook_id: WebhookId,
     user: CurrentReader,
     session: ReadSessionDep,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     delivery_status: Annotated[
         DeliveryStatus | None, Query(alias="status", description="Only deliveries in this status.")
     ] = None,

@@ -13,12 +13,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 from pydantic import Field as PydanticField
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import JSONType, UTCDateTime, new_id, utcnow
+from app.kit.schemas import Whole
 
 # The drop policy: a subscription holds at most this many deliveries still to attempt; the
 # events that find it full are not queued for it, only counted (``dropped_events``). Bounds
@@ -150,7 +151,9 @@ WebhookUrl = Annotated[
         description="Where events are POSTed: an http(s) URL whose host is publicly routable.",
         # Documents the scheme for clients and generators; the service checks the whole URL
         # (and answers invalid_webhook_url rather than a pattern mismatch).
-        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+        json_schema_extra={
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\u0000-\u001f/?#]+([/?#][^\s\u0000-\u001f]*)?$"
+        },
     ),
 ]
 EventTypes = Annotated[list[EventType], PydanticField(min_length=1, max_length=len(EventType))]
@@ -192,10 +195,8 @@ class WebhookRotateSecret(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    previous_secret_grace_seconds: StrictInt = PydanticField(
+    previous_secret_grace_seconds: Annotated[int, Whole(ge=0, le=7 * 86400)] = PydanticField(
         default=86400,
-        ge=0,
-        le=7 * 86400,
         description="Seconds the old secret keeps signing too; 0 stops it at once (a leak).",
     )
 

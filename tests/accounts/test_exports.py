@@ -160,6 +160,56 @@ class TestInterviewExport:
         assert_problem(r, 401)
 
 
+class TestOneFormatOperations:
+    """``…/export/markdown`` and ``…/export/json``: one media type each, so a generated client
+    types the body (text, or the ``InterviewExport`` model); the same write-up as ``?format=``."""
+
+    @pytest.mark.parametrize(
+        ("path", "format", "media_type", "extension"),
+        [
+            ("markdown", "markdown", "text/markdown; charset=utf-8", "md"),
+            ("json", "json", "application/json", "json"),
+        ],
+    )
+    def test_the_same_write_up_as_the_format_parameter_gives(
+        self,
+        client: TestClient,
+        user: User,
+        path: str,
+        format: str,
+        media_type: str,
+        extension: str,
+    ) -> None:
+        interview = rich_account(client, user)["interview"]
+        url = f"/api/v1/interviews/{interview['id']}/export/{path}"
+        r = client.get(url, headers=user.headers)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == media_type
+        assert r.headers["cache-control"] == "no-store"
+        day = interview["held_at"][:10]
+        assert r.headers["content-disposition"] == (
+            f'attachment; filename="interview-{day}-jane-doe.{extension}"'
+        )
+        same = export_interview(client, user, interview["id"], format=format)
+        if format == "json":  # the same document, but for the moment it was written
+            assert r.json() | {"exported_at": None} == same.json() | {"exported_at": None}
+        else:
+            assert r.text == same.text
+
+    @pytest.mark.parametrize("path", ["markdown", "json"])
+    def test_another_users_interview_is_not_found(
+        self, client: TestClient, user: User, path: str
+    ) -> None:
+        interview = create_interview(client, user)
+        other = register(client)
+        url = f"/api/v1/interviews/{{}}/export/{path}"
+        r = client.get(url.format(interview["id"]), headers=other.headers)
+        assert_problem(r, 404, "interview_not_found")
+        assert_problem(client.get(url.format(uuid.uuid4()), headers=user.headers), 404)
+        assert_problem(client.get(url.format("not-a-uuid"), headers=user.headers), 422)
+        assert_problem(client.get(url.format(interview["id"])), 401)
+
+
 def export(client: TestClient, user: User) -> dict[str, Any]:
     r = client.get("/api/v1/export", headers=user.headers)
     assert r.status_code == 200, r.text
