@@ -21,6 +21,7 @@ from app.contacts import import_router as contact_imports
 from app.contacts import router as contacts
 from app.documents import router as documents
 from app.idempotency.middleware import IdempotencyMiddleware, declare_in_openapi
+from app.insights import router as insights
 from app.interactions import router as interactions
 from app.interviews import router as interviews
 from app.kit import nul_guard, problems
@@ -43,11 +44,13 @@ from app.letters import router as letters
 from app.letters import templates_router as templates
 from app.mail import router as mail
 from app.mail import sender as mail_sender
+from app.network import router as network
 from app.oauth import router as oauth
 from app.ops import metrics_router as metrics_api
 from app.ops import router as health
 from app.questions import router as questions
 from app.referrals import router as referrals
+from app.search import router as search
 from app.webhooks import dispatcher
 from app.webhooks import router as webhooks
 
@@ -86,6 +89,9 @@ _V1_MODULES = (
     exports,
     mail,
     oauth,
+    network,
+    insights,
+    search,
 )
 
 
@@ -106,6 +112,11 @@ OPENAPI_TAGS = [
     {"name": "calendar", "description": "An iCalendar feed of your agenda."},
     {"name": "webhooks", "description": "Signed event subscriptions and their deliveries."},
     {"name": "export", "description": "All your data as one document, and back."},
+    {
+        "name": "insights",
+        "description": "What your network adds up to: courtesies owed, warm paths, figures, "
+        "search and field briefs.",
+    },
     {"name": "apps", "description": "Apps you register to act for users through OAuth 2.0."},
     {"name": "authorizations", "description": "The apps you allowed, and withdrawing them."},
     {"name": "health", "description": "Liveness, readiness and metrics."},

@@ -37,6 +37,7 @@ class Scope(StrEnum):
     INTERACTIONS_WRITE = "interactions:write"
     WEBHOOKS_MANAGE = "webhooks:manage"
     EXPORT = "export"
+    INSIGHTS_READ = "insights:read"
 
 
 class PersonalAccessToken(SQLModel, table=True):

@@ -134,6 +134,8 @@ def required_scope(tag: str | None, method: str) -> str | None:
         return Scope.WEBHOOKS_MANAGE.value
     if tag == "export":
         return Scope.EXPORT.value
+    if tag == "insights" and method in _READ_METHODS:  # computed across every domain
+        return Scope.INSIGHTS_READ.value
     if tag == "templates":  # letter templates belong with the letters they fill
         return "letters:read" if method in _READ_METHODS else "letters:write"
     if tag == "agenda" and method in _READ_METHODS:  # computed from interviews and contacts

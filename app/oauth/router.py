@@ -67,6 +67,8 @@ SCOPE_WORDS: dict[str, str] = {
     Scope.INTERACTIONS_WRITE: "log, change and delete calls, meetings and messages",
     Scope.WEBHOOKS_MANAGE: "subscribe to events in your account",
     Scope.EXPORT: "download all of your data",
+    Scope.INSIGHTS_READ: "see what your network adds up to: leads owed a courtesy, warm paths, "
+    "figures, search and field briefs",
 }
 assert set(SCOPE_WORDS) == set(Scope), "every scope needs its words on the consent page"
 

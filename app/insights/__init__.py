@@ -1,0 +1,1 @@
+"""What the user's records add up to: funnel and courtesy figures, and field briefs."""

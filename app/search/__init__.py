@@ -1,0 +1,1 @@
+"""Search across contacts, interviews and letters (PostgreSQL full-text search, SQLite FTS5)."""
