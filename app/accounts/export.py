@@ -92,6 +92,7 @@ from app.kit.errors import AppError, Conflict, NotFound, Unprocessable
 from app.kit.schemas import Timestamp, Whole, together
 from app.kit.times import TimeZoneName
 from app.letters.schemas import MAX_ATTACHMENTS
+from app.referrals import service as referral_service
 from app.referrals.schemas import ReferredOn
 from app.vocabulary import (
     Channel,
@@ -173,6 +174,9 @@ class ReferralRecord(_Record):
     relationship: Relationship
     notes: Notes | None = None
     referred_on: ReferredOn | None = None
+    interview_id: uuid.UUID | None = PydanticField(
+        default=None, description="The interview of the document at which the lead was given."
+    )
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -629,6 +633,14 @@ def _check_references(doc: AccountDocument, problems: _Problems) -> None:
                 problems, "interviews", i, identities, key, "external_id", "source and external_id"
             )
 
+    for i, referral in enumerate(doc.referrals):
+        if referral.interview_id is not None and referral.interview_id not in interviews:
+            problems.add(
+                ["referrals", i, "interview_id"],
+                "names no interview of the document",
+                "invalid_reference",
+            )
+
     documents = {d.id for d in doc.documents}
     letters: set[uuid.UUID] = set()
     identities = set()
@@ -824,11 +836,14 @@ def _write(
         records.insert_contacts(sorted(rows, key=lambda r: r["id"]))
     rows = [
         {
-            **_plain(r.model_dump(exclude={"id", "referrer_id", "referred_id"})),
+            **_plain(r.model_dump(exclude={"id", "referrer_id", "referred_id", "interview_id"})),
             **own,
             "id": referrals[r.id],
             "referrer_id": contacts[r.referrer_id],
             "referred_id": contacts[r.referred_id],
+            # Interviews point at referrals and referrals at interviews: the referrals go in
+            # first, and learn their interview once the interviews are in.
+            "interview_id": None,
         }
         for r in doc.referrals
     ]
@@ -880,6 +895,13 @@ def _write(
         records.insert_checklists(checklists)
     if events:
         records.insert_events(events)
+    links = [
+        (referrals[r.id], interviews[r.interview_id])
+        for r in doc.referrals
+        if r.interview_id is not None
+    ]
+    if links:
+        referral_service.link_interviews(records.session, links)
     rows = [
         {
             **_plain(

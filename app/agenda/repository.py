@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -465,17 +466,18 @@ QUERIES: dict[AgendaKind, Select[Any] | CompoundSelect[Any]] = {
 }
 
 
-def _all_at_once() -> Select[Any]:
-    """The five queries as one statement, from the owner's row: each answers its rows under
-    the columns of all of them (``NULL`` where not its own) and a ``kind``; no owner row
+@cache
+def all_at_once_statement(kinds: tuple[AgendaKind, ...]) -> Select[Any]:
+    """The queries of ``kinds`` as one statement, from the owner's row: each answers its rows
+    under the columns of all of them (``NULL`` where not its own) and a ``kind``; no owner row
     means the account is gone."""
     columns: dict[str, Any] = {}
     for query in QUERIES.values():
         for column in query.selected_columns:
             columns.setdefault(column.name, column.type)
     parts = []
-    for kind, query in QUERIES.items():
-        rows = query.subquery(kind.value)
+    for kind in kinds:
+        rows = QUERIES[kind].subquery(kind.value)
         parts.append(
             select(
                 literal(kind.value).label("kind"),
@@ -496,7 +498,7 @@ def _all_at_once() -> Select[Any]:
 # The caller's account: where every agenda statement's owner lives; its time zone comes along.
 CALLER_ZONE = "caller_time_zone"
 _ACCOUNTS = owner_table(Interview.__table__)  # type: ignore[attr-defined]
-ALL_AT_ONCE = _all_at_once()
+ALL_AT_ONCE = all_at_once_statement(tuple(QUERIES))
 CALLER_CHECK = select(_ACCOUNTS.c.id, _ACCOUNTS.c.time_zone.label(CALLER_ZONE)).where(
     caller_row(_ACCOUNTS, _OWNER)
 )
@@ -539,10 +541,11 @@ class AgendaQueries:
     def all_at_once(
         self, cuts: dict[AgendaKind, datetime]
     ) -> tuple[str, dict[AgendaKind, list[Any]]] | None:
-        """The caller's time zone, and every kind's due rows before its cut, in one statement
-        that also checks the caller (``None``: the account is gone)."""
-        found: dict[AgendaKind, list[Any]] = {kind: [] for kind in QUERIES}
-        rows = self.connection.execute(ALL_AT_ONCE, self._params(cuts)).all()
+        """The caller's time zone, and the due rows of each kind in ``cuts`` before its cut,
+        in one statement that also checks the caller (``None``: the account is gone)."""
+        found: dict[AgendaKind, list[Any]] = {kind: [] for kind in cuts}
+        statement = all_at_once_statement(tuple(kind for kind in QUERIES if kind in cuts))
+        rows = self.connection.execute(statement, self._params(cuts)).all()
         if not rows:
             return None
         for row in rows:

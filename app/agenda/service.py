@@ -39,7 +39,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -115,8 +115,10 @@ def agenda(
     due_before: datetime | None = None,
     limit: int = 100,
     now: datetime | None = None,
+    kinds: Collection[AgendaKind] | None = None,
 ) -> Agenda:
-    """The owner's actions falling due before ``due_before``, oldest first, at most ``limit``.
+    """The owner's actions falling due before ``due_before``, oldest first, at most ``limit``;
+    only those of ``kinds`` if given (the courtesies owed are the agenda's letters).
 
     A 401 if the caller's account is gone: the read checks it.
     """
@@ -124,10 +126,11 @@ def agenda(
     due_before = (due_before or default_horizon(now)).astimezone(UTC)
     cap = limit + 1
     queries = AgendaQueries(db, owner_id, now, cap)
+    wanted = [kind for kind in _CUTS if kinds is None or kind in kinds]
     if queries.connection.dialect.name == "sqlite":
-        zone, found = _one_by_one(queries, due_before)
+        zone, found = _one_by_one(queries, due_before, wanted)
     else:
-        zone, found = _all_at_once(queries, due_before)
+        zone, found = _all_at_once(queries, due_before, wanted)
     shown = found[:limit]
     return Agenda(
         items=[_item(due, now, zone) for due in shown],
@@ -138,18 +141,22 @@ def agenda(
     )
 
 
-def _all_at_once(queries: AgendaQueries, due_before: datetime) -> tuple[str, list[_Due]]:
+def _all_at_once(
+    queries: AgendaQueries, due_before: datetime, kinds: list[AgendaKind]
+) -> tuple[str, list[_Due]]:
     """Where a round trip costs time (PostgreSQL): every kind's query in one statement, with
     the caller's time zone."""
-    answer = queries.all_at_once({kind: _CUTS[kind](due_before) for kind in _CUTS})
+    answer = queries.all_at_once({kind: _CUTS[kind](due_before) for kind in kinds})
     if answer is None:
         raise caller_gone()
     zone, rows = answer
-    merged = heapq.merge(*(sorted(_DUES[kind](rows[kind]), key=_key) for kind in _CUTS), key=_key)
+    merged = heapq.merge(*(sorted(_DUES[kind](rows[kind]), key=_key) for kind in kinds), key=_key)
     return zone, list(itertools.islice(merged, queries.cap))
 
 
-def _one_by_one(queries: AgendaQueries, due_before: datetime) -> tuple[str, list[_Due]]:
+def _one_by_one(
+    queries: AgendaQueries, due_before: datetime, kinds: list[AgendaKind]
+) -> tuple[str, list[_Due]]:
     """In the process (SQLite), where a statement costs no round trip: the caller's time
     zone, then the kinds one after the other, cheap early-stopping scans first, each kind's
     cut tightened to the due time of the last action already in hand once ``limit + 1``
@@ -159,7 +166,7 @@ def _one_by_one(queries: AgendaQueries, due_before: datetime) -> tuple[str, list
         raise caller_gone()
     bound = due_before
     found: list[_Due] = []
-    for kind in _CUTS:
+    for kind in kinds:
         rows = sorted(_DUES[kind](queries.rows(kind, _CUTS[kind](bound))), key=_key)
         found = list(itertools.islice(heapq.merge(found, rows, key=_key), queries.cap))
         if len(found) == queries.cap:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select, update
 from sqlmodel import Session, col
 
 from app.contacts.schemas import Contact
@@ -101,3 +102,14 @@ class ReferralRepository:
     def compare_and_delete(self, referral: Referral) -> None:
         """Delete the referral if it is still at the version read (else ``LostRace``)."""
         compare_and_delete(self.session, Referral, referral.id, referral.version)
+
+    def link_interviews(self, links: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        """Set each ``(referral id, interview id)`` pair's ``interview_id``, as restored by an
+        account import (no version bump: the rows were just written). Nothing is committed."""
+        table: Any = Referral.__table__  # type: ignore[attr-defined]
+        self.session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("referral"))
+            .values(interview_id=bindparam("interview")),
+            [{"referral": referral, "interview": interview} for referral, interview in links],
+        )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.kit.db import UTCDateTime, new_id, utcnow
@@ -26,6 +26,7 @@ class Referral(SQLModel, table=True):
         Index("ix_referral_owner_id_id", "owner_id", "id"),
         Index("ix_referral_referred_id", "referred_id"),
         Index("ix_referral_referrer_id", "referrer_id"),
+        Index("ix_referral_interview_id", "interview_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -35,6 +36,13 @@ class Referral(SQLModel, table=True):
     relationship: str = Field(max_length=20)
     notes: str | None = Field(default=None, max_length=20000)
     referred_on: date | None = None
+    # The interview at which the referrer suggested the referred (a lead), if it came from one.
+    # Interviews point at referrals too: this key is the one added after both tables exist
+    # (``use_alter``), so that the tables still have an order to be created and dropped in.
+    interview_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column_args=[ForeignKey("interview.id", ondelete="SET NULL", use_alter=True)],
+    )
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -102,5 +110,10 @@ class ReferralPublic(BaseModel):
     relationship: Relationship
     notes: str | None
     referred_on: date | None
+    interview_id: uuid.UUID | None = PydanticField(
+        default=None,
+        description="The interview at which the referrer suggested this lead (asked who else "
+        "you should talk to); null when the referral was recorded on its own.",
+    )
     created_at: datetime
     updated_at: datetime

@@ -148,3 +148,10 @@ def delete_(
             raise _in_use() from exc
 
     optimistic_write(session, attempt, if_match=if_match, what="referral")
+
+
+def link_interviews(session: Session, links: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Tie restored referrals to the interviews their leads were given at: ``(referral id,
+    interview id)`` pairs, both already written in the session's transaction (an account
+    import). Nothing is committed."""
+    ReferralRepository(session).link_interviews(links)
