@@ -11,6 +11,7 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import app.tables  # noqa: F401  (registers every table on the metadata)
 from app.kit.db import UTCDateTime
+from app.search.schemas import compared_with_models
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -44,6 +45,8 @@ def _configure(**kwargs: Any) -> None:
         render_as_batch=url.startswith("sqlite"),
         render_item=render_item,
         compare_type=True,
+        # The search indexes (FTS5 tables, tsvector columns) are the migration's, not a model's.
+        include_name=compared_with_models,
         **kwargs,
     )
 

@@ -8,13 +8,15 @@ from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
 from app.kit.migrations import downgrade, migrations_at_head, upgrade
+from app.search.schemas import compared_with_models
 
 
 def _diff(url: str) -> list[object]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_name": compared_with_models}
+            ctx = MigrationContext.configure(conn, opts=opts)
             return list(compare_metadata(ctx, SQLModel.metadata))
     finally:
         engine.dispose()
