@@ -108,9 +108,11 @@ fuzz: dev ## long schemathesis runs, and a long run of the workflow state machin
 	INFOVIEW_FUZZ_EXAMPLES=$${INFOVIEW_FUZZ_EXAMPLES:-500} $(BIN)/pytest -m fuzz -p no:cacheprovider tests
 	INFOVIEW_STATEFUL_EXAMPLES=$${INFOVIEW_STATEFUL_EXAMPLES:-300} $(BIN)/pytest -p no:cacheprovider tests/interviews/test_workflow_stateful.py
 
-bench: dev ## the benchmark (see bench/README.md): SQLite and PostgreSQL 1 ms away, against a peer app
+bench: dev ## the benchmark (see bench/README.md): SQLite and PostgreSQL 1 ms away against a peer app; figures and search
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.remote
+	$(BIN)/python -m bench.insights
+	$(BIN)/python -m bench.search
 
 clean: ## remove the virtualenv and caches (keeps var/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CONTRACT_DIR)/node_modules \

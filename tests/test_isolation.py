@@ -109,6 +109,7 @@ SWEEP_BODIES: dict[str, dict[str, Any]] = {
     "ContactUpdate": {"notes": CHANGED},
     "ContactUpsert": {"full_name": CHANGED},
     "ReferralUpdate": {"notes": CHANGED},
+    "LeadsCreate": {"leads": [{"contact": {"full_name": CHANGED}}]},
     "InterviewUpdate": {"notes": CHANGED},
     "ChecklistUpdate": {"research": {"done": False}},
     "TransitionRequest": {"to": "cancelled", "reason": CHANGED},
@@ -265,7 +266,11 @@ def build_world(client: TestClient, label: str) -> World:
     interviewee = _ok(
         client.put(
             f"{API}/contacts/by-external-id/{source}/{external_id}",
-            json={"full_name": f"Interviewee {marker}"},
+            json={
+                "full_name": f"Interviewee {marker}",
+                "organization": marker,
+                "career_field": marker,
+            },
             headers=h,
         ),
         201,
@@ -646,12 +651,27 @@ class TestLists:
         a, b = build_worlds(client, settings)
         # Query parameters some reads need to answer at all (the calendar feed's own token).
         query_for_b = {"token": b.calendar_token}
+        # Reads that look for words: B asks with A's words and learns nothing (a field brief
+        # of a field B has no interview in is a 404), then with B's own.
+        by_words = {
+            f"{API}/search": "q",
+            f"{API}/paths": "organization",
+            f"{API}/briefs": "career_field",
+            f"{API}/briefs/markdown": "career_field",
+        }
         a_secrets = a.secrets()
         lists = 0
         for endpoint in endpoints(client):
             if endpoint.method != "GET" or endpoint.params:
                 continue
             params = {k: v for k, v in query_for_b.items() if k in endpoint.query_params}
+            if endpoint.path in by_words:
+                words = by_words[endpoint.path]
+                r = client.get(endpoint.path, params={words: a.marker}, headers=b.headers)
+                assert r.status_code in (200, 404), f"GET {endpoint.path}: {r.text}"
+                leaked = [s for s in a_secrets if s in unfold(r.text)]
+                assert not leaked, f"GET {endpoint.path}?{words}=<A's> shows A's {leaked}"
+                params[words] = b.marker
             r = client.get(endpoint.path, params=params, headers=b.headers)
             # A documented read answers (so the check below is not trivially true); an
             # undocumented one (a 405 for the wrong method, say) only must not fail.

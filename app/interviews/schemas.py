@@ -41,6 +41,23 @@ class Interview(SQLModel, table=True):
             "contact_id",
             "id",
         ),
+        # The figures: the interviews of a period with every column they read, from the index
+        # alone (migration 20261208_insights).
+        Index(
+            "ix_interview_figures",
+            "owner_id",
+            "requested_at",
+            "state",
+            "prepared_at",
+            "held_at",
+            "thanked_at",
+            "reported_back_at",
+            "contact_id",
+            "id",
+            "mode",
+            "referral_id",
+            "career_field",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -33,6 +33,16 @@ class Letter(SQLModel, table=True):
         Index("ix_letter_owner_id_kind_status", "owner_id", "kind", "status"),
         # The follow-up agenda: the owner's sent letters, oldest first.
         Index("ix_letter_owner_id_status_sent_at", "owner_id", "status", "sent_at"),
+        # The figures: when an interview's thank-you or report-back went to whom, from the
+        # index alone (migration 20261208_insights).
+        Index(
+            "ix_letter_interview_id_kind_status_recipient_id_sent_at",
+            "interview_id",
+            "kind",
+            "status",
+            "recipient_id",
+            "sent_at",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
