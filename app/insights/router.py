@@ -15,6 +15,7 @@ from app.accounts.deps import ConnectionDep, CurrentReader
 from app.insights import briefs
 from app.insights import service as insights_service
 from app.insights.schemas import FieldBrief, Stats, StatsGrouping
+from app.kit.database import scan
 from app.kit.downloads import attachment
 from app.kit.errors import Unprocessable
 from app.kit.problems import problem_responses
@@ -118,7 +119,8 @@ async def get_stats(
             code="invalid_period",
             errors=[{"loc": ["query", "to"], "msg": "must come after from", "type": "period"}],
         )
-    result = await connection.run_sync(
+    result = await scan(
+        connection,
         insights_service.stats,
         user.id,
         group_by=group_by,
@@ -172,7 +174,7 @@ async def get_brief(
     career_field: CareerField, connection: ConnectionDep, user: CurrentReader, response: Response
 ) -> FieldBrief:
     """Read what you learned about a career field, as JSON."""
-    brief = await connection.run_sync(briefs.build, user.id, career_field)
+    brief = await scan(connection, briefs.build, user.id, career_field)
     response.headers["Cache-Control"] = "no-store"
     return brief
 
@@ -191,7 +193,7 @@ async def get_brief_markdown(
     career_field: CareerField, connection: ConnectionDep, user: CurrentReader
 ) -> Response:
     """Download what you learned about a career field, as Markdown."""
-    brief = await connection.run_sync(briefs.build, user.id, career_field)
+    brief = await scan(connection, briefs.build, user.id, career_field)
     body = await run_in_threadpool(briefs.to_markdown, brief)
     return MarkdownResponse(
         body,

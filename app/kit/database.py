@@ -24,6 +24,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
 
+import anyio
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -160,6 +161,14 @@ class InlineConnection:
             self.lock_timeout,
         )
 
+    async def scan(
+        self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """A read that scans many rows (figures, search): run in a worker thread, so the event
+        loop serves other requests meanwhile (SQLite lets go of the GIL while it steps). A read
+        never waits for the write lock, so there is nothing to sleep off."""
+        return await anyio.to_thread.run_sync(lambda: fn(self.connection, *args, **kwargs))
+
     async def rollback(self) -> None:
         self.connection.rollback()
 
@@ -173,6 +182,21 @@ class InlineConnection:
 
     async def close(self) -> None:
         self.connection.close()
+
+
+async def scan(
+    connection: RequestConnection,
+    fn: Callable[Concatenate[Connection, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``fn`` on the request's connection, for a read that scans many rows. On PostgreSQL the
+    loop already awaits every statement; on SQLite, a file in the process, the read goes to a
+    worker thread rather than holding the loop for its whole scan."""
+    if isinstance(connection, InlineConnection):
+        return await connection.scan(fn, *args, **kwargs)
+    return await connection.run_sync(fn, *args, **kwargs)
 
 
 class InlineSession:

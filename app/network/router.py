@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from app.accounts import tokens
 from app.accounts.deps import ConnectionDep, CurrentReader
 from app.agenda import service as agenda_service
+from app.kit.database import scan
 from app.kit.errors import Unprocessable
 from app.kit.problems import problem_responses
 from app.kit.schemas import Timestamp
@@ -194,7 +195,8 @@ async def list_paths(
                 }
             ],
         )
-    found, has_more = await connection.run_sync(
+    found, has_more = await scan(
+        connection,
         service.paths,
         user.id,
         organization=organization,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import StringConstraints
 
 from app.accounts.deps import ConnectionDep, CurrentReader
+from app.kit.database import scan
 from app.kit.problems import problem_responses
 from app.search import service as search_service
 from app.search.schemas import SearchKind, SearchResults
@@ -71,6 +72,6 @@ async def search(
     where the words were found, marked. Not paged: `has_more` says more records match than
     `limit`; narrow the search to see them.
     """
-    return await connection.run_sync(
-        search_service.search, user.id, q, kinds=_kinds(kind), limit=limit
+    return await scan(
+        connection, search_service.search, user.id, q, kinds=_kinds(kind), limit=limit
     )
