@@ -11,7 +11,7 @@ definition (``workflow.CHECKLIST``), written as a SQL condition.
 Time arithmetic stays portable: a fixed delay ("7 days after the request") is moved onto a
 bound parameter (``sent_at < bound - 7 days``) instead of being added to a column. The
 keep-in-touch cadence differs per contact, so that one comparison adds days to a column,
-through :class:`_DaysAfter`, compiled for SQLite and PostgreSQL.
+through :class:`app.kit.portable.DaysAfter`, compiled for SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Join
 from sqlmodel import Session
 
@@ -53,6 +52,7 @@ from app.interactions.schemas import Interaction
 from app.interviews import workflow
 from app.interviews.schemas import Interview, PrepChecklist
 from app.kit.db import UTCDateTime
+from app.kit.portable import Before, DaysAfter
 from app.kit.queries import CALLER, caller_row, connection_of, owner_table
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
@@ -69,52 +69,6 @@ Contacts: Any = Contact
 Checklists: Any = PrepChecklist
 Referrals: Any = Referral
 Interactions: Any = Interaction
-
-
-# --- portable "timestamp + n days" --------------------------------------------------------------
-
-
-class _DaysAfter(FunctionElement[Any]):
-    """``timestamp + days`` for an integer column of days, in the dialect's own arithmetic.
-
-    Only compared (:class:`_Before`) and sorted on, never selected: on SQLite it is a Julian
-    day number, on PostgreSQL a timestamp.
-    """
-
-    name = "days_after"
-    inherit_cache = True
-
-
-class _Before(FunctionElement[bool]):
-    """``_DaysAfter(...) < instant``, with the instant as a bound timestamp."""
-
-    type = Boolean()
-    name = "before"
-    inherit_cache = True
-
-
-@compiles(_DaysAfter, "sqlite")
-def _days_after_sqlite(element: _DaysAfter, compiler: SQLCompiler, **kw: Any) -> str:
-    timestamp, days = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(julianday({timestamp}) + {days})"
-
-
-@compiles(_DaysAfter, "postgresql")
-def _days_after_postgresql(element: _DaysAfter, compiler: SQLCompiler, **kw: Any) -> str:
-    timestamp, days = (compiler.process(c, **kw) for c in element.clauses)
-    return f"({timestamp} + make_interval(days => {days}))"
-
-
-@compiles(_Before, "sqlite")
-def _before_sqlite(element: _Before, compiler: SQLCompiler, **kw: Any) -> str:
-    moment, instant = (compiler.process(c, **kw) for c in element.clauses)
-    return f"{moment} < julianday({instant})"
-
-
-@compiles(_Before, "postgresql")
-def _before_postgresql(element: _Before, compiler: SQLCompiler, **kw: Any) -> str:
-    moment, instant = (compiler.process(c, **kw) for c in element.clauses)
-    return f"{moment} < {instant}"
 
 
 # --- the queries ----------------------------------------------------------------------------------
@@ -435,7 +389,7 @@ REPORT_BACK_QUERY = (
     .limit(_CAP)
 )
 
-_keep_in_touch_due = _DaysAfter(
+_keep_in_touch_due = DaysAfter(
     func.coalesce(Contacts.last_contacted_at, Contacts.created_at), Contacts.keep_in_touch_days
 )
 KEEP_IN_TOUCH_QUERY = (
@@ -450,7 +404,7 @@ KEEP_IN_TOUCH_QUERY = (
         Contacts.owner_id == _OWNER,
         Contacts.keep_in_touch_days.is_not(None),
         Contacts.archived == false(),
-        _Before(_keep_in_touch_due, _cut(AgendaKind.KEEP_IN_TOUCH)),
+        Before(_keep_in_touch_due, _cut(AgendaKind.KEEP_IN_TOUCH)),
     )
     .order_by(_keep_in_touch_due, Contacts.id)
     .limit(_CAP)

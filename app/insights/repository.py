@@ -1,19 +1,18 @@
 """Every statement the figures and the field briefs send to the database.
 
 The figures are grouped aggregates computed by the database over the caller's interviews, the
-letters and the referrals: three statements, whatever the number of interviews, each a single
+letters and the referrals: two statements, whatever the number of interviews, each a single
 pass over the caller's interviews of the period. Every statement is built once per grouping,
 with bound parameters (``:owner``, ``:start``, ``:end``, ``:top``) and cached.
 
 - :func:`group_rows` — per group: the interviews in each state, how many entered each state
   of the workflow, how many were held, thanked within 24 hours, had someone to report back to
-  and reported back within 7 days, and the referrals their interviewees gave. It starts from
-  the caller's account row, so a gone account is told from one without interviews in the same
-  statement.
-- :func:`step_day_rows` — per interview that moved forward at least once: its group and, for
-  each forward step it made, the days between entering one state and entering the next. The
-  service takes the median of each group and step from these (sorting a few thousand numbers
-  in Python costs far less than a window function over them in SQLite).
+  and reported back within 7 days, and the referrals their interviewees gave; and for each
+  forward step, the milliseconds every interview that made it took, as one comma-separated
+  text (the service takes their median: SQLite has no percentile, and sorting a few thousand
+  numbers in Python costs far less than a window function over them, or than a row per
+  interview). It starts from the caller's account row, so a gone account is told from one
+  without interviews in the same statement.
 - :func:`top_referrer_rows` — per group: the referrers whose leads (``interview.referral_id``)
   became held interviews, most first, at most ``:top`` each.
 
@@ -24,8 +23,8 @@ from one index that holds every column the figures need (``ix_interview_figures`
 correlated check is a lookup in a covering index, made only for held interviews.
 
 Which states follow which comes from :mod:`app.interviews.workflow`, letter kinds from
-:mod:`app.vocabulary`. Days between two timestamps are the dialect's own arithmetic
-(:class:`_DaysBetween`).
+:mod:`app.vocabulary`. Time between two timestamps is the dialect's own arithmetic
+(:mod:`app.kit.portable`).
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Float,
     Row,
     Select,
     and_,
@@ -46,19 +44,16 @@ from sqlalchemy import (
     case,
     func,
     literal,
-    or_,
     select,
     true,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from app.contacts.schemas import Contact
 from app.insights.schemas import StatsGrouping
 from app.interviews import workflow
 from app.interviews.schemas import Interview
 from app.kit.db import UTCDateTime
+from app.kit.portable import DaysBetween, JoinedText, MillisecondsBetween
 from app.kit.queries import CALLER, caller_row, owner_table
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
@@ -96,37 +91,21 @@ _STEPPED: tuple[InterviewState, ...] = tuple(
 )
 
 
+def step_label(n: int) -> str:
+    """The name of :func:`group_rows`' column listing, for the n-th of :data:`STEPS`, the
+    milliseconds each interview of the group that made the step took over it (the times of
+    entering its two states), comma-separated, in no set order."""
+    return f"step_{n}_ms"
+
+
 def entered_label(state: InterviewState) -> str:
     """The name of :func:`group_rows`' column counting the interviews that entered ``state``."""
     return f"entered_{workflow.ENTERED_AT[state]}"
 
 
-# --- portable "days from a to b" ------------------------------------------------------------------
-
-
-class _DaysBetween(FunctionElement[float]):
-    """``b - a`` in days (fractional), in the dialect's own arithmetic."""
-
-    type = Float()
-    name = "days_between"
-    inherit_cache = True
-
-
-@compiles(_DaysBetween, "sqlite")
-def _days_between_sqlite(element: _DaysBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(julianday({end}) - julianday({start}))"
-
-
-@compiles(_DaysBetween, "postgresql")
-def _days_between_postgresql(element: _DaysBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0)"
-
-
 def _within(start: Any, end: Any, days: float) -> Any:
     """``end`` at or after ``start`` and at most ``days`` later."""
-    return and_(end >= start, _DaysBetween(start, end) <= days + _SLACK)
+    return and_(end >= start, DaysBetween(start, end) <= days + _SLACK)
 
 
 # --- what a group is --------------------------------------------------------------------------
@@ -269,6 +248,10 @@ def group_statement(grouping: StatsGrouping) -> Select[Any]:
         held_and(has_referrer).label("to_report"),
         held_and(has_referrer, ~someone_unreported).label("reported_in_time"),
         func.sum(case((not_held, 0), else_=referrals_given)).label("referrals_given"),
+        *(
+            JoinedText(MillisecondsBetween(_entered(source), _entered(target))).label(step_label(n))
+            for n, (source, target) in enumerate(STEPS)
+        ),
     ]
     groups = (
         select(*columns).select_from(g.source).where(*_in_period()).group_by(g.key).subquery("g")
@@ -287,19 +270,6 @@ def group_statement(grouping: StatsGrouping) -> Select[Any]:
         .select_from(owner.outerjoin(groups, true()))
         .where(caller_row(owner, _OWNER))
     )
-
-
-@cache
-def step_day_statement(grouping: StatsGrouping) -> Select[Any]:
-    """Per interview that moved forward: its group, and the days each forward step it made
-    took (``days_<n>`` for the n-th of :data:`STEPS`; null where it did not make it)."""
-    g = _Grouping(grouping, labelled=False)
-    days = [
-        _DaysBetween(_entered(source), _entered(target)).label(f"days_{n}")
-        for n, (source, target) in enumerate(STEPS)
-    ]
-    moved = or_(*(_entered(target).is_not(None) for _, target in STEPS))
-    return select(g.key.label("key"), *days).select_from(g.source).where(*_in_period(), moved)
 
 
 @cache
@@ -355,17 +325,6 @@ def group_rows(
     """The interview-level figures per group; no row at all: the caller's account is gone, a
     single row without ``interviews``: no interview in the period."""
     return connection.execute(group_statement(grouping), _params(owner_id, start, end)).all()
-
-
-def step_day_rows(
-    connection: Connection,
-    grouping: StatsGrouping,
-    owner_id: uuid.UUID,
-    start: datetime,
-    end: datetime,
-) -> Sequence[Row[Any]]:
-    """Per interview that moved forward: its group and the days each of its steps took."""
-    return connection.execute(step_day_statement(grouping), _params(owner_id, start, end)).all()
 
 
 def top_referrer_rows(

@@ -17,15 +17,13 @@ followed to where it stands today. Per group:
 - the referrers whose leads became held interviews, most first.
 
 The database computes every figure (:mod:`app.insights.repository`) except the medians: it
-gives the days each step took, and this module takes their medians and puts the figures
+gives the time each step took, and this module takes their medians and puts the figures
 together.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +33,7 @@ from app.insights import repository
 from app.insights.schemas import (
     Courtesy,
     StateCount,
+    Stats,
     StatsGroup,
     StatsGrouping,
     StatsPeriod,
@@ -61,15 +60,6 @@ _NO_KEY_LABELS = {
     StatsGrouping.MODE: "No mode",
     StatsGrouping.NONE: "All interviews",
 }
-
-
-@dataclass(frozen=True)
-class StatsResult:
-    """The groups shown, most interviews first, and how many smaller ones were left out."""
-
-    period: StatsPeriod
-    groups: list[StatsGroup]
-    groups_left_out: int
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -103,7 +93,7 @@ def stats(
     end: datetime | None = None,
     limit: int = MAX_GROUPS,
     top: int = DEFAULT_TOP,
-) -> StatsResult:
+) -> Stats:
     """The caller's figures over interviews requested in ``[start, end)``, per group.
 
     A 401 if the caller's account is gone: the first statement checks it.
@@ -116,12 +106,11 @@ def stats(
     found = [row for row in rows if row.interviews]
     period = StatsPeriod(start=start, end=end)
     if not found:
-        return StatsResult(period=period, groups=[], groups_left_out=0)
+        return Stats(group_by=group_by, period=period, groups=[], groups_left_out=0)
     # Most interviews first, then by label; only the groups shown are put together.
     found.sort(key=lambda row: _order(group_by, row))
     shown = found[:limit]
     keys = {row.key for row in shown}
-    medians = _medians(repository.step_day_rows(connection, group_by, owner_id, low, high), keys)
     referrers: dict[Any, list[TopReferrer]] = {}
     for row in repository.top_referrer_rows(connection, group_by, owner_id, low, high, top):
         if row.key in keys:
@@ -132,10 +121,13 @@ def stats(
                     held_interviews=row.held_interviews,
                 )
             )
-    groups = [
-        _group(group_by, row, medians.get(row.key, {}), referrers.get(row.key, [])) for row in shown
-    ]
-    return StatsResult(period=period, groups=groups, groups_left_out=max(0, len(found) - limit))
+    groups = [_group(group_by, row, referrers.get(row.key, [])) for row in shown]
+    return Stats(
+        group_by=group_by,
+        period=period,
+        groups=groups,
+        groups_left_out=max(0, len(found) - limit),
+    )
 
 
 def _order(grouping: StatsGrouping, row: Any) -> tuple[int, str, str]:
@@ -144,7 +136,7 @@ def _order(grouping: StatsGrouping, row: Any) -> tuple[int, str, str]:
     return (-_number(row.interviews), _label(grouping, key, row.label).casefold(), key or "")
 
 
-def _median(values: list[float]) -> float:
+def _median(values: list[int]) -> float:
     """The middle value, or the mean of the middle two."""
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -153,32 +145,17 @@ def _median(values: list[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _medians(rows: Sequence[Any], keys: set[Any]) -> dict[Any, dict[int, float]]:
-    """Per group key of ``keys`` and step (its index in :data:`repository.STEPS`), the median
-    of the days the step took, over the interviews that made it with both times known."""
-    per_key: dict[Any, list[Any]] = {key: [] for key in keys}
-    for row in rows:
-        found = per_key.get(row[0])
-        if found is not None:
-            found.append(row)
-    medians: dict[Any, dict[int, float]] = {}
-    for key, found in per_key.items():
-        medians[key] = {}
-        if not found:
-            continue
-        for n, column in enumerate(list(zip(*found, strict=True))[1:]):
-            values = [value for value in column if value is not None]
-            if values:
-                medians[key][n] = _median(values)
-    return medians
+_MS_PER_DAY = 86_400_000
 
 
-def _group(
-    grouping: StatsGrouping,
-    row: Any,
-    medians: dict[int, float],
-    top_referrers: list[TopReferrer],
-) -> StatsGroup:
+def _median_days(joined: str | None) -> float | None:
+    """The median of a step's comma-separated milliseconds, in days; None if none made it."""
+    if not joined:
+        return None
+    return _median(list(map(int, joined.split(",")))) / _MS_PER_DAY
+
+
+def _group(grouping: StatsGrouping, row: Any, top_referrers: list[TopReferrer]) -> StatsGroup:
     key = _key_text(grouping, row.key)
     interviews = _number(row.interviews)
 
@@ -191,7 +168,7 @@ def _group(
     figures = []
     for n, (source, target) in enumerate(repository.STEPS):
         reached, advanced = entered(source), entered(target)
-        median = medians.get(n)
+        median = _median_days(getattr(row, repository.step_label(n)))
         figures.append(
             StepFigures(
                 from_state=source,
