@@ -40,26 +40,26 @@ NO_HELD_OUT = "the blind held-out part (tests/data/job_ask/heldout.jsonl) is not
 MIN_RECALL = 0.95
 #: Of the ordinary sentences, the share the check may refuse.
 MAX_FALSE_REFUSALS = 0.01
-#: What the check is held to on the blind held-out part until it meets the targets above.
-#: Measured once when the part was written (recall 0.909, false refusals 0.015, against
-#: 0.881 and 0.037 before the round of work that preceded it): a floor that stops a change
-#: from making it worse, not a claim that the targets are met.
-HELD_OUT_RECALL_FLOOR = 0.90
-HELD_OUT_MAX_FALSE_REFUSALS = 0.015
+#: What the check is held to on the blind held-out part: the targets themselves. It reaches
+#: recall 0.955 (189 of 198 asks) and false refusals 0.010 (2 of 200), with the classifier's
+#: threshold set from the development part alone (``job_ask_model.FALSE_REFUSAL_BUDGET``).
+#: Earlier rounds measured 0.909 / 0.015 when the part was written, then 0.939 / 0.005.
+HELD_OUT_RECALL_FLOOR = MIN_RECALL
+HELD_OUT_MAX_FALSE_REFUSALS = MAX_FALSE_REFUSALS
 #: What the check must reach on the development part, cross-validated (batches written apart
-#: are judged by a classifier that never saw them). Set below what it reaches (recall 0.963,
-#: false refusals 0.003), so that a new batch may cost a little without failing the suite.
+#: are judged by a classifier that never saw them). Set below what it reaches (recall 0.973,
+#: false refusals 0.005), so that a new batch may cost a little without failing the suite.
 DEV_MIN_RECALL = 0.95
 DEV_MAX_FALSE_REFUSALS = 0.006
 #: What the classifier alone must reach, cross-validated on the development part.
-CLASSIFIER_MIN_RECALL = 0.89  # it reaches 0.904
-CLASSIFIER_MAX_FALSE_REFUSALS = 0.006  # it reaches 0.002
+CLASSIFIER_MIN_RECALL = 0.89  # it reaches 0.937
+CLASSIFIER_MAX_FALSE_REFUSALS = 0.006  # it reaches 0.003
 #: What the check must reach on its worst batch, cross-validated: the pooled figure hides a
 #: batch of writers in a style the others do not share, and such a batch is the nearer guess
 #: at a writer never seen. Batches 13 to 15 were written in styles the corpus lacked (text
 #: messages, formal public-sector letters, asks put as hopes); the check as it stood before
-#: them read the worst of them at recall 0.675, and reaches 0.807 now (false refusals at most
-#: 1 in 63 in any batch).
+#: them read the worst of them at recall 0.675, and reaches 0.843 now (false refusals at most
+#: 2 in 85 in any batch).
 DEV_WORST_BATCH_MIN_RECALL = 0.78
 DEV_WORST_BATCH_MAX_FALSE_REFUSALS = 0.03
 
