@@ -153,6 +153,17 @@ def _sqlite_ranked(index: str, table: str, columns: str) -> str:
     """
 
 
+# What a hit carries, typed once for both databases' statements.
+_HIT_COLUMNS: dict[str, Any] = {
+    "id": Uuid(),
+    "contact_id": Uuid(),
+    "name": String(),
+    "label": String(),
+    "detail": String(),
+    "rank": Float(),
+    "passage": String(),
+}
+
 _SQLITE_FLOORS = {
     kind: text(_sqlite_floor(index, table)).bindparams(bindparam("owner", type_=Uuid()))
     for kind, (index, table, _) in _SQLITE_KINDS.items()
@@ -160,15 +171,7 @@ _SQLITE_FLOORS = {
 _SQLITE_RANKED = {
     kind: text(_sqlite_ranked(index, table, columns))
     .bindparams(bindparam("owner", type_=Uuid()))
-    .columns(
-        id=Uuid(),
-        contact_id=Uuid(),
-        name=String(),
-        label=String(),
-        detail=String(),
-        rank=Float(),
-        passage=String(),
-    )
+    .columns(**_HIT_COLUMNS)
     for kind, (index, table, columns) in _SQLITE_KINDS.items()
 }
 # Below every rowid: no floor.
@@ -320,13 +323,7 @@ def _postgres_statement() -> Select[Any]:
         )
         .columns(
             kind=String(),
-            id=Uuid(),
-            rank=Float(),
-            contact_id=Uuid(),
-            name=String(),
-            label=String(),
-            detail=String(),
-            passage=String(),
+            **_HIT_COLUMNS,
             original=String(),
             cut_before=Boolean(),
             cut_after=Boolean(),
