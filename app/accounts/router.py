@@ -13,7 +13,7 @@ from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep, ThreadSes
 from app.accounts.schemas import UserCreate, UserPublic, UserUpdate
 from app.kit.config import Settings
 from app.kit.nul_guard import NUL_FREE
-from app.kit.problems import problem_responses
+from app.kit.problems import problem_responses, success_headers
 from app.kit.rate_limits import (
     limit_logout,
     limit_refresh,
@@ -81,7 +81,10 @@ def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
     operation_id="auth-register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=with_rate_limit_headers(problem_responses(409, 422, 429)),
+    responses={
+        **with_rate_limit_headers(problem_responses(409, 422, 429)),
+        **success_headers(201, "Location"),
+    },
     dependencies=[Depends(limit_register)],
 )
 async def register(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response, status
 from app.accounts import tokens as service
 from app.accounts.deps import CurrentUser, ReadSessionDep, SessionDep
 from app.accounts.token_schemas import TokenCreate, TokenCreated, TokenPublic
-from app.kit.problems import problem_responses
+from app.kit.problems import problem_responses, success_headers
 from app.kit.schemas import Page, PageCursor, PageLimit
 
 router = APIRouter(tags=["tokens"])
@@ -24,7 +24,7 @@ router = APIRouter(tags=["tokens"])
     operation_id="tokens-create",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenCreated,
-    responses=problem_responses(401, 403, 422),
+    responses={**problem_responses(401, 403, 422), **success_headers(201, "Location")},
 )
 async def create_token(
     data: TokenCreate, user: CurrentUser, session: SessionDep, response: Response

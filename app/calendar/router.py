@@ -20,7 +20,7 @@ from sqlmodel import Session
 from app.accounts.deps import CurrentUser, SessionDep, SettingsDep, ThreadSessionDep
 from app.calendar import feed as calendar_feed
 from app.calendar import service as calendar_tokens
-from app.kit.problems import problem_responses
+from app.kit.problems import declared_headers, problem_responses
 
 router = APIRouter(tags=["calendar"])
 
@@ -92,9 +92,13 @@ _IF_MODIFIED_SINCE = Header(
     responses={
         200: {
             "description": "The feed, as iCalendar (RFC 5545), with its ETag and Last-Modified.",
+            "headers": declared_headers("ETag", "Last-Modified"),
             "content": {ICALENDAR: {"schema": {"type": "string"}}},
         },
-        304: {"description": "Unchanged since the copy named in If-None-Match/-Modified-Since."},
+        304: {
+            "description": "Unchanged since the copy named in If-None-Match/-Modified-Since.",
+            "headers": declared_headers("ETag", "Last-Modified"),
+        },
         **problem_responses(401, 422),
     },
     openapi_extra={"security": []},

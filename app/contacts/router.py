@@ -32,7 +32,7 @@ from app.contacts.schemas import (
     ContactUpsert,
 )
 from app.kit.downloads import attachment
-from app.kit.problems import get_only, problem_responses
+from app.kit.problems import declared_headers, get_only, problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit
 
@@ -66,7 +66,7 @@ def _public(contact: Contact | Row[Any], response: Response) -> ContactPublic:
     operation_id="contacts-create",
     status_code=status.HTTP_201_CREATED,
     response_model=ContactPublic,
-    responses=problem_responses(401, 409, 422),
+    responses={**problem_responses(401, 409, 422), **success_headers(201, "ETag", "Location")},
 )
 async def create_contact(
     data: ContactCreate,
@@ -222,7 +222,12 @@ get_only(router, "/contacts/export", "contacts-export-other-methods")
     operation_id="contacts-upsert-by-external-id",
     response_model=ContactPublic,
     responses={
-        201: {"model": ContactPublic, "description": "Created"},
+        **success_headers(200, "ETag"),
+        201: {
+            "model": ContactPublic,
+            "description": "Created",
+            "headers": declared_headers("ETag", "Location"),
+        },
         **problem_responses(401, 404, 409, 412, 422),
     },
 )
@@ -263,7 +268,7 @@ async def upsert_contact(
     "/contacts/{contact_id}",
     operation_id="contacts-get",
     response_model=ContactPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_contact(
     contact_id: ContactId, user: CurrentReader, session: ReadSessionDep, response: Response
@@ -276,7 +281,7 @@ async def get_contact(
     "/contacts/{contact_id}",
     operation_id="contacts-update",
     response_model=ContactPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def update_contact(
     contact_id: ContactId,

@@ -31,7 +31,7 @@ from app.kit.config import Settings
 from app.kit.downloads import attachment
 from app.kit.errors import AppError, Unprocessable
 from app.kit.media_types import parse_content_type
-from app.kit.problems import problem_responses
+from app.kit.problems import declared_headers, problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit
 from app.vocabulary import DocumentKind
@@ -159,7 +159,7 @@ def declare_in_openapi(app: FastAPI) -> None:
     operation_id="documents-create",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentPublic,
-    responses=problem_responses(401, 413, 415, 422),
+    responses={**problem_responses(401, 413, 415, 422), **success_headers(201, "ETag", "Location")},
     openapi_extra=_OPENAPI_EXTRA,
 )
 async def upload_document(
@@ -231,7 +231,7 @@ async def list_documents(
     PATH + "/{document_id}",
     operation_id="documents-get",
     response_model=DocumentPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_document(
     document_id: DocumentId, session: ReadSessionDep, user: CurrentReader, response: Response
@@ -247,6 +247,7 @@ async def get_document(
     responses={
         200: {
             "description": "The file, as uploaded, to save (Content-Disposition: attachment).",
+            "headers": declared_headers("ETag"),
             "content": {
                 media_type: {"schema": {"type": "string", "format": "binary"}}
                 for media_type in files.ACCEPTED

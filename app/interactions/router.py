@@ -16,7 +16,7 @@ from app.interactions.schemas import (
     InteractionPublic,
     InteractionUpdate,
 )
-from app.kit.problems import problem_responses
+from app.kit.problems import problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
 from app.vocabulary import InteractionKind
@@ -36,7 +36,7 @@ def _with_etag(logged: InteractionLogged, version: int, response: Response) -> I
     operation_id="interactions-create",
     status_code=status.HTTP_201_CREATED,
     response_model=InteractionLogged,
-    responses=problem_responses(401, 422),
+    responses={**problem_responses(401, 422), **success_headers(201, "ETag", "Location")},
 )
 async def create_interaction(
     data: InteractionCreate,
@@ -98,7 +98,7 @@ async def list_interactions(
     "/interactions/{interaction_id}",
     operation_id="interactions-get",
     response_model=InteractionPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_interaction(
     interaction_id: InteractionId, user: CurrentReader, session: ReadSessionDep, response: Response
@@ -113,7 +113,7 @@ async def get_interaction(
     "/interactions/{interaction_id}",
     operation_id="interactions-update",
     response_model=InteractionLogged,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def update_interaction(
     interaction_id: InteractionId,

@@ -33,7 +33,7 @@ from app.interviews.schemas import (
     UnmetRequirement,
     WorkflowPublic,
 )
-from app.kit.problems import problem_responses
+from app.kit.problems import declared_headers, problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
 from app.vocabulary import InterviewMode, InterviewState
@@ -54,7 +54,7 @@ def _public(interview: object) -> InterviewPublic:
     operation_id="interviews-create",
     status_code=status.HTTP_201_CREATED,
     response_model=InterviewPublic,
-    responses=problem_responses(401, 409, 422),
+    responses={**problem_responses(401, 409, 422), **success_headers(201, "ETag", "Location")},
 )
 async def create_interview(
     data: InterviewCreate, connection: ConnectionDep, user: CurrentReader, response: Response
@@ -114,7 +114,7 @@ async def list_interviews(
     "/interviews/{interview_id}",
     operation_id="interviews-get",
     response_model=InterviewPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_interview(
     interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentReader
@@ -129,7 +129,7 @@ async def get_interview(
     "/interviews/{interview_id}",
     operation_id="interviews-update",
     response_model=InterviewPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def update_interview(
     interview_id: uuid.UUID,
@@ -163,7 +163,7 @@ async def delete_interview(
     "/interviews/{interview_id}/checklist",
     operation_id="interviews-get-checklist",
     response_model=ChecklistPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_checklist(
     interview_id: uuid.UUID, session: ReadSessionDep, user: CurrentUser, response: Response
@@ -178,7 +178,7 @@ async def get_checklist(
     "/interviews/{interview_id}/checklist",
     operation_id="interviews-update-checklist",
     response_model=ChecklistPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def update_checklist(
     interview_id: uuid.UUID,
@@ -200,7 +200,7 @@ async def update_checklist(
     "/interviews/{interview_id}/transitions",
     operation_id="interviews-list-transitions",
     response_model=list[TransitionOption],
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def list_transitions(
     interview_id: uuid.UUID, connection: ConnectionDep, user: CurrentReader, response: Response
@@ -235,7 +235,7 @@ _TRANSITION_RESPONSES[409] = {
     "/interviews/{interview_id}/transitions",
     operation_id="interviews-transition",
     response_model=InterviewPublic,
-    responses=_TRANSITION_RESPONSES,
+    responses={**_TRANSITION_RESPONSES, **success_headers(200, "ETag")},
 )
 async def transition_interview(
     interview_id: uuid.UUID,
@@ -297,7 +297,11 @@ def _workflow() -> tuple[bytes, str]:
     response_model=WorkflowPublic,
     responses={
         **problem_responses(401, 422),
-        304: {"description": "Unchanged since the ETag sent in If-None-Match."},
+        **success_headers(200, "ETag"),
+        304: {
+            "description": "Unchanged since the ETag sent in If-None-Match.",
+            "headers": declared_headers("ETag"),
+        },
     },
 )
 async def get_workflow(

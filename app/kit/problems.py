@@ -311,6 +311,45 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# The headers a successful answer may carry, as the document declares them.
+_SUCCESS_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": (
+            "The representation's validator. In `If-Match`, a change or delete goes ahead only "
+            "if nobody changed the resource since; in `If-None-Match`, where the operation "
+            "answers 304, an unchanged resource is not sent again."
+        ),
+        "required": True,
+        "schema": {"type": "string", "pattern": '^(W/)?"[^"]*"$'},
+    },
+    "Location": {
+        "description": "Where the resource created (or answered with) is read.",
+        "required": True,
+        "schema": {"type": "string", "format": "uri-reference"},
+    },
+    "Last-Modified": {
+        "description": "When what is shown last changed (an HTTP date), for If-Modified-Since.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+
+
+def declared_headers(*names: str) -> dict[str, dict[str, Any]]:
+    """The OpenAPI ``headers`` of a successful answer: ``ETag``, ``Location``, ``Last-Modified``,
+    each a reference to the document's ``components.headers``."""
+    unknown = sorted(set(names) - _SUCCESS_HEADERS.keys())
+    if unknown:
+        raise ValueError(f"no declared header named {unknown}")
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def success_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI ``responses`` entry declaring the headers the ``status`` answer carries,
+    merged by FastAPI into the operation's own response (:func:`declared_headers`)."""
+    return {status: {"headers": declared_headers(*names)}}
+
+
 def _problem_content(document: dict[str, Any]) -> None:
     """Give each problem response its schema under ``application/problem+json`` only.
 
@@ -332,12 +371,14 @@ def _problem_content(document: dict[str, Any]) -> None:
 
 
 def declare_in_openapi(app: FastAPI) -> None:
-    """Wrap ``app.openapi`` so problem responses declare the media type they are sent with."""
+    """Wrap ``app.openapi`` so problem responses declare the media type they are sent with, and
+    the headers successful answers declare (:func:`declared_headers`) are in the document."""
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = generate()
         _problem_content(document)
+        document.setdefault("components", {})["headers"] = _SUCCESS_HEADERS
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

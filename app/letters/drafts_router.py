@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.accounts import tokens
 from app.accounts.deps import CurrentUser, ThreadSessionDep
-from app.kit.problems import post_only, problem_responses
+from app.kit.problems import post_only, problem_responses, success_headers
 from app.kit.queries import etag
 from app.letters import drafts as service
 from app.letters.schemas import LetterPublic
@@ -21,7 +21,7 @@ router = APIRouter(tags=["letters"])
     operation_id="letters-draft",
     status_code=status.HTTP_201_CREATED,
     response_model=LetterPublic,
-    responses=problem_responses(401, 409, 422),
+    responses={**problem_responses(401, 409, 422), **success_headers(201, "ETag", "Location")},
 )
 async def draft_letter(
     data: LetterDraftCreate, session: ThreadSessionDep, user: CurrentUser, response: Response

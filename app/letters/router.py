@@ -22,7 +22,7 @@ from app.accounts.deps import (
     ThreadSessionDep,
 )
 from app.accounts.tokens import Principal
-from app.kit.problems import post_only, problem_responses
+from app.kit.problems import post_only, problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.rate_limits import READS_ONLY
 from app.kit.schemas import Page, PageCursor, PageLimit
@@ -56,7 +56,7 @@ def _public(letter: Letter, response: Response) -> LetterPublic:
     operation_id="letters-create",
     status_code=status.HTTP_201_CREATED,
     response_model=LetterPublic,
-    responses=problem_responses(401, 409, 422),
+    responses={**problem_responses(401, 409, 422), **success_headers(201, "ETag", "Location")},
 )
 async def create_letter(
     data: LetterCreate, session: ThreadSessionDep, user: CurrentUser, response: Response
@@ -132,7 +132,7 @@ async def list_letters(
     "/letters/{letter_id}",
     operation_id="letters-get",
     response_model=LetterPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_letter(
     letter_id: uuid.UUID, session: ReadSessionDep, user: CurrentUser, response: Response
@@ -145,7 +145,7 @@ async def get_letter(
     "/letters/{letter_id}",
     operation_id="letters-update",
     response_model=LetterPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def update_letter(
     letter_id: uuid.UUID,
@@ -182,7 +182,7 @@ async def delete_letter(
     "/letters/{letter_id}/send",
     operation_id="letters-send",
     response_model=LetterPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def send_letter(
     letter_id: uuid.UUID,

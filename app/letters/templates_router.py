@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep, ThreadSessionDep
-from app.kit.problems import problem_responses
+from app.kit.problems import declared_headers, problem_responses, success_headers
 from app.kit.queries import etag
 from app.letters import user_templates as service
 from app.letters.context import variable_names
@@ -38,7 +38,7 @@ def _public(view: service.TemplateView, response: Response) -> TemplatePublic:
     "/templates/{kind}",
     operation_id="templates-get",
     response_model=TemplatePublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_template(
     kind: Kind, session: ReadSessionDep, user: CurrentUser, response: Response
@@ -52,7 +52,12 @@ async def get_template(
     operation_id="templates-put",
     response_model=TemplatePublic,
     responses={
-        201: {"model": TemplatePublic, "description": "Created"},
+        **success_headers(200, "ETag"),
+        201: {
+            "model": TemplatePublic,
+            "description": "Created",
+            "headers": declared_headers("ETag", "Location"),
+        },
         **problem_responses(401, 404, 409, 412, 422),
     },
 )

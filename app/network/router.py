@@ -18,7 +18,7 @@ from app.accounts.deps import ConnectionDep, CurrentReader
 from app.agenda import service as agenda_service
 from app.kit.database import scan
 from app.kit.errors import Unprocessable
-from app.kit.problems import problem_responses
+from app.kit.problems import problem_responses, success_headers
 from app.kit.schemas import Timestamp
 from app.network import service
 from app.network.schemas import (
@@ -41,7 +41,7 @@ ContactId = Annotated[uuid.UUID, Path(description="The contact's id.")]
     operation_id="interviews-create-leads",
     status_code=status.HTTP_201_CREATED,
     response_model=LeadsPublic,
-    responses=problem_responses(401, 404, 409, 422),
+    responses={**problem_responses(401, 404, 409, 422), **success_headers(201, "Location")},
 )
 async def create_leads(
     interview_id: InterviewId,

@@ -32,7 +32,7 @@ from app.accounts.token_schemas import Scope
 from app.accounts.tokens import ANY_TOKEN, required_scope
 from app.kit.config import Settings
 from app.kit.errors import AppError
-from app.kit.problems import problem_responses
+from app.kit.problems import problem_responses, success_headers
 from app.kit.rate_limits import limit_refresh, limit_token
 from app.kit.schemas import Page, PageCursor, PageLimit
 from app.oauth import server as oauth
@@ -312,7 +312,7 @@ async def server_metadata(request: Request) -> JSONResponse:
     operation_id="apps-create",
     status_code=status.HTTP_201_CREATED,
     response_model=ClientCreated,
-    responses=problem_responses(401, 403, 422),
+    responses={**problem_responses(401, 403, 422), **success_headers(201, "Location")},
 )
 async def create_app(
     data: ClientCreate, user: CurrentUser, session: SessionDep, response: Response

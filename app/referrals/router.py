@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.accounts.deps import CurrentReader, CurrentUser, IfMatch, ReadSessionDep, SessionDep
-from app.kit.problems import problem_responses
+from app.kit.problems import problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit
 from app.referrals import service
@@ -31,7 +31,7 @@ def _public(referral: Referral, response: Response) -> ReferralPublic:
     operation_id="referrals-create",
     status_code=status.HTTP_201_CREATED,
     response_model=ReferralPublic,
-    responses=problem_responses(401, 409, 422),
+    responses={**problem_responses(401, 409, 422), **success_headers(201, "ETag", "Location")},
 )
 async def create_referral(
     data: ReferralCreate,
@@ -88,7 +88,7 @@ async def list_referrals(
     "/referrals/{referral_id}",
     operation_id="referrals-get",
     response_model=ReferralPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_referral(
     referral_id: ReferralId, user: CurrentReader, session: ReadSessionDep, response: Response
@@ -101,7 +101,7 @@ async def get_referral(
     "/referrals/{referral_id}",
     operation_id="referrals-update",
     response_model=ReferralPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def update_referral(
     referral_id: ReferralId,

@@ -17,7 +17,7 @@ from app.accounts.deps import (
     SettingsDep,
     ThreadSessionDep,
 )
-from app.kit.problems import problem_responses
+from app.kit.problems import problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit
 from app.webhooks import service
@@ -57,7 +57,7 @@ def _with_secret(
     operation_id="webhooks-create",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookWithSecret,
-    responses=problem_responses(401, 409, 422),
+    responses={**problem_responses(401, 409, 422), **success_headers(201, "ETag", "Location")},
 )
 async def create_webhook(
     data: WebhookCreate,
@@ -100,7 +100,7 @@ async def list_webhooks(
     "/webhooks/{webhook_id}",
     operation_id="webhooks-get",
     response_model=WebhookPublic,
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **success_headers(200, "ETag")},
 )
 async def get_webhook(
     webhook_id: WebhookId, user: CurrentReader, session: ReadSessionDep, response: Response
@@ -113,7 +113,7 @@ async def get_webhook(
     "/webhooks/{webhook_id}",
     operation_id="webhooks-update",
     response_model=WebhookPublic,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def update_webhook(
     webhook_id: WebhookId,
@@ -149,7 +149,7 @@ async def delete_webhook(
     "/webhooks/{webhook_id}/rotate-secret",
     operation_id="webhooks-rotate-secret",
     response_model=WebhookWithSecret,
-    responses=problem_responses(401, 404, 409, 412, 422),
+    responses={**problem_responses(401, 404, 409, 412, 422), **success_headers(200, "ETag")},
 )
 async def rotate_webhook_secret(
     webhook_id: WebhookId,
