@@ -16,6 +16,7 @@ callers do that and need none of these.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Float, Text
@@ -63,65 +64,31 @@ class JoinedText(FunctionElement[str]):
     inherit_cache = True
 
 
-def _arguments(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
-    return [compiler.process(c, **kw) for c in element.clauses]
+# Each expression's SQL per dialect, its arguments numbered in order.
+_SQL: dict[tuple[type[FunctionElement[Any]], str], str] = {
+    (DaysAfter, "sqlite"): "(julianday({0}) + {1})",
+    (DaysAfter, "postgresql"): "({0} + make_interval(days => {1}))",
+    (Before, "sqlite"): "{0} < julianday({1})",
+    (Before, "postgresql"): "{0} < {1}",
+    (DaysBetween, "sqlite"): "(julianday({1}) - julianday({0}))",
+    (DaysBetween, "postgresql"): "(EXTRACT(EPOCH FROM ({1} - {0})) / 86400.0)",
+    (MillisecondsBetween, "sqlite"): (
+        "CAST(round((julianday({1}) - julianday({0})) * 86400000.0) AS INTEGER)"
+    ),
+    (MillisecondsBetween, "postgresql"): (
+        "CAST(round(EXTRACT(EPOCH FROM ({1} - {0})) * 1000) AS BIGINT)"
+    ),
+    (JoinedText, "sqlite"): "group_concat({0}, ',')",
+    (JoinedText, "postgresql"): "string_agg(CAST({0} AS TEXT), ',')",
+}
 
 
-@compiles(DaysAfter, "sqlite")
-def _days_after_sqlite(element: DaysAfter, compiler: SQLCompiler, **kw: Any) -> str:
-    timestamp, days = _arguments(element, compiler, **kw)
-    return f"(julianday({timestamp}) + {days})"
+def _compiler(template: str) -> Callable[..., str]:
+    def compile_(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        return template.format(*(compiler.process(c, **kw) for c in element.clauses))
+
+    return compile_
 
 
-@compiles(DaysAfter, "postgresql")
-def _days_after_postgresql(element: DaysAfter, compiler: SQLCompiler, **kw: Any) -> str:
-    timestamp, days = _arguments(element, compiler, **kw)
-    return f"({timestamp} + make_interval(days => {days}))"
-
-
-@compiles(Before, "sqlite")
-def _before_sqlite(element: Before, compiler: SQLCompiler, **kw: Any) -> str:
-    moment, instant = _arguments(element, compiler, **kw)
-    return f"{moment} < julianday({instant})"
-
-
-@compiles(Before, "postgresql")
-def _before_postgresql(element: Before, compiler: SQLCompiler, **kw: Any) -> str:
-    moment, instant = _arguments(element, compiler, **kw)
-    return f"{moment} < {instant}"
-
-
-@compiles(DaysBetween, "sqlite")
-def _days_between_sqlite(element: DaysBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = _arguments(element, compiler, **kw)
-    return f"(julianday({end}) - julianday({start}))"
-
-
-@compiles(DaysBetween, "postgresql")
-def _days_between_postgresql(element: DaysBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = _arguments(element, compiler, **kw)
-    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0)"
-
-
-@compiles(MillisecondsBetween, "sqlite")
-def _milliseconds_sqlite(element: MillisecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = _arguments(element, compiler, **kw)
-    return f"CAST(round((julianday({end}) - julianday({start})) * 86400000.0) AS INTEGER)"
-
-
-@compiles(MillisecondsBetween, "postgresql")
-def _milliseconds_postgresql(element: MillisecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    start, end = _arguments(element, compiler, **kw)
-    return f"CAST(round(EXTRACT(EPOCH FROM ({end} - {start})) * 1000) AS BIGINT)"
-
-
-@compiles(JoinedText, "sqlite")
-def _joined_sqlite(element: JoinedText, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = _arguments(element, compiler, **kw)
-    return f"group_concat({value}, ',')"
-
-
-@compiles(JoinedText, "postgresql")
-def _joined_postgresql(element: JoinedText, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = _arguments(element, compiler, **kw)
-    return f"string_agg(CAST({value} AS TEXT), ',')"
+for (_element, _dialect), _template in _SQL.items():
+    compiles(_element, _dialect)(_compiler(_template))
