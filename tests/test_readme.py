@@ -101,14 +101,19 @@ def server(tmp_path: Path) -> Iterator[Server]:
             process.wait()
 
 
+def sh_blocks(heading: str, count: int) -> list[str]:
+    """The first ``count`` ```sh blocks after the heading, as written."""
+    text = README.read_text()
+    found = re.search(rf"^#+ {re.escape(heading)}\s*$", text, re.MULTILINE)
+    assert found, f"the README has no {heading!r} section"
+    blocks = re.findall(r"^```sh\n(.*?)^```", text[found.end() :], re.MULTILINE | re.DOTALL)
+    assert len(blocks) >= count, f"{heading!r} has fewer than {count} ```sh blocks"
+    return list(blocks[:count])
+
+
 def walk_through() -> str:
     """The first ```sh block after the "A one-minute walk-through" heading, as written."""
-    text = README.read_text()
-    heading = re.search(r"^#+ A one-minute walk-through\s*$", text, re.MULTILINE)
-    assert heading, "the README has no 'A one-minute walk-through' section"
-    block = re.search(r"^```sh\n(.*?)^```", text[heading.end() :], re.MULTILINE | re.DOTALL)
-    assert block, "the walk-through has no ```sh block"
-    return block.group(1)
+    return sh_blocks("A one-minute walk-through", 1)[0]
 
 
 def json_documents(output: str) -> list[Any]:
@@ -146,6 +151,34 @@ def test_the_walk_through_works_word_for_word(server: Server) -> None:
     assert me["time_zone"] == "UTC"  # until the user sets theirs
 
     # The server logged one JSON line per request, without the password or the token.
+    _check_the_log(server, me)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.skipif(shutil.which("python3") is None, reason="the walk-through uses python3")
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_the_walk_through_goes_on_to_an_interview_and_the_insights(server: Server) -> None:
+    """The walk-through's next block (a contact, an interview, a request letter drafted, the
+    agenda and the moves) and the insights' block after it, run on, word for word."""
+    first, second = sh_blocks("A one-minute walk-through", 2)
+    (insights,) = sh_blocks("What your network tells you", 1)
+    script = "\n".join([first, second, insights]).replace(README_ADDRESS, server.address)
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=120, cwd=server.log.parent
+    )
+    assert proc.returncode == 0, proc.stderr
+    answers = json_documents(proc.stdout)
+    problems = [a for a in answers if isinstance(a, dict) and a.get("type") and a.get("status")]
+    assert not problems, problems
+    _, _, letter, agenda, moves, chain, courtesy, paths, stats, search, brief = answers
+    assert letter["kind"] == "request" and letter["status"] == "draft"
+    assert agenda["data"] == [] and moves  # nothing is due before the letter is sent
+    assert chain and courtesy["data"] == [] and paths["data"]
+    assert stats["groups"][0]["label"] == "accounting"
+    assert search["data"] and brief["career_field"] == "accounting"
+
+
+def _check_the_log(server: Server, me: dict[str, Any]) -> None:
     server.process.terminate()
     server.process.wait(timeout=20)
     log = server.log.read_text()

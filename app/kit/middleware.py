@@ -22,6 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.kit.errors import title_of
 from app.kit.uploads import counted, file_upload
 
 log = logging.getLogger("infoview.access")
@@ -157,7 +158,7 @@ async def _send_problem(send: Send, status: int, code: str, detail: str, request
     body = json.dumps(
         {
             "type": f"https://infoview.dev/problems/{code}",
-            "title": "Payload too large",
+            "title": title_of(status),
             "status": status,
             "detail": detail,
             "code": code,

@@ -28,7 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.kit.db import database_problem, pool_exhausted
-from app.kit.errors import AppError
+from app.kit.errors import AppError, title_of
 from app.kit.media_types import parse_content_type
 from app.kit.middleware import SECURITY_HEADERS
 
@@ -101,7 +101,7 @@ def problem_response(
     """
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
-        "title": title or HTTPStatus(status).phrase,
+        "title": title or title_of(status),
         "status": status,
         "detail": detail,
         "code": code,
@@ -199,11 +199,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         code, errors, count = _validation_errors(exc)
-        detail = (
-            _MALFORMED_JSON
-            if code == "malformed_json"
-            else "The request is not valid; see errors[] for each field."
-        )
+        if code == "malformed_json":
+            detail = _MALFORMED_JSON
+        elif any(e["loc"] == ["body"] for e in errors) and not _is_json(request):
+            # A whole body unread: sent without saying it is JSON.
+            sent = (
+                parse_content_type(request.headers.get("content-type")).media_type[:100] or "none"
+            )
+            detail = (
+                "The body must be JSON, sent with `Content-Type: application/json` (this "
+                f"request's content type: {sent})."
+            )
+        else:
+            detail = "The request is not valid; see errors[] for each field."
         extra = {"error_count": count} if count > len(errors) else None
         return problem_response(request, 422, code, detail, errors=errors, extra=extra)
 

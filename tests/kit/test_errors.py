@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.kit.config import Settings
 from app.main import create_app
 from tests.factories import PASSWORD, assert_problem
+from tests.factories import register as register_user
 
 REGISTER = "/api/v1/auth/register"
 LIMIT = 1024 * 1024
@@ -110,6 +112,30 @@ class TestMalformedBodies:
         )
         assert 400 <= r.status_code < 500
         assert_problem(r, r.status_code)
+
+    def test_a_json_body_sent_without_saying_so_is_told_to_say_so(self, client: TestClient) -> None:
+        body = b'{"email": "ada@example.com", "password": "correct horse battery"}'
+        for headers, named in (({"Content-Type": "text/plain"}, "text/plain"), ({}, "none")):
+            problem = assert_problem(client.post(REGISTER, content=body, headers=headers), 422)
+            assert "Content-Type: application/json" in problem["detail"]
+            assert f"content type: {named})" in problem["detail"]
+        wrong = assert_problem(json_post(client, REGISTER, b"[1, 2]"), 422, "validation_error")
+        assert "Content-Type" not in wrong["detail"]
+
+
+class TestProblemTitles:
+    def test_a_status_has_one_title_whoever_answers(self, client: TestClient) -> None:
+        """The framework's 404 and 422 read like the app's own: RFC 9110's words."""
+        route = assert_problem(client.get("/api/v1/nothing-here"), 404)
+        user = register_user(client)
+        record = assert_problem(
+            client.get(f"/api/v1/contacts/{uuid.uuid4()}", headers=user.headers), 404
+        )
+        assert route["title"] == record["title"] == "Not found"
+        invalid = assert_problem(json_post(client, REGISTER, b"[1, 2]"), 422)
+        assert invalid["title"] == "Unprocessable content"
+        method = assert_problem(client.post("/api/v1/me"), 405)
+        assert method["title"] == "Method not allowed"
 
 
 class TestBodyLimit:
