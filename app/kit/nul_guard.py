@@ -35,10 +35,12 @@ import operator
 from array import array
 from functools import partial
 from itertools import accumulate, dropwhile
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
@@ -46,11 +48,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.kit.media_types import ZERO_BYTE_IS_NUL, ContentType, content_type_of
 from app.kit.middleware import read_body
-from app.kit.problems import problem_response
+from app.kit.problems import MAX_PROBLEM_ERRORS, problem_response
 from app.kit.uploads import file_upload
 
 NUL = "\x00"
 _MESSAGE = "must not contain the NUL character (U+0000)"
+_ONE_VALUE = "takes one value: give it once"
 # Deeper than any document the API takes (an account export nests six levels), far shallower
 # than the recursion a parser or a validator could survive.
 MAX_JSON_DEPTH = 64
@@ -120,13 +123,72 @@ def _in_pairs(encoded: bytes, where: str, names: set[str] | None = None) -> list
     return None
 
 
-def _query_names(scope: Scope) -> set[str]:
-    """The query parameters the route that will answer ``scope`` declares."""
+def _route(scope: Scope) -> APIRoute | None:
+    """The operation that will answer ``scope``, if any."""
     for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
         route = context.original_route
         if isinstance(route, APIRoute) and context.matches(scope)[0] is Match.FULL:
-            return {param.alias for param in route.dependant.query_params}
-    return set()
+            return route
+    return None
+
+
+def _query_names(scope: Scope) -> set[str]:
+    """The query parameters the route that will answer ``scope`` declares."""
+    route = _route(scope)
+    return set() if route is None else {param.alias for param in route.dependant.query_params}
+
+
+def _takes_many(annotation: Any) -> bool:
+    """Whether a parameter of this type takes several values (a list, a set, a tuple)."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType, Annotated):
+        return any(_takes_many(argument) for argument in get_args(annotation))
+    return origin in (list, set, frozenset, tuple)
+
+
+def _single_valued(route: APIRoute) -> frozenset[str]:
+    """The route's query parameters that take one value (those of a parameter model too);
+    looked up only for a query string that gives a name twice."""
+    names: set[str] = set()
+    for param in route.dependant.query_params:
+        annotation = param.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.update(
+                field.alias or name
+                for name, field in annotation.model_fields.items()
+                if not _takes_many(field.annotation)
+            )
+        elif not _takes_many(annotation):
+            names.add(param.alias)
+    return frozenset(names)
+
+
+def _given_twice(query: bytes) -> set[str]:
+    """The names a query string gives more than once."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        (twice if name in seen else seen).add(name)
+    return twice
+
+
+def _repeated_problem(scope: Scope) -> Response | None:
+    """The 422 for a query parameter that takes one value given several, or None."""
+    twice = _given_twice(scope.get("query_string", b""))
+    route = _route(scope) if twice else None
+    repeated = sorted(twice & _single_valued(route)) if route is not None else []
+    if not repeated:
+        return None
+    return problem_response(
+        Request(scope),
+        422,
+        "validation_error",
+        _VALIDATION_DETAIL,
+        errors=[
+            {"loc": ["query", name], "msg": _ONE_VALUE, "type": "repeated_parameter"}
+            for name in repeated[:MAX_PROBLEM_ERRORS]
+        ],
+    )
 
 
 def _nul_in_body(body: bytes, content_type: ContentType) -> list[str | int] | None:
@@ -194,7 +256,9 @@ def _nul_problem(request: Request, loc: list[str | int]) -> Response:
 
 
 class NulGuardMiddleware:
-    """Refuse a request whose charset, JSON depth, body or query string cannot go further."""
+    """Refuse a request whose charset, JSON depth, body or query string cannot go further:
+    a query parameter that takes one value given several (``?state=held&state=cancelled``)
+    is refused rather than read as its last value."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -209,6 +273,8 @@ class NulGuardMiddleware:
             loc = _in_pairs(query, "query", _query_names(scope))
             if loc is not None:
                 response = _nul_problem(Request(scope), loc)
+        if response is None and b"&" in query:  # two parameters or more: one given twice?
+            response = _repeated_problem(scope)
         if response is None and file_upload(scope) is not None:
             # A file streams on to its route, which checks its text as it decodes it; its
             # declared charset is still looked up here.

@@ -123,6 +123,29 @@ class TestMalformedBodies:
         assert "Content-Type" not in wrong["detail"]
 
 
+class TestRepeatedQueryParameters:
+    def test_a_parameter_that_takes_one_value_given_two_is_a_422(self, client: TestClient) -> None:
+        user = register_user(client)
+        r = client.get("/api/v1/contacts?tag=mentor&tag=audit&limit=5", headers=user.headers)
+        problem = assert_problem(r, 422, "validation_error")
+        assert problem["errors"] == [
+            {
+                "loc": ["query", "tag"],
+                "msg": "takes one value: give it once",
+                "type": "repeated_parameter",
+            }
+        ]
+        r = client.get("/api/v1/interviews?state=held&state=cancelled", headers=user.headers)
+        assert assert_problem(r, 422)["errors"][0]["loc"] == ["query", "state"]
+
+    def test_one_value_each_and_lists_go_through(self, client: TestClient) -> None:
+        user = register_user(client)
+        r = client.get("/api/v1/contacts?tag=mentor&archived=false&limit=5", headers=user.headers)
+        assert r.status_code == 200, r.text
+        r = client.get("/api/v1/search?q=audit&kind=contact&kind=letter", headers=user.headers)
+        assert r.status_code == 200, r.text
+
+
 class TestProblemTitles:
     def test_a_status_has_one_title_whoever_answers(self, client: TestClient) -> None:
         """The framework's 404 and 422 read like the app's own: RFC 9110's words."""
