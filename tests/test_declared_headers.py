@@ -150,6 +150,10 @@ def test_successful_answers_carry_what_the_document_declares(client: TestClient)
             where = f"{method} {template} {status}"
             if name in response.headers:
                 assert name in headers, f"{where} sends {name} but does not declare it"
+                reference = headers[name]["$ref"].rsplit("/", 1)[-1]
+                pattern = document["components"]["headers"][reference]["schema"].get("pattern")
+                value = response.headers[name]
+                assert pattern is None or re.match(pattern, value), f"{where} {name}: {value}"
             elif name in headers:
                 reference = headers[name]["$ref"].rsplit("/", 1)[-1]
                 required = document["components"]["headers"][reference].get("required")
