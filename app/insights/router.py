@@ -121,8 +121,9 @@ async def get_stats(
             code="invalid_period",
             errors=[{"loc": ["query", "to"], "msg": "must come after from", "type": "period"}],
         )
-    # Put together and written as JSON in the scan's thread: a hundred groups are too many
-    # to build on the event loop.
+    # Put together and written as JSON inside the scan: on SQLite that is its worker thread, so
+    # a hundred groups are not built on the event loop (on PostgreSQL the scan runs on the
+    # loop between awaited statements, and so does this).
     body = await scan(
         connection,
         _stats_json,
