@@ -21,6 +21,7 @@ from app.accounts.schemas import UserAccount
 from app.accounts.tokens import Principal
 from app.kit.config import Settings, get_settings
 from app.kit.database import RequestConnection, RequestDatabase, RequestSession
+from app.kit.db import TRANSACTIONS
 from app.kit.errors import Unauthorized, caller_gone
 from app.kit.middleware import (
     CONNECTION_STATE_KEY,
@@ -56,10 +57,10 @@ async def request_connection(request: Request) -> RequestConnection:
     connection: RequestConnection | None = state.get(CONNECTION_STATE_KEY)
     if connection is None:
         database: RequestDatabase = request.app.state.db
+        # In autocommit (the pool's connections are): reads need no transaction around them,
+        # no BEGIN and ROLLBACK round trips. The session, if the request opens one, puts the
+        # connection in a transaction, and the pool takes it back to autocommit on return.
         connection = await database.connect()
-        # Reads need no transaction around them: no BEGIN and ROLLBACK round trips. The
-        # session, if the request opens one, puts the connection back in transactions.
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
         state[CONNECTION_STATE_KEY] = connection
     return connection
 
@@ -102,8 +103,7 @@ async def get_session(request: Request) -> RequestSession:
         if connection.in_transaction():
             # The caller check's read is over; the session begins (and commits) its own.
             await connection.rollback()
-        default = connection.sync_connection.default_isolation_level  # type: ignore[union-attr]
-        await connection.execution_options(isolation_level=default)
+        await connection.execution_options(isolation_level=TRANSACTIONS)
         database: RequestDatabase = request.app.state.db
         session = state[SESSION_STATE_KEY] = database.session(connection)
     return session

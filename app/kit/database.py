@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import Session
 
 from app.kit.config import Settings
-from app.kit.db import AsyncSession, make_async_engine, make_engine
+from app.kit.db import TRANSACTIONS, AsyncSession, make_async_engine, make_engine
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -96,10 +96,15 @@ class RequestDatabase(Protocol):
 
 
 class AsyncDatabase:
-    """PostgreSQL through psycopg's asyncio connections."""
+    """PostgreSQL through psycopg's asyncio connections.
+
+    The engine's connections are in autocommit (see :func:`app.kit.db.make_async_engine`):
+    a session that is not bound to a request's connection gets one in a transaction.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.transactional = engine.execution_options(isolation_level=TRANSACTIONS)
 
     @property
     def sync_engine(self) -> Engine:
@@ -110,7 +115,8 @@ class AsyncDatabase:
         return cast(RequestConnection, connection)
 
     def session(self, bind: RequestConnection | None = None) -> AsyncSession:
-        return AsyncSession(bind=bind or self.engine, expire_on_commit=False)  # type: ignore[arg-type]
+        target = bind or self.transactional
+        return AsyncSession(bind=target, expire_on_commit=False)  # type: ignore[arg-type]
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -270,6 +270,10 @@ def _make_parent_folder(sqlite_url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+# The isolation level of a PostgreSQL session's transactions: the server's default.
+TRANSACTIONS = "READ COMMITTED"
+
+
 def _postgres_options(lock_timeout_ms: int, statement_timeout_ms: int) -> str:
     """Server settings for every connection: how long to wait for a lock, and to run."""
     return (
@@ -301,8 +305,12 @@ def make_async_engine(
     # trips. A request waits for a pooled connection without holding up the loop; ten
     # connections keep a worker's CPU busy with the database 1 ms away, and a request holds
     # at most one (the idempotency middleware's sessions close before the route runs).
+    # Connections open in autocommit: a request's reads and its one-statement units of work
+    # need no transaction around them, and a connection that never changes mode costs nothing
+    # to check out and in. A session, which does need one, asks for TRANSACTIONS.
     return create_async_engine(
         url,
+        isolation_level="AUTOCOMMIT",
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
