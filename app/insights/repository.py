@@ -1,9 +1,10 @@
 """Every statement the figures and the field briefs send to the database.
 
 The figures are grouped aggregates computed by the database over the caller's interviews, the
-letters and the referrals: two statements, whatever the number of interviews, each a single
-pass over the caller's interviews of the period. Every statement is built once per grouping,
-with bound parameters (``:owner``, ``:start``, ``:end``, ``:top``) and cached.
+letters and the referrals: two statements (one when grouped by referrer), whatever the number
+of interviews, each a single pass over the caller's interviews of the period. Every statement
+is built once per grouping, with bound parameters (``:owner``, ``:start``, ``:end``, ``:top``)
+and cached.
 
 - :func:`group_rows` — per group: the interviews in each state, how many entered each state
   of the workflow, how many were held, thanked within 24 hours, had someone to report back to
@@ -14,7 +15,8 @@ with bound parameters (``:owner``, ``:start``, ``:end``, ``:top``) and cached.
   interview). It starts from the caller's account row, so a gone account is told from one
   without interviews in the same statement.
 - :func:`top_referrer_rows` — per group: the referrers whose leads (``interview.referral_id``)
-  became held interviews, most first, at most ``:top`` each.
+  became held interviews, most first, at most ``:top`` each. Not needed when the groups are the
+  referrers themselves: each group's only referrer is its own (the service says so).
 
 Whether an interview reached a state is read from the time it records for that state (the
 workflow's ``ENTERED_AT``): a move writes that time and its event in one unit of work, so the

@@ -110,17 +110,10 @@ def stats(
     # Most interviews first, then by label; only the groups shown are put together.
     found.sort(key=lambda row: _order(group_by, row))
     shown = found[:limit]
-    keys = {row.key for row in shown}
-    referrers: dict[Any, list[TopReferrer]] = {}
-    for row in repository.top_referrer_rows(connection, group_by, owner_id, low, high, top):
-        if row.key in keys:
-            referrers.setdefault(row.key, []).append(
-                TopReferrer(
-                    contact_id=row.contact_id,
-                    full_name=row.full_name,
-                    held_interviews=row.held_interviews,
-                )
-            )
+    if group_by == StatsGrouping.REFERRER:
+        referrers = _own_referrers(shown)
+    else:
+        referrers = _top_referrers(connection, group_by, owner_id, low, high, top, shown)
     groups = [_group(group_by, row, referrers.get(row.key, [])) for row in shown]
     return Stats(
         group_by=group_by,
@@ -130,15 +123,51 @@ def stats(
     )
 
 
+def _top_referrers(
+    connection: Connection,
+    grouping: StatsGrouping,
+    owner_id: uuid.UUID,
+    low: datetime,
+    high: datetime,
+    top: int,
+    shown: list[Any],
+) -> dict[Any, list[TopReferrer]]:
+    """Per group shown, the referrers whose leads became its held interviews, most first."""
+    keys = {row.key for row in shown}
+    referrers: dict[Any, list[TopReferrer]] = {}
+    for row in repository.top_referrer_rows(connection, grouping, owner_id, low, high, top):
+        if row.key in keys:
+            referrers.setdefault(row.key, []).append(
+                TopReferrer(
+                    contact_id=row.contact_id,
+                    full_name=row.full_name,
+                    held_interviews=row.held_interviews,
+                )
+            )
+    return referrers
+
+
+def _own_referrers(shown: list[Any]) -> dict[Any, list[TopReferrer]]:
+    """Grouped by referrer, every lead of a group comes from one person, the group's own
+    referrer: its top referrers are that person alone, with the group's held interviews (none
+    for the group without a referrer, or one whose interviews were not held). No statement."""
+    return {
+        row.key: [
+            TopReferrer(contact_id=row.key, full_name=row.label, held_interviews=row.held)
+        ]
+        for row in shown
+        if row.key is not None and row.label is not None and row.held
+    }
+
+
 def _order(grouping: StatsGrouping, row: Any) -> tuple[int, str, str]:
     """Where a group comes in the answer: most interviews first, then by label, then key."""
     key = _key_text(grouping, row.key)
     return (-_number(row.interviews), _label(grouping, key, row.label).casefold(), key or "")
 
 
-def _median(values: list[int]) -> float:
-    """The middle value, or the mean of the middle two."""
-    ordered = sorted(values)
+def _median(ordered: list[int]) -> float:
+    """The middle value of sorted values, or the mean of the middle two."""
     middle = len(ordered) // 2
     if len(ordered) % 2:
         return ordered[middle]
@@ -152,7 +181,7 @@ def _median_days(joined: str | None) -> float | None:
     """The median of a step's comma-separated milliseconds, in days; None if none made it."""
     if not joined:
         return None
-    return _median(list(map(int, joined.split(",")))) / _MS_PER_DAY
+    return _median(sorted(map(int, joined.split(",")))) / _MS_PER_DAY
 
 
 def _group(grouping: StatsGrouping, row: Any, top_referrers: list[TopReferrer]) -> StatsGroup:

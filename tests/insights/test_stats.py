@@ -170,6 +170,14 @@ class TestGroups:
         assert {k: g["interviews"] for k, g in groups.items()} == {rita: 2, None: 2, sam: 1}
         assert groups[rita]["label"] == "Rita Referrer"
         assert groups[sam]["courtesy"]["held"] == 1
+        # Each group's leads come from its own referrer, who is therefore its top referrer.
+        assert groups[rita]["top_referrers"] == [
+            {"contact_id": rita, "full_name": "Rita Referrer", "held_interviews": 2}
+        ]
+        assert groups[sam]["top_referrers"] == [
+            {"contact_id": sam, "full_name": "Sam Source", "held_interviews": 1}
+        ]
+        assert groups[None]["top_referrers"] == []
 
     def test_limit_leaves_out_the_smallest_groups(
         self, client: TestClient, account: Account
