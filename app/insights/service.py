@@ -152,9 +152,7 @@ def _own_referrers(shown: list[Any]) -> dict[Any, list[TopReferrer]]:
     referrer: its top referrers are that person alone, with the group's held interviews (none
     for the group without a referrer, or one whose interviews were not held). No statement."""
     return {
-        row.key: [
-            TopReferrer(contact_id=row.key, full_name=row.label, held_interviews=row.held)
-        ]
+        row.key: [TopReferrer(contact_id=row.key, full_name=row.label, held_interviews=row.held)]
         for row in shown
         if row.key is not None and row.label is not None and row.held
     }
