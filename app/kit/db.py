@@ -7,6 +7,7 @@ psycopg 3. The schema is only ever made by Alembic, never by ``create_all``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import orjson
 import uuid6
 from sqlalchemy import JSON, DateTime, Engine, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
@@ -84,7 +86,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         appended.
         """
         if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
+            # PostgreSQL's sessions speak UTC (``_postgres_options``): psycopg then hands back
+            # datetimes already in UTC, kept as they are.
+            def aware(value: datetime | None) -> datetime | None:
+                if value is None or value.tzinfo is UTC:
+                    return value
+                return self.process_result_value(value, dialect)
+
+            return aware
         fromisoformat = datetime.fromisoformat
 
         def process(value: str | None) -> datetime | None:
@@ -102,6 +111,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def read_json(text: str | bytes) -> Any:
+    """A JSON column's value, read by orjson (a list page reads one per row).
+
+    Anything orjson refuses that the standard library accepts (``NaN``, an integer beyond 64
+    bits) is read by the standard library, so what a column holds reads back the same.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _sqlite_pragmas(lock_timeout_ms: int) -> Callable[[Any, Any], None]:
@@ -243,6 +264,7 @@ def make_engine(
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": lock_timeout_ms / 1000},
+            json_deserializer=read_json,
             pool_size=pool_size,
             max_overflow=20,
             # Each SQLite connection has a page cache of its own: handing out the connection
@@ -256,6 +278,7 @@ def make_engine(
         return engine
     return create_engine(
         url,
+        json_deserializer=read_json,
         pool_size=pool_size,
         max_overflow=10,
         pool_pre_ping=True,
@@ -275,9 +298,12 @@ TRANSACTIONS = "READ COMMITTED"
 
 
 def _postgres_options(lock_timeout_ms: int, statement_timeout_ms: int) -> str:
-    """Server settings for every connection: how long to wait for a lock, and to run."""
+    """Server settings for every connection: how long to wait for a lock, and to run; and
+    UTC as the session's time zone, whatever the server's default, so that timestamps come
+    back in UTC and date arithmetic in SQL never depends on where the server runs."""
     return (
         f"-c lock_timeout={int(lock_timeout_ms)} -c statement_timeout={int(statement_timeout_ms)}"
+        " -c timezone=UTC"
     )
 
 
@@ -311,6 +337,7 @@ def make_async_engine(
     return create_async_engine(
         url,
         isolation_level="AUTOCOMMIT",
+        json_deserializer=read_json,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
