@@ -214,7 +214,7 @@ async def current_reader(
     For operations that reach the database only through statements that start from the
     owner's row — :func:`app.kit.queries.get_owned_row`, :func:`app.kit.queries.keyset_rows`,
     ``keyset_page(..., owner_id=...)``, or a unit of work guarded by
-    :func:`app.kit.unit_of_work.caller_exists` — and answer 401 when it is gone or its
+    :meth:`app.kit.unit_of_work.UnitOfWork.for_caller` — and answer 401 when it is gone or its
     session has ended. A session JWT is then only verified here (signature and expiry,
     remembered per process), with no round trip of its own.
     """

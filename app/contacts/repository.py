@@ -55,7 +55,7 @@ from app.kit.queries import (
     owned,
     owned_page_statement,
 )
-from app.kit.unit_of_work import UnitOfWork, caller_exists
+from app.kit.unit_of_work import UnitOfWork
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
 from app.webhooks.schemas import OutboxEvent
@@ -104,7 +104,7 @@ def insert_with_event(
 
     False, with nothing written, when the caller's account no longer exists.
     """
-    writes = UnitOfWork(caller_exists(CONTACTS, owner_id))
+    writes = UnitOfWork.for_caller(CONTACTS, owner_id)
     writes.insert(CONTACTS, values)
     writes.insert(*event)
     return writes.commit(connection)

@@ -51,7 +51,7 @@ from app.kit.queries import (
     owner_table,
     require_owned_ref,
 )
-from app.kit.unit_of_work import UnitOfWork, caller_exists
+from app.kit.unit_of_work import UnitOfWork
 from app.letters.schemas import Letter
 from app.referrals.schemas import Referral
 from app.vocabulary import LetterStatus
@@ -273,7 +273,7 @@ def insert_new(
 ) -> bool:
     """Insert an interview, its empty checklist and its event as one unit of work,
     committed; False, with nothing written, when the caller's account no longer exists."""
-    writes = UnitOfWork(caller_exists(_INTERVIEWS, owner_id))
+    writes = UnitOfWork.for_caller(_INTERVIEWS, owner_id)
     writes.insert(_INTERVIEWS, interview)
     writes.insert(_CHECKLISTS, checklist)
     writes.insert(*outbox)
