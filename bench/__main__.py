@@ -172,6 +172,14 @@ class Server:
         kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
         return kb / 1024
 
+    def restart_peak(self) -> float:
+        """The peak RSS so far; from now on the peak counts again from the current RSS
+        (Linux's ``clear_refs``). So the logins that fetch the tokens, whose password checks
+        hold argon2id's 64 MiB each for a moment, are reported apart from the load."""
+        peak = self.peak_rss_mb()
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        return peak
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -410,6 +418,11 @@ def measure(
         warm_file.write_text("\n".join(pairs[:n_warm]) + "\n")
         pairs_file.write_text("\n".join(pairs[n_warm:]) + "\n")
         n_measured = len(pairs) - n_warm
+        login_peak = server.restart_peak()
+        notes.append(
+            f"Peak RSS while the {len(seeded.users)} users logged in, before the load: "
+            f"{login_peak:.0f} MB (argon2id holds 64 MiB for each password check)."
+        )
         scenarios = [
             ("a", "GET /healthz", f"{base}/healthz", None, [], None),
             (
@@ -522,7 +535,8 @@ def table(title: str, m: Measured, warning: str | None) -> str:
         d = results["d"]
         lines.append(f"(d) no request over 1 s: max {d.max_ms:.0f} ms {mark(d.max_ms < MAX_MS)}")
     lines.append(
-        f"Peak RSS of the server: {m.rss_mb:.0f} MB {mark(m.rss_mb <= PEAK_RSS_MB)} "
+        f"Peak RSS of the server under the load: {m.rss_mb:.0f} MB "
+        f"{mark(m.rss_mb <= PEAK_RSS_MB)} "
         f"(≤ {PEAK_RSS_MB:.0f} MB)"
     )
     lines += m.notes
