@@ -38,6 +38,7 @@ from app.kit.middleware import (
 from app.kit.nul_guard import NulGuardMiddleware
 from app.kit.rate_limiter import make_ratelimiter
 from app.kit.rate_limits import with_rate_limit_headers
+from app.kit.security import PasswordWork
 from app.kit.uploads import FileUpload
 from app.letters import drafts_router as drafts
 from app.letters import router as letters
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.db = db
     app.state.ratelimiter = ratelimiter
+    app.state.password_work = PasswordWork()
     app.state.metrics = metrics
     problems.install(app)
     mark_deprecated_operations(

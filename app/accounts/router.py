@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from starlette.concurrency import run_in_threadpool
 
 from app.accounts import service as auth_service
 from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep, ThreadSessionDep
 from app.accounts.schemas import UserCreate, UserPublic, UserUpdate
 from app.kit.config import Settings
 from app.kit.nul_guard import NUL_FREE
-from app.kit.problems import problem_responses, success_headers
+from app.kit.problems import PASSWORD_CHECKS_BUSY, problem_responses, success_headers
 from app.kit.rate_limits import (
     limit_logout,
     limit_refresh,
@@ -22,6 +21,7 @@ from app.kit.rate_limits import (
     with_rate_limit_headers,
 )
 from app.kit.schemas import MAX_SMALL_BODY_KEYS, few_keys
+from app.kit.security import PasswordWork
 
 router = APIRouter(tags=["auth"])
 
@@ -84,6 +84,7 @@ def _tokens(pair: auth_service.TokenPair) -> TokenResponse:
     responses={
         **with_rate_limit_headers(problem_responses(409, 422, 429)),
         **success_headers(201, "Location"),
+        503: PASSWORD_CHECKS_BUSY,
     },
     dependencies=[Depends(limit_register)],
 )
@@ -91,8 +92,9 @@ async def register(
     data: UserCreate, session: ThreadSessionDep, request: Request, response: Response
 ) -> UserPublic:
     """Create an account."""
-    # argon2 takes tens of milliseconds: hash off the event loop so other requests go on.
-    user = await run_in_threadpool(auth_service.register, session, data)
+    # argon2 takes tens of milliseconds and 64 MiB: hashed off the event loop, a few at a time.
+    work: PasswordWork = request.app.state.password_work
+    user = await work.run(auth_service.register, session, data)
     response.headers["Location"] = str(request.app.url_path_for("me"))
     return UserPublic.model_validate(user, from_attributes=True)
 
@@ -101,13 +103,17 @@ async def register(
     "/auth/token",
     operation_id="auth-token",
     response_model=TokenResponse,
-    responses=with_rate_limit_headers(problem_responses(401, 422, 429)),
+    responses={
+        **with_rate_limit_headers(problem_responses(401, 422, 429)),
+        503: PASSWORD_CHECKS_BUSY,
+    },
     dependencies=[Depends(limit_token)],
 )
 async def token(
     form: Annotated[TokenForm, Form()],
     session: ThreadSessionDep,
     settings: SettingsDep,
+    request: Request,
 ) -> TokenResponse:
     """Log in (OAuth2 password form, the email as username); get access and refresh tokens."""
 
@@ -116,7 +122,8 @@ async def token(
         user = auth_service.authenticate(session, form.username, form.password)
         return auth_service.login(session, settings, user)
 
-    return _tokens(await run_in_threadpool(log_in))
+    work: PasswordWork = request.app.state.password_work
+    return _tokens(await work.run(log_in))
 
 
 @router.post(

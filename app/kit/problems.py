@@ -307,6 +307,18 @@ DATABASE_UNAVAILABLE: dict[str, Any] = {
 }
 
 
+# The 503 of an operation that checks a password: the database's reasons, or too many password
+# checks at once (``kit/security.py``, ``PasswordWork``).
+PASSWORD_CHECKS_BUSY: dict[str, Any] = {
+    **DATABASE_UNAVAILABLE,
+    "description": (
+        "The database is busy (`database_busy`), too slow (`database_timeout`) or unreachable "
+        "(`database_unavailable`), or too many passwords are being checked at once "
+        "(`password_checks_busy`); nothing was changed. Retry after `Retry-After` seconds."
+    ),
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the problem statuses an operation can answer with."""
     return {

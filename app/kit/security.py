@@ -7,6 +7,9 @@ token signed with ``none`` or another algorithm is refused), and ``exp``, ``iat`
 An access token names the session it belongs to (``sid``: the refresh-token family of the
 login), so ending the session ends it too; a refresh token names its family (``fam``) and when
 the session's login happened (``auth_time``), which bounds the session's whole life.
+
+Password hashes are made and checked through :class:`PasswordWork`: in a worker thread, a few
+at a time.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, ParamSpec, TypeVar
 
+import anyio
 from jose import JWTError, jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.kit.config import Settings
 from app.kit.db import utcnow
+from app.kit.errors import ServiceUnavailable
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud", "jti", "typ")
@@ -67,6 +74,44 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return _password_hash.verify(password, password_hash)
     except Exception:  # a malformed stored hash is a failed login, never a 500
         return False
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class PasswordWork:
+    """Where the work that hashes or checks a password runs: a worker thread, at most
+    ``at_once`` of them at a time in this process.
+
+    argon2id holds 64 MiB and a core for tens of milliseconds for each hash it makes or checks.
+    Unbounded, a burst of logins from many addresses (each within its own rate limit) would take
+    memory and threads in proportion to the burst. The next ones wait their turn on the event
+    loop, without a thread; past ``waiting`` of them a request is answered at once with a 503
+    ``password_checks_busy`` and ``Retry-After``, nothing done.
+    """
+
+    def __init__(self, at_once: int = 2, waiting: int = 64) -> None:
+        self.at_once, self.waiting = at_once, waiting
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The threads' limiter, made on first use (inside the server's event loop)."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.at_once)
+        return self._limiter
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread, when one of the ``at_once`` is free."""
+        limiter = self.limiter
+        if limiter.available_tokens == 0 and limiter.statistics().tasks_waiting >= self.waiting:
+            raise ServiceUnavailable(
+                "Too many passwords are being checked at once; retry in a moment.",
+                code="password_checks_busy",
+                headers={"Retry-After": "1"},
+            )
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=limiter)
 
 
 def sha256_hex(value: str) -> str:

@@ -35,6 +35,7 @@ from app.kit.errors import AppError
 from app.kit.problems import problem_responses, success_headers
 from app.kit.rate_limits import limit_refresh, limit_token
 from app.kit.schemas import Page, PageCursor, PageLimit
+from app.kit.security import PasswordWork
 from app.oauth import server as oauth
 from app.oauth import service
 from app.oauth.schemas import AuthorizationPublic, ClientCreate, ClientCreated, ClientPublic
@@ -231,7 +232,11 @@ async def authorize(request: Request) -> Response:
         )
         return oauth.respond(session, answer)
 
-    result = await _in_thread(request, work)
+    # The password check (argon2id) runs with the logins', a few at a time.
+    work_limit: PasswordWork = request.app.state.password_work
+    result = await work_limit.run(
+        oauth.run, request.app.state.engine, request.app.state.settings, work
+    )
     if isinstance(result, OAuth2Error):
         return _refusal(result, oauth_request)
     if isinstance(result, oauth.Answer):
