@@ -9,7 +9,7 @@ databases, through the HTTP API.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -36,24 +36,30 @@ def executed(client: TestClient) -> Iterator[list[Any]]:
     event.remove(engine, "before_execute", record)
 
 
-def _ran(executed: list[Any], call: Any) -> list[Any]:
+def _ran(executed: list[Any], call: Callable[[], Any]) -> list[Any]:
     executed.clear()
     response = call()
     assert response.status_code == 201, response.text
     return list(executed)
 
 
+def _same_statements(
+    executed: list[Any], first: Callable[[], Any], second: Callable[[], Any]
+) -> None:
+    """Both creates succeed and run the very same statement objects, in the same order."""
+    ran_first, ran_second = _ran(executed, first), _ran(executed, second)
+    assert ran_first and len(ran_first) == len(ran_second)
+    assert all(a is b for a, b in zip(ran_first, ran_second, strict=True))
+
+
 def test_contact_creates_run_the_same_statements(client: TestClient, executed: list[Any]) -> None:
     user = register(client)
 
-    def create(name: str) -> Any:
+    def create(name: str) -> Callable[[], Any]:
         body = {"full_name": name, "email": f"{name.lower()}@example.net", "tags": [name]}
         return lambda: client.post(CONTACTS, json=body, headers=user.headers)
 
-    first = _ran(executed, create("Ann"))
-    second = _ran(executed, create("Bo"))
-    assert first and len(first) == len(second)
-    assert all(a is b for a, b in zip(first, second, strict=True))
+    _same_statements(executed, create("Ann"), create("Bo"))
     # Each create wrote its own values.
     names = {c["full_name"] for c in client.get(CONTACTS, headers=user.headers).json()["data"]}
     assert names == {"Ann", "Bo"}
@@ -63,14 +69,11 @@ def test_interview_creates_run_the_same_statements(client: TestClient, executed:
     user = register(client)
     contact = client.post(CONTACTS, json={"full_name": "Cy"}, headers=user.headers).json()
 
-    def create(mode: str) -> Any:
+    def create(mode: str) -> Callable[[], Any]:
         body = {"contact_id": contact["id"], "mode": mode}
         return lambda: client.post(INTERVIEWS, json=body, headers=user.headers)
 
-    first = _ran(executed, create("phone"))
-    second = _ran(executed, create("video"))
-    assert first and len(first) == len(second)
-    assert all(a is b for a, b in zip(first, second, strict=True))
+    _same_statements(executed, create("phone"), create("video"))
     modes = {i["mode"] for i in client.get(INTERVIEWS, headers=user.headers).json()["data"]}
     assert modes == {"phone", "video"}
 
