@@ -150,17 +150,17 @@ def _statement(
 ) -> Select[Any]:
     """The unit as one statement: the guard as a CTE, each insert selecting its bound values
     from it, each update conditioned on it; counting the guard's rows."""
-    kept = guard.cte("guard")
+    guarded = guard.cte("guard")
     writes = []
     for step, (table, names) in enumerate(shape):
         row = select(*(bindparam(_value(step, n), type_=table.c[n].type).label(n) for n in names))
         writes.append(
-            table.insert().from_select(list(names), row.select_from(kept)).cte(f"write_{step}")
+            table.insert().from_select(list(names), row.select_from(guarded)).cte(f"write_{step}")
         )
     for step, statement in enumerate(updates):
-        held = statement.where(exists(select(kept.c[0])))
+        held = statement.where(exists(select(guarded.c[0])))
         writes.append(held.cte(f"change_{step}"))
-    return select(func.count()).select_from(kept).add_cte(*writes)
+    return select(func.count()).select_from(guarded).add_cte(*writes)
 
 
 @lru_cache(maxsize=_SHAPES_KEPT)
