@@ -31,7 +31,7 @@ from app.accounts.deps import CurrentUser, ReadSessionDep, SessionDep
 from app.accounts.token_schemas import Scope
 from app.accounts.tokens import ANY_TOKEN, required_scope
 from app.kit.config import Settings
-from app.kit.errors import AppError
+from app.kit.errors import AppError, ServiceUnavailable
 from app.kit.problems import problem_responses, success_headers
 from app.kit.rate_limits import limit_refresh, limit_token
 from app.kit.schemas import Page, PageCursor, PageLimit
@@ -232,11 +232,17 @@ async def authorize(request: Request) -> Response:
         )
         return oauth.respond(session, answer)
 
-    # The password check (argon2id) runs with the logins', a few at a time.
+    # The password check (argon2id) runs with the logins', a few at a time. A full line is
+    # told on a page (this is a browser's form), not as a JSON problem.
     work_limit: PasswordWork = request.app.state.password_work
-    result = await work_limit.run(
-        oauth.run, request.app.state.engine, request.app.state.settings, work
-    )
+    try:
+        result = await work_limit.run(
+            oauth.run, request.app.state.engine, request.app.state.settings, work
+        )
+    except ServiceUnavailable as busy:
+        page = _page(status_code=503, message="Too many sign-ins right now: go back and try again.")
+        page.headers.update(busy.headers)
+        return page
     if isinstance(result, OAuth2Error):
         return _refusal(result, oauth_request)
     if isinstance(result, oauth.Answer):
