@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.kit.security import PasswordWork
+
 PASSWORD = "correct horse battery"
+
+
+@contextmanager
+def password_line_full(client: TestClient) -> Iterator[PasswordWork]:
+    """Inside the block, every password check is refused (``password_checks_busy``): the
+    app's password work gets one place, taken from the server's own loop, and no waiting."""
+    work = PasswordWork(at_once=1, waiting=0)
+    client.app.state.password_work = work  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None
+    holder = object()
+    portal.call(lambda: work.limiter.acquire_on_behalf_of_nowait(holder))
+    try:
+        yield work
+    finally:
+        portal.call(lambda: work.limiter.release_on_behalf_of(holder))
 
 
 @dataclass

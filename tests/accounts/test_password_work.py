@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from app.kit.security import PasswordWork
-from tests.factories import PASSWORD, assert_problem, register
+from tests.factories import PASSWORD, assert_problem, password_line_full, register
 
 REGISTER = "/api/v1/auth/register"
 TOKEN = "/api/v1/auth/token"
@@ -19,21 +18,13 @@ TOKEN = "/api/v1/auth/token"
 
 def test_refused_then_served(client: TestClient) -> None:
     user = register(client)
-    work = PasswordWork(at_once=1, waiting=0)
-    client.app.state.password_work = work  # type: ignore[attr-defined]
-    portal = client.portal
-    assert portal is not None
-    holder = object()
-    portal.call(lambda: work.limiter.acquire_on_behalf_of_nowait(holder))
-
     login = {"username": user.email, "password": PASSWORD}
-    refused = client.post(TOKEN, data=login)
-    assert_problem(refused, 503, "password_checks_busy")
-    assert refused.headers["Retry-After"] == "1"
     body = {"email": "later@example.com", "password": PASSWORD}
-    assert_problem(client.post(REGISTER, json=body), 503, "password_checks_busy")
-
-    portal.call(lambda: work.limiter.release_on_behalf_of(holder))
+    with password_line_full(client) as work:
+        refused = client.post(TOKEN, data=login)
+        assert_problem(refused, 503, "password_checks_busy")
+        assert refused.headers["Retry-After"] == "1"
+        assert_problem(client.post(REGISTER, json=body), 503, "password_checks_busy")
     # Nothing was done by the refused calls: the address is still free, the login works.
     assert client.post(REGISTER, json=body).status_code == 201
     logged_in = client.post(TOKEN, data=login)

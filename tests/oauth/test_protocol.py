@@ -7,8 +7,7 @@ from typing import Any
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from fastapi.testclient import TestClient
 
-from app.kit.security import PasswordWork
-from tests.factories import assert_problem, register
+from tests.factories import assert_problem, password_line_full, register
 from tests.oauth.helpers import (
     REDIRECT,
     authorize_query,
@@ -248,18 +247,12 @@ def test_a_busy_password_line_is_told_on_the_page(client: TestClient) -> None:
     gets a page saying so (with Retry-After), no code, and the next try goes through."""
     user = register(client)
     app = register_app(client, user)
-    work = PasswordWork(at_once=1, waiting=0)
-    client.app.state.password_work = work  # type: ignore[attr-defined]
-    portal = client.portal
-    assert portal is not None
-    holder = object()
-    portal.call(lambda: work.limiter.acquire_on_behalf_of_nowait(holder))
-    busy = consent(client, authorize_query(app, new_verifier()), user)
+    with password_line_full(client):
+        busy = consent(client, authorize_query(app, new_verifier()), user)
     assert busy.status_code == 503
     assert busy.headers["content-type"].startswith("text/html")
     assert busy.headers["Retry-After"] == "1"
     assert "Too many sign-ins" in busy.text and "location" not in busy.headers
-    portal.call(lambda: work.limiter.release_on_behalf_of(holder))
     assert get_code(client, app, user, new_verifier())
 
 
