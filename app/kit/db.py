@@ -293,7 +293,8 @@ def _make_parent_folder(sqlite_url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-# The isolation level of a PostgreSQL session's transactions: the server's default.
+# The isolation level of a PostgreSQL session's transactions: PostgreSQL's own default, named
+# here rather than read from the server (the pool's connections report autocommit).
 TRANSACTIONS = "READ COMMITTED"
 
 
