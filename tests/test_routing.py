@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
+from starlette.routing import Mount, Route
 
 from tests.factories import assert_problem, register
 
@@ -61,3 +63,20 @@ def test_contact_import_is_not_taken_by_the_contact_id_routes(client: TestClient
     r = client.get(f"/api/v1/contacts/{contact['id']}", headers=user.headers)
     assert r.status_code == 200, r.text
     assert r.json()["email"] == "ada@example.com"
+
+
+def test_every_operation_is_served_as_declared_from_one_flat_table(client: TestClient) -> None:
+    """Each operation is a route of the app's own table, declared with its full path: no
+    included router stands between a request and its route (FastAPI tries an included
+    router's routes one by one with bookkeeping around each, then matches again)."""
+    table = client.app.routes  # type: ignore[attr-defined]
+    operations = [
+        context
+        for context in iter_route_contexts(table)
+        if isinstance(context.original_route, APIRoute)
+    ]
+    assert len(operations) > 100
+    for context in operations:
+        assert context.original_route in table, context.path
+        assert context.original_route.path == context.path
+    assert all(isinstance(route, (APIRoute, Route, Mount)) for route in table)

@@ -19,11 +19,12 @@ from app.accounts.export import AccountDocument, ImportSummary
 from app.interviews import export as interview_export
 from app.interviews.export import InterviewExport, InterviewExportFormat
 from app.kit import bodies
+from app.kit.api import API_PREFIX
 from app.kit.db import utcnow
 from app.kit.downloads import attachment
 from app.kit.problems import problem_responses
 
-router = APIRouter(tags=["export"])
+router = APIRouter(prefix=API_PREFIX, tags=["export"])
 
 _MARKDOWN = "text/markdown; charset=utf-8"
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.accounts import service as auth_service
 from app.accounts.deps import CurrentAccount, SessionDep, SettingsDep, ThreadSessionDep
 from app.accounts.schemas import UserCreate, UserPublic, UserUpdate
+from app.kit.api import API_PREFIX
 from app.kit.config import Settings
 from app.kit.nul_guard import NUL_FREE
 from app.kit.problems import PASSWORD_CHECKS_BUSY, problem_responses, success_headers
@@ -23,7 +24,7 @@ from app.kit.rate_limits import (
 from app.kit.schemas import MAX_SMALL_BODY_KEYS, few_keys
 from app.kit.security import PasswordWork
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(prefix=API_PREFIX, tags=["auth"])
 
 
 class TokenResponse(BaseModel):

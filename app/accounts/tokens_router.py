@@ -13,10 +13,11 @@ from fastapi import APIRouter, Response, status
 from app.accounts import tokens as service
 from app.accounts.deps import CurrentUser, ReadSessionDep, SessionDep
 from app.accounts.token_schemas import TokenCreate, TokenCreated, TokenPublic
+from app.kit.api import API_PREFIX
 from app.kit.problems import problem_responses, success_headers
 from app.kit.schemas import Page, PageCursor, PageLimit
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(prefix=API_PREFIX, tags=["tokens"])
 
 
 @router.post(

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from app.accounts.deps import ConnectionDep, CurrentReader
 from app.agenda import service as agenda_service
 from app.agenda.schemas import AgendaList
+from app.kit.api import API_PREFIX
 from app.kit.problems import problem_responses
 from app.kit.schemas import Timestamp
 
-router = APIRouter(tags=["agenda"])
+router = APIRouter(prefix=API_PREFIX, tags=["agenda"])
 
 
 @router.get(

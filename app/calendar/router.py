@@ -20,9 +20,10 @@ from sqlmodel import Session
 from app.accounts.deps import CurrentUser, SessionDep, SettingsDep, ThreadSessionDep
 from app.calendar import feed as calendar_feed
 from app.calendar import service as calendar_tokens
+from app.kit.api import API_PREFIX
 from app.kit.problems import declared_headers, problem_responses
 
-router = APIRouter(tags=["calendar"])
+router = APIRouter(prefix=API_PREFIX, tags=["calendar"])
 
 FEED_PATH = "/api/v1/calendar.ics"
 ICALENDAR = "text/calendar"

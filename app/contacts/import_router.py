@@ -26,11 +26,12 @@ from app.contacts import importing as importer
 from app.contacts.import_files import MAPPABLE, PRESETS, FileFormat, parse_mapping
 from app.contacts.importing import ContactImportResult, OnError
 from app.contacts.schemas import NO_CONTROL_CHARS
+from app.kit.api import API_PREFIX
 from app.kit.errors import AppError, Unprocessable
 from app.kit.media_types import ContentType, parse_content_type
 from app.kit.problems import post_only, problem_responses
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(prefix=API_PREFIX, tags=["contacts"])
 
 PATH = "/contacts/import"
 TOO_LARGE_ADVICE = (

@@ -31,6 +31,7 @@ from app.contacts.schemas import (
     ContactUpdate,
     ContactUpsert,
 )
+from app.kit.api import API_PREFIX
 from app.kit.downloads import attachment
 from app.kit.problems import declared_headers, get_only, problem_responses, success_headers
 from app.kit.queries import etag
@@ -50,7 +51,7 @@ class _RestOfPath(PathConvertor):
 
 register_url_convertor("rest", _RestOfPath())
 
-router = APIRouter(tags=["contacts"])
+router = APIRouter(prefix=API_PREFIX, tags=["contacts"])
 
 ContactId = Annotated[uuid.UUID, Path(description="The contact's id.")]
 

@@ -27,6 +27,7 @@ from app.accounts.deps import (
 from app.documents import files
 from app.documents import service as documents
 from app.documents.schemas import TITLE_MAX, DocumentPublic
+from app.kit.api import API_PREFIX
 from app.kit.config import Settings
 from app.kit.downloads import attachment
 from app.kit.errors import AppError, Unprocessable
@@ -36,7 +37,7 @@ from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit
 from app.vocabulary import DocumentKind
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(prefix=API_PREFIX, tags=["documents"])
 
 PATH = "/documents"
 TOO_LARGE_ADVICE = "Send a smaller file: a résumé as a PDF is usually well under a megabyte."

@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.accounts import tokens as access_tokens
 from app.idempotency import service
+from app.kit.api import API_PREFIX
 from app.kit.config import Settings
 from app.kit.database import RequestDatabase
 from app.kit.errors import AppError
@@ -49,8 +50,7 @@ log = logging.getLogger("infoview.idempotency")
 
 HEADER = "Idempotency-Key"
 _HEADER_BYTES = HEADER.lower().encode()
-API_PREFIX = "/api/v1/"
-EXEMPT_PREFIXES = ("/api/v1/auth/",)
+EXEMPT_PREFIXES = (f"{API_PREFIX}/auth/",)
 STORED_HEADERS = ("content-type", "etag", "location")
 MAX_STORED_BODY = service.MAX_STORED_BODY
 PURGE_EVERY_SECONDS = 60.0
@@ -71,7 +71,7 @@ def takes_idempotency_key(method: str, path: str) -> bool:
     """Whether a request (or an OpenAPI path template) honours ``Idempotency-Key``."""
     return (
         method.upper() == "POST"
-        and path.startswith(API_PREFIX)
+        and path.startswith(f"{API_PREFIX}/")
         and not path.startswith(EXEMPT_PREFIXES)
     )
 

@@ -17,13 +17,14 @@ from app.accounts.deps import ConnectionDep, CurrentReader
 from app.insights import briefs
 from app.insights import service as insights_service
 from app.insights.schemas import FieldBrief, Stats, StatsGrouping
+from app.kit.api import API_PREFIX
 from app.kit.database import scan
 from app.kit.downloads import attachment
 from app.kit.errors import Unprocessable
 from app.kit.problems import problem_responses
 from app.kit.schemas import Timestamp
 
-router = APIRouter(tags=["insights"])
+router = APIRouter(prefix=API_PREFIX, tags=["insights"])
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

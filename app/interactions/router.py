@@ -16,12 +16,13 @@ from app.interactions.schemas import (
     InteractionPublic,
     InteractionUpdate,
 )
+from app.kit.api import API_PREFIX
 from app.kit.problems import problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
 from app.vocabulary import InteractionKind
 
-router = APIRouter(tags=["interactions"])
+router = APIRouter(prefix=API_PREFIX, tags=["interactions"])
 
 InteractionId = Annotated[uuid.UUID, Path(description="The interaction's id.")]
 

@@ -33,12 +33,13 @@ from app.interviews.schemas import (
     UnmetRequirement,
     WorkflowPublic,
 )
+from app.kit.api import API_PREFIX
 from app.kit.problems import declared_headers, problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
 from app.vocabulary import InterviewMode, InterviewState
 
-router = APIRouter(tags=["interviews"])
+router = APIRouter(prefix=API_PREFIX, tags=["interviews"])
 # The hot reads write their answer straight from the validated models: what FastAPI would do
 # with the route's response model, without validating the models a second time.
 _ONE: TypeAdapter[InterviewPublic] = TypeAdapter(InterviewPublic)

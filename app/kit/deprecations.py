@@ -64,9 +64,8 @@ def mark_deprecated_operations(
 ) -> None:
     """Mark the listed operations deprecated, so the document says so.
 
-    Done on the routers before the app includes them: what the document shows of an
-    operation is taken when it is included. This list is the one place an operation is
-    deprecated: every other operation is marked not deprecated.
+    Done on the routers before the app serves their routes. This list is the one place an
+    operation is deprecated: every other operation is marked not deprecated.
     """
     known = set()
     for route in _api_routes([r for router in routers for r in router.routes]):

@@ -16,17 +16,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.routing import RouteContext, iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, inspect, text
-from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.kit.middleware import RouteTemplates
 
 log = logging.getLogger("infoview.metrics")
 
-UNMATCHED = "<unmatched>"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds: from sub-millisecond reads to the slowest writes worth telling apart.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -176,36 +175,6 @@ class Metrics:
             histogram = self.duration.labels(method, route)
             self._histograms[(method, route)] = histogram
         histogram.observe(seconds)
-
-
-class RouteTemplates:
-    """The full path template of the route a request matched, e.g. ``/api/v1/contacts/{id}``.
-
-    ``scope["route"]`` is the route as declared on its own router, without the prefixes of the
-    routers that include it, so the template is looked up among the app's effective routes
-    (built once, at the first request). Plain Starlette routes (``/docs``, ``/openapi.json``)
-    leave no route in the scope and are matched against the path instead.
-    """
-
-    def __init__(self) -> None:
-        self._by_route: dict[int, list[RouteContext]] | None = None
-
-    def __call__(self, scope: Scope) -> str:
-        if self._by_route is None:
-            by_route: dict[int, list[RouteContext]] = {}
-            for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
-                original = context.original_route
-                key = 0 if type(original) is Route else id(original)
-                by_route.setdefault(key, []).append(context)
-            self._by_route = by_route
-        route = scope.get("route")
-        candidates = self._by_route.get(0 if route is None else id(route), [])
-        if len(candidates) == 1 and route is not None:
-            return candidates[0].path_format or UNMATCHED
-        for context in candidates:
-            if context.matches(scope)[0] is not Match.NONE:
-                return context.path_format or UNMATCHED
-        return getattr(route, "path", None) or UNMATCHED
 
 
 class MetricsMiddleware:

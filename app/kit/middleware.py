@@ -34,6 +34,39 @@ READ_SESSION_STATE_KEY = "db_read_session"
 CONNECTION_STATE_KEY = "db_connection"
 THREAD_SESSION_STATE_KEY = "db_thread_session"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+UNMATCHED = "<unmatched>"
+
+
+class RouteTemplates:
+    """The full path template of the route a request matched, e.g. ``/api/v1/contacts/{id}``:
+    what the request log and the metrics name a request by.
+
+    ``scope["route"]`` is the route as declared on its own router: the API's routes carry their
+    full path, but a router included with a prefix declares its routes without it, so the
+    template is looked up among the app's effective routes (built once, at the first
+    request). Plain Starlette routes (``/docs``, ``/openapi.json``) leave no route in the scope
+    and are matched against the path instead.
+    """
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, list[RouteContext]] | None = None
+
+    def __call__(self, scope: Scope) -> str:
+        if self._by_route is None:
+            by_route: dict[int, list[RouteContext]] = {}
+            for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
+                original = context.original_route
+                key = 0 if type(original) is Route else id(original)
+                by_route.setdefault(key, []).append(context)
+            self._by_route = by_route
+        route = scope.get("route")
+        candidates = self._by_route.get(0 if route is None else id(route), [])
+        if len(candidates) == 1 and route is not None:
+            return candidates[0].path_format or UNMATCHED
+        for context in candidates:
+            if context.matches(scope)[0] is not Match.NONE:
+                return context.path_format or UNMATCHED
+        return getattr(route, "path", None) or UNMATCHED
 
 
 class JsonFormatter(logging.Formatter):
@@ -186,31 +219,7 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self._route_contexts: dict[int, list[RouteContext]] | None = None
-
-    def _route_template(self, scope: Scope) -> str:
-        """The matched route's full path template, e.g. ``/api/v1/contacts/{contact_id}``.
-
-        ``scope["route"]`` is the route as declared on its router (``/contacts/{contact_id}``,
-        without the prefixes of the routers that include it), so the template is looked up
-        among the app's effective routes.
-        """
-        if self._route_contexts is None:
-            contexts: dict[int, list[RouteContext]] = {}
-            for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
-                original = context.original_route
-                key = 0 if type(original) is Route else id(original)
-                contexts.setdefault(key, []).append(context)
-            self._route_contexts = contexts
-        route = scope.get("route")
-        # Plain Starlette routes (/docs, /openapi.json) do not record themselves in the scope.
-        candidates = self._route_contexts.get(id(route) if route is not None else 0, [])
-        for context in candidates:
-            if len(candidates) == 1 and route is not None:
-                return context.path_format or "<unmatched>"
-            if context.matches(scope)[0] is not Match.NONE:
-                return context.path_format or "<unmatched>"
-        return getattr(route, "path", None) or "<unmatched>"
+        self.route_template = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -278,7 +287,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "route": self._route_template(scope),
+                    "route": self.route_template(scope),
                     "status": status_holder[0],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "request_id": request_id,

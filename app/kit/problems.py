@@ -292,6 +292,9 @@ _DESCRIPTIONS = {
 
 
 # The 503 any operation that reads the database may answer (see ``database_problem``).
+# The document's Problem schema, by reference.
+_PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+
 DATABASE_UNAVAILABLE: dict[str, Any] = {
     "description": (
         "The database is busy (`database_busy`), too slow (`database_timeout`) or unreachable "
@@ -303,7 +306,7 @@ DATABASE_UNAVAILABLE: dict[str, Any] = {
             "schema": {"type": "integer", "minimum": 1},
         }
     },
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    "content": {"application/problem+json": {"schema": dict(_PROBLEM_SCHEMA)}},
 }
 
 
@@ -328,6 +331,22 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "content": {PROBLEM_MEDIA_TYPE: {}},
         }
         for status in statuses
+    }
+
+
+def problem_references(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """:func:`problem_responses` for a route already built: its schema named by reference.
+
+    A route reads the ``model`` of its responses once, when it is built; a response added to
+    it later (what every operation may answer, declared centrally) names the schema itself.
+    """
+    return {
+        status: {
+            "description": spec["description"],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": dict(_PROBLEM_SCHEMA)}},
+        }
+        for status, spec in problem_responses(*statuses).items()
+        if spec["model"] is Problem
     }
 
 

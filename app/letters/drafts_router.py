@@ -7,13 +7,14 @@ from starlette.concurrency import run_in_threadpool
 
 from app.accounts import tokens
 from app.accounts.deps import CurrentUser, ThreadSessionDep
+from app.kit.api import API_PREFIX
 from app.kit.problems import post_only, problem_responses, success_headers
 from app.kit.queries import etag
 from app.letters import drafts as service
 from app.letters.schemas import LetterPublic
 from app.letters.template_schemas import LetterDraftCreate
 
-router = APIRouter(tags=["letters"])
+router = APIRouter(prefix=API_PREFIX, tags=["letters"])
 
 
 @router.post(

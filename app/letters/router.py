@@ -22,6 +22,7 @@ from app.accounts.deps import (
     ThreadSessionDep,
 )
 from app.accounts.tokens import Principal
+from app.kit.api import API_PREFIX
 from app.kit.problems import post_only, problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.rate_limits import READS_ONLY
@@ -37,7 +38,7 @@ from app.letters.schemas import (
 )
 from app.vocabulary import LetterDelivery, LetterKind, LetterStatus
 
-router = APIRouter(tags=["letters"])
+router = APIRouter(prefix=API_PREFIX, tags=["letters"])
 
 
 def _may_enclose(user: Principal, attachment_ids: list[uuid.UUID] | None) -> None:

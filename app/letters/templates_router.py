@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts.deps import CurrentUser, IfMatch, ReadSessionDep, SessionDep, ThreadSessionDep
+from app.kit.api import API_PREFIX
 from app.kit.problems import declared_headers, problem_responses, success_headers
 from app.kit.queries import etag
 from app.letters import user_templates as service
@@ -15,7 +16,7 @@ from app.letters.context import variable_names
 from app.letters.template_schemas import TemplatePublic, TemplateUpdate
 from app.vocabulary import LetterKind
 
-router = APIRouter(tags=["templates"])
+router = APIRouter(prefix=API_PREFIX, tags=["templates"])
 
 # {kind} is a closed set, so an unknown kind is a 422; 404 is declared anyway, as on every
 # path with a parameter, so clients handle all such paths alike.

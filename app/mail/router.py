@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.accounts.deps import CurrentUser, SettingsDep, ThreadSessionDep
+from app.kit.api import API_PREFIX
 from app.kit.errors import AppError, Unprocessable
 from app.kit.media_types import parse_content_type
 from app.kit.problems import problem_responses
@@ -26,7 +27,7 @@ from app.mail.schemas import (
     MailTestResult,
 )
 
-router = APIRouter(tags=["mail"])
+router = APIRouter(prefix=API_PREFIX, tags=["mail"])
 
 
 @router.get(

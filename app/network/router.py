@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from app.accounts import tokens
 from app.accounts.deps import ConnectionDep, CurrentReader
 from app.agenda import service as agenda_service
+from app.kit.api import API_PREFIX
 from app.kit.database import scan
 from app.kit.errors import Unprocessable
 from app.kit.problems import problem_responses, success_headers
@@ -29,7 +30,7 @@ from app.network.schemas import (
     WarmPathList,
 )
 
-router = APIRouter()
+router = APIRouter(prefix=API_PREFIX)
 
 InterviewId = Annotated[uuid.UUID, Path(description="The interview's id.")]
 ContactId = Annotated[uuid.UUID, Path(description="The contact's id.")]

@@ -30,6 +30,7 @@ from app.accounts import service as auth_service
 from app.accounts.deps import CurrentUser, ReadSessionDep, SessionDep
 from app.accounts.token_schemas import Scope
 from app.accounts.tokens import ANY_TOKEN, required_scope
+from app.kit.api import API_PREFIX
 from app.kit.config import Settings
 from app.kit.errors import AppError, ServiceUnavailable
 from app.kit.problems import problem_responses, success_headers
@@ -40,7 +41,7 @@ from app.oauth import server as oauth
 from app.oauth import service
 from app.oauth.schemas import AuthorizationPublic, ClientCreate, ClientCreated, ClientPublic
 
-router = APIRouter()
+router = APIRouter(prefix=API_PREFIX)
 protocol = APIRouter(include_in_schema=False)
 
 AUTHORIZE_PATH = "/oauth/authorize"

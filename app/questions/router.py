@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.accounts.deps import CurrentUser
+from app.kit.api import API_PREFIX
 from app.kit.problems import problem_responses
 from app.questions import SuggestedQuestions, suggested
 
-router = APIRouter(tags=["questions"])
+router = APIRouter(prefix=API_PREFIX, tags=["questions"])
 
 
 @router.get(

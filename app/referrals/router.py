@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.accounts.deps import CurrentReader, CurrentUser, IfMatch, ReadSessionDep, SessionDep
+from app.kit.api import API_PREFIX
 from app.kit.problems import problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit
@@ -15,7 +16,7 @@ from app.referrals import service
 from app.referrals.schemas import Referral, ReferralCreate, ReferralPublic, ReferralUpdate
 from app.vocabulary import Relationship
 
-router = APIRouter(tags=["referrals"])
+router = APIRouter(prefix=API_PREFIX, tags=["referrals"])
 
 ReferralId = Annotated[uuid.UUID, Path(description="The referral's id.")]
 

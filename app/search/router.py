@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 from pydantic import StringConstraints
 
 from app.accounts.deps import ConnectionDep, CurrentReader
+from app.kit.api import API_PREFIX
 from app.kit.database import scan
 from app.kit.problems import problem_responses
 from app.search import service as search_service
 from app.search.schemas import SearchKind, SearchResults
 
-router = APIRouter(tags=["insights"])
+router = APIRouter(prefix=API_PREFIX, tags=["insights"])
 
 _KIND = "(contact|interview|letter)"
 # One kind, or several separated by commas: ``kind=contact&kind=letter`` or

@@ -17,6 +17,7 @@ from app.accounts.deps import (
     SettingsDep,
     ThreadSessionDep,
 )
+from app.kit.api import API_PREFIX
 from app.kit.problems import problem_responses, success_headers
 from app.kit.queries import etag
 from app.kit.schemas import Page, PageCursor, PageLimit
@@ -32,7 +33,7 @@ from app.webhooks.schemas import (
     WebhookWithSecret,
 )
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(prefix=API_PREFIX, tags=["webhooks"])
 
 WebhookId = Annotated[uuid.UUID, Path(description="The subscription's id.")]
 DeliveryId = Annotated[uuid.UUID, Path(description="The delivery's id.")]

@@ -7,7 +7,8 @@ import uuid
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.kit.metrics import UNMATCHED, TableCollector, TableGauge
+from app.kit.metrics import TableCollector, TableGauge
+from app.kit.middleware import UNMATCHED
 from tests.factories import register
 
 
