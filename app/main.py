@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from app import __version__, events, links
@@ -124,6 +125,9 @@ OPENAPI_TAGS = [
 ]
 
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# FastAPI's OpenTelemetry, unless INFOVIEW_OPENTELEMETRY asks for it: no span, metric or log
+# record, and no question to the global providers on every request.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def _document(router: APIRouter) -> None:
@@ -198,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
 
     app = FastAPIOffline(
+        telemetry=None if settings.opentelemetry else NO_TELEMETRY,
         static_url=DOCS_ASSETS,
         title="Infoview",
         version=__version__,

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     max_documents_per_user: int = Field(default=20, ge=1)
     max_document_storage_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
+    # FastAPI's own OpenTelemetry: a span, metrics and logs per request, sent to the providers
+    # this process sets up (the SDK, or opentelemetry-instrument). Off unless asked for: on, it
+    # asks the global providers on every request whether any is set up.
+    opentelemetry: bool = False
     db_pool_size: int = Field(default=10, ge=1)
     # How long a statement waits for a lock another transaction holds (SQLite's busy timeout,
     # PostgreSQL's lock_timeout) before the request gives up with a 503 and Retry-After.
