@@ -65,6 +65,8 @@ class Result:
     max_ms: float
     errors: int
     requests: int
+    # The server's CPU time (user and system) per request, when the run measured it.
+    cpu_us: float | None = None
 
 
 def ensure_wrk() -> str:
@@ -171,6 +173,21 @@ class Server:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
         return kb / 1024
+
+    def cpu_seconds(self) -> float:
+        """The CPU time (user and system) the server's processes have used so far."""
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(pid) for pid in children.read_text().split()]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def restart_peak(self) -> float:
         """The peak RSS so far; from now on the peak counts again from the current RSS

@@ -79,14 +79,19 @@ class Row:
 
 
 def _load(
-    wrk: str, base: str, token: str, ids: Path, *, duration: int, connections: int
+    wrk: str, server: Server, token: str, ids: Path, *, duration: int, connections: int
 ) -> dict[str, Callable[[str], Result]]:
     """The scenarios, each a function of its name that warms up, then measures."""
+    base = server.base
 
     def run(name: str, url: str, script: str, args: list[str]) -> Result:
         kw = {"duration": duration, "connections": connections}
         run_wrk(wrk, name, url, LUA / script, args, **{**kw, "duration": 1})
-        return run_wrk(wrk, name, url, LUA / script, args, **kw)
+        before = server.cpu_seconds()
+        result = run_wrk(wrk, name, url, LUA / script, args, **kw)
+        if result.requests:
+            result.cpu_us = (server.cpu_seconds() - before) / result.requests * 1e6
+        return result
 
     return {
         "get": lambda n: run(n, base, "get_by_id.lua", [token, str(ids), "/api/v1/interviews/"]),
@@ -116,8 +121,8 @@ def measure(
     rows: list[Row] = []
     ours, peer = Server(url, free_port()), Peer(url, free_port())
     try:
-        ours_load = _load(wrk, ours.base, token_for(ours.base, email), ids, **load)
-        peer_load = _load(wrk, peer.base, user_id, ids, **load)
+        ours_load = _load(wrk, ours, token_for(ours.base, email), ids, **load)
+        peer_load = _load(wrk, peer, user_id, ids, **load)
         for key, title in (("get", "GET /interviews/{id}"), ("list", "GET /interviews?limit=50")):
             rows.append(Row(f"{label}: {title}", ours_load[key](title), peer_load[key](title)))
         rows.append(
@@ -146,11 +151,20 @@ def two_workers(
         token = token_for(server.base, user[0])
         return Row(
             "2 workers: GET /interviews/{id}",
-            _load(wrk, server.base, token, ids, **load)["get"]("get"),
+            _load(wrk, server, token, ids, **load)["get"]("get"),
             None,
         )
     finally:
         server.stop()
+
+
+def _cpu(result: Result) -> str:
+    return f"{result.cpu_us:.0f}" if result.cpu_us else ""
+
+
+def _cpu_ratio(row: Row) -> str:
+    o, p = row.ours, row.peer
+    return f"{p.cpu_us / o.cpu_us:.2f}x" if p and p.cpu_us and o.cpu_us else ""
 
 
 def report(rows: list[Row], one_worker_remote: Row, args: argparse.Namespace) -> str:
@@ -158,18 +172,30 @@ def report(rows: list[Row], one_worker_remote: Row, args: argparse.Namespace) ->
         f"Machine: {machine()}; one worker each unless said; wrk -t1 -c{args.connections} "
         f"-d{args.duration}s; PostgreSQL 1 ms away = a loopback proxy delaying 0.5 ms each way.",
         "",
-        "| scenario | Infoview req/s | p50 ms | p99 ms | max ms | errors "
-        "| peer req/s | peer p99 ms | Infoview/peer |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | Infoview req/s | p50 ms | p99 ms | max ms | errors | CPU µs/req "
+        "| peer req/s | peer p99 ms | peer CPU µs/req | Infoview/peer | CPU, peer/Infoview |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         o, p = row.ours, row.peer
         lines.append(
             f"| {row.scenario} | {o.rps:.0f} | {o.p50_ms:.1f} | {o.p99_ms:.1f} "
-            f"| {o.max_ms:.0f} | {o.errors} | "
-            + (f"{p.rps:.0f} | {p.p99_ms:.1f} | {row.ratio:.2f}x |" if p and row.ratio else "| | |")
+            f"| {o.max_ms:.0f} | {o.errors} | {_cpu(o)} | "
+            + (
+                f"{p.rps:.0f} | {p.p99_ms:.1f} | {_cpu(p)} | {row.ratio:.2f}x | {_cpu_ratio(row)} |"
+                if p and row.ratio
+                else "| | | | |"
+            )
         )
-    lines.append("")
+    lines += [
+        "",
+        "CPU µs/req is the server's own CPU time (user and system, from /proc) over the requests "
+        "it answered. Both apps are bound by one core each, so req/s follows it, and so does "
+        "the ratio; but the CPU time a VM gives a process drifts from one moment to the next, "
+        "which moves req/s (and the ratio, as the two apps are measured one after the other) by "
+        "up to ±10 % between runs, while CPU per request barely moves.",
+        "",
+    ]
     remote = {r.scenario.split(": ", 1)[1]: r for r in rows if r.scenario.startswith("1 ms")}
     loopback = {r.scenario.split(": ", 1)[1]: r for r in rows if r.scenario.startswith("loopback")}
     checks = []
