@@ -291,10 +291,10 @@ _DESCRIPTIONS = {
 }
 
 
-# The 503 any operation that reads the database may answer (see ``database_problem``).
 # The document's Problem schema, by reference.
 _PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 
+# The 503 any operation that reads the database may answer (see ``database_problem``).
 DATABASE_UNAVAILABLE: dict[str, Any] = {
     "description": (
         "The database is busy (`database_busy`), too slow (`database_timeout`) or unreachable "
@@ -343,10 +343,13 @@ def problem_references(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": spec["description"],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": dict(_PROBLEM_SCHEMA)}},
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": f"#/components/schemas/{spec['model'].__name__}"}
+                }
+            },
         }
         for status, spec in problem_responses(*statuses).items()
-        if spec["model"] is Problem
     }
 
 
