@@ -7,9 +7,8 @@ Other test modules import these:
   is created when ``recipient_id`` is not given.
 - ``send_letter(client, user, letter_id)`` — send it and return the sent letter's JSON.
 
-The helpers below them build the rows letters refer to. They go through the API when its
-route exists, and otherwise write the row directly with the app's own engine, so the letter
-tests do not wait on the other resources. ``set_interview`` moves an interview's state or
+The helpers below them build the contacts, referrals and interviews letters refer to, through
+the API. ``set_interview`` moves an interview's state or
 decision straight in the database: a shortcut for letter tests, which check letter rules
 against an interview's state without walking the whole workflow to get there.
 """
@@ -20,15 +19,12 @@ import itertools
 import uuid
 from typing import Any
 
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session
 
-from app.contacts.schemas import Contact
-from app.interviews.schemas import Interview, PrepChecklist
+from app.interviews.schemas import Interview
 from app.kit.db import utcnow
-from app.referrals.schemas import Referral
 from tests.factories import User
 
 _counter = itertools.count(1)
@@ -56,14 +52,6 @@ def send_letter(client: TestClient, user: User, letter_id: str) -> dict[str, Any
     return sent
 
 
-def has_route(client: TestClient, method: str, path: str) -> bool:
-    """Whether the app under test serves ``method path`` (another part may not exist yet)."""
-    return any(
-        isinstance(route, APIRoute) and route.path == path and method in route.methods
-        for route in client.app.routes  # type: ignore[attr-defined]
-    )
-
-
 def _session(client: TestClient) -> Session:
     return Session(client.app.state.engine)  # type: ignore[attr-defined]
 
@@ -71,16 +59,10 @@ def _session(client: TestClient) -> Session:
 def make_contact(client: TestClient, user: User, **fields: Any) -> dict[str, Any]:
     """A contact of ``user``: ``{"id": ..., "full_name": ...}`` at least."""
     fields.setdefault("full_name", f"Letter Contact {next(_counter)}")
-    if has_route(client, "POST", "/api/v1/contacts"):
-        r = client.post("/api/v1/contacts", json=fields, headers=user.headers)
-        assert r.status_code == 201, r.text
-        created: dict[str, Any] = r.json()
-        return created
-    with _session(client) as session:
-        contact = Contact(owner_id=uuid.UUID(user.id), **fields)
-        session.add(contact)
-        session.commit()
-        return {"id": str(contact.id), "full_name": contact.full_name}
+    r = client.post("/api/v1/contacts", json=fields, headers=user.headers)
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
 
 
 def make_referral(
@@ -88,21 +70,10 @@ def make_referral(
 ) -> dict[str, Any]:
     """Record that ``referrer_id`` gave ``user`` the lead to ``referred_id``."""
     body = {"referrer_id": referrer_id, "referred_id": referred_id, "relationship": "friend"}
-    if has_route(client, "POST", "/api/v1/referrals"):
-        r = client.post("/api/v1/referrals", json=body, headers=user.headers)
-        assert r.status_code == 201, r.text
-        created: dict[str, Any] = r.json()
-        return created
-    with _session(client) as session:
-        referral = Referral(
-            owner_id=uuid.UUID(user.id),
-            referrer_id=uuid.UUID(referrer_id),
-            referred_id=uuid.UUID(referred_id),
-            relationship="friend",
-        )
-        session.add(referral)
-        session.commit()
-        return {"id": str(referral.id), **body}
+    r = client.post("/api/v1/referrals", json=body, headers=user.headers)
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
 
 
 def make_interview(
@@ -120,18 +91,9 @@ def make_interview(
     """
     if contact_id is None:
         contact_id = make_contact(client, user)["id"]
-    if has_route(client, "POST", "/api/v1/interviews"):
-        r = client.post("/api/v1/interviews", json={"contact_id": contact_id}, headers=user.headers)
-        assert r.status_code == 201, r.text
-        created: dict[str, Any] = r.json()
-    else:
-        with _session(client) as session:
-            interview = Interview(owner_id=uuid.UUID(user.id), contact_id=uuid.UUID(contact_id))
-            session.add(interview)
-            session.flush()
-            session.add(PrepChecklist(interview_id=interview.id, owner_id=interview.owner_id))
-            session.commit()
-            created = {"id": str(interview.id), "contact_id": contact_id}
+    r = client.post("/api/v1/interviews", json={"contact_id": contact_id}, headers=user.headers)
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
     if state is not None or decision is not None:
         set_interview(client, created["id"], state=state, decision=decision)
     return created
