@@ -43,13 +43,13 @@ with documents needs a bigger limit to come back in.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -404,20 +404,11 @@ class ImportSummary(BaseModel):
 # --- export -----------------------------------------------------------------------------------
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, date | uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_jsonable, ensure_ascii=False, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    """One record as compact UTF-8 JSON: datetimes in ISO 8601 with ``Z`` for UTC, dates and
+    ids as strings. orjson writes them itself, several times faster than the standard library,
+    which leaves the thread streaming an export less time holding the interpreter."""
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)
 
 
 _CONTACT_FIELDS = tuple(ContactRecord.model_fields)
@@ -450,7 +441,7 @@ def _checklist(row: RowMap | None) -> dict[str, Any]:
     return items
 
 
-def _interview_batch(records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
+def _interview_batch(records: AccountDataRepository, rows: Sequence[RowMap]) -> list[bytes]:
     ids = [row["id"] for row in rows]
     checklists = {row["interview_id"]: row for row in records.checklists(ids)}
     events: dict[uuid.UUID, list[dict[str, Any]]] = {}
@@ -469,20 +460,20 @@ def _interview_batch(records: AccountDataRepository, rows: Sequence[RowMap]) -> 
 
 
 def _simple(fields: Sequence[str]) -> Any:
-    def encode(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
+    def encode(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[bytes]:
         return [_dumps(_pick(row, fields)) for row in rows]
 
     return encode
 
 
-def _letters(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
+def _letters(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[bytes]:
     return [
         _dumps({**_pick(row, _LETTER_FIELDS), "attachment_ids": row["attachment_ids"] or []})
         for row in rows
     ]
 
 
-def _documents(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[str]:
+def _documents(_records: AccountDataRepository, rows: Sequence[RowMap]) -> list[bytes]:
     return [_dumps(document_transfer.exported(row)) for row in rows]
 
 
@@ -498,7 +489,7 @@ def _section(
     first = True
     for rows in records.batches(name, owner_id, size=size):
         encoded = encode(records, rows)
-        yield (("" if first else ",") + ",".join(encoded)).encode()
+        yield (b"" if first else b",") + b",".join(encoded)
         first = False
     yield b"]"
 
@@ -522,7 +513,7 @@ def stream_export(engine: Engine, owner_id: uuid.UUID) -> Iterator[bytes]:
                 "time_zone": user.time_zone,
             },
         }
-        yield _dumps(head)[:-1].encode()  # the object stays open for the sections
+        yield _dumps(head)[:-1]  # the object stays open for the sections
         yield from _section(records, owner_id, "contacts", _simple(_CONTACT_FIELDS))
         yield from _section(records, owner_id, "referrals", _simple(_REFERRAL_FIELDS))
         yield from _section(records, owner_id, "interviews", _interview_batch)
