@@ -125,6 +125,9 @@ OPENAPI_TAGS = [
 ]
 
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Allocations between two runs of the garbage collector's youngest generation (Python's
+# default is 700); see the lifespan below.
+YOUNG_GENERATION = 20_000
 # FastAPI's OpenTelemetry, unless INFOVIEW_OPENTELEMETRY asks for it: no span, metric or log
 # record, and no question to the global providers on every request.
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -182,6 +185,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # full collection, which otherwise stalls requests for tens of milliseconds.
         gc.collect()
         gc.freeze()
+        # What a request allocates is freed by reference counting the moment it is done with:
+        # under load, the collector's youngest generation, run every 700 allocations, found
+        # nothing to free in any of its runs, and cost 5 % of a GET's CPU walking the objects
+        # of the requests still in flight. It now runs every YOUNG_GENERATION allocations.
+        threshold = gc.get_threshold()
+        gc.set_threshold(YOUNG_GENERATION, *threshold[1:])
         checkpointer = wal_checkpointer(engine, db.sync_engine)
         if checkpointer is not None:
             checkpointer.start()
@@ -195,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else:
                 yield
         finally:
+            gc.set_threshold(*threshold)
             if checkpointer is not None:
                 checkpointer.stop()
             await ratelimiter.close()
