@@ -40,6 +40,7 @@ from app.kit.middleware import (
 from app.kit.nul_guard import NulGuardMiddleware
 from app.kit.rate_limiter import make_ratelimiter
 from app.kit.rate_limits import with_rate_limit_headers
+from app.kit.route_index import index_routes
 from app.kit.security import PasswordWork
 from app.kit.uploads import FileUpload
 from app.letters import drafts_router as drafts
@@ -242,6 +243,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _document(router)
         app.router.routes.extend(router.routes)
     app.router.routes.extend(oauth.protocol.routes)
+    # In front of the table, an index that tries only the routes a path can match (see
+    # kit/route_index.py). FastAPI's telemetry names a request's span by the route the table
+    # chose, which the index would hide; with telemetry on, the table is searched as it is.
+    index = None if settings.opentelemetry else index_routes(app.router.routes)
+    if index is not None:
+        app.router.routes.insert(0, index)
     app.state.file_uploads = {
         API_PREFIX + contact_imports.PATH: FileUpload(
             settings.max_upload_bytes, contact_imports.TOO_LARGE_ADVICE

@@ -3,12 +3,16 @@ paths, redirects, and routes that share a prefix matched in their declared order
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 
+from app.kit.config import Settings
+from app.kit.route_index import MATCHED_ROUTE, RouteIndex, index_routes
+from app.main import create_app
 from tests.factories import assert_problem, register
 
 
@@ -79,4 +83,59 @@ def test_every_operation_is_served_as_declared_from_one_flat_table(client: TestC
     for context in operations:
         assert context.original_route in table, context.path
         assert context.original_route.path == context.path
-    assert all(isinstance(route, (APIRoute, Route, Mount)) for route in table)
+    index, *routes = table
+    assert isinstance(index, RouteIndex)  # in front of the table: see the next test
+    assert all(isinstance(route, (APIRoute, Route, Mount)) for route in routes)
+
+
+def _concrete(template: str) -> str:
+    """A path the template matches: each parameter given a value of its kind."""
+    return re.sub(r"{[^}]+}", lambda m: str(uuid.UUID(int=7)) if "id" in m[0] else "x", template)
+
+
+def _linear(table: list[BaseRoute], scope: dict[str, object]) -> BaseRoute | None:
+    """The route the table itself would choose: the first that matches fully."""
+    for route in table:
+        if route.matches(scope)[0] is Match.FULL:
+            return route
+    return None
+
+
+def test_the_route_index_chooses_what_the_table_would(client: TestClient) -> None:
+    """For every route, and for paths no route takes, the index in front of the table answers
+    with the route a search of the whole table finds, or leaves the request to the table."""
+    index, *table = client.app.routes  # type: ignore[attr-defined]
+    assert isinstance(index, RouteIndex)
+    paths = [
+        (route.path, method)
+        for route in table
+        if isinstance(route, Route)
+        for method in sorted(route.methods or ())
+    ]
+    paths += [("/docs/assets/swagger-ui.css", "GET"), ("/api/v1/contacts/import", "POST")]
+    misses = [
+        ("/api/v1/nope", "GET"),
+        ("/api/v1/contacts", "PUT"),
+        ("/healthz/", "GET"),
+        ("/api/v1", "GET"),
+        ("/", "GET"),
+        ("/oauth/token", "GET"),
+    ]
+    for template, method in paths + misses:
+        scope = {"type": "http", "path": _concrete(template), "root_path": "", "method": method}
+        chosen = _linear(table, scope)
+        match, child = index.matches(scope)
+        if chosen is None:
+            assert match is Match.NONE, (template, method)
+        else:
+            assert match is Match.FULL and child[MATCHED_ROUTE] is chosen, (template, method)
+    assert index_routes([*table, Route("/{anything}", lambda request: None)]) is None
+
+
+def test_with_telemetry_on_the_table_is_searched_as_it_is(settings: Settings) -> None:
+    """FastAPI's telemetry names a span by the route the table chose: no index then."""
+    application = create_app(settings.model_copy(update={"opentelemetry": True}))
+    try:
+        assert not any(isinstance(route, RouteIndex) for route in application.routes)
+    finally:
+        application.state.engine.dispose()
