@@ -34,7 +34,6 @@ from fastapi import FastAPI
 from fastapi.routing import RouteContext, iter_route_contexts
 from sqlmodel import Session
 from starlette.requests import Request
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.accounts import tokens as access_tokens
@@ -45,6 +44,7 @@ from app.kit.database import RequestDatabase
 from app.kit.errors import AppError
 from app.kit.middleware import read_body
 from app.kit.problems import PROBLEM_MEDIA_TYPE, problem_response
+from app.kit.route_index import chosen_route
 
 log = logging.getLogger("infoview.idempotency")
 
@@ -91,11 +91,11 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 def _operation(scope: Scope) -> tuple[RouteContext, dict[str, Any]] | None:
     """The route the request is for, and its path parameters, as the router will find them."""
-    for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
-        match, child = context.matches(scope)
-        if match is Match.FULL:
-            return context, dict(child.get("path_params", {}))
-    return None
+    found = chosen_route(scope)
+    if found is None:
+        return None
+    context, child_scope = found
+    return context, dict(child_scope.get("path_params", {}))
 
 
 def _resource_path(scope: Scope, operation_id: str, params: dict[str, Any]) -> str | None:

@@ -39,16 +39,16 @@ from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.kit.media_types import ZERO_BYTE_IS_NUL, ContentType, content_type_of
 from app.kit.middleware import read_body
 from app.kit.problems import MAX_PROBLEM_ERRORS, problem_response
+from app.kit.route_index import chosen_route
 from app.kit.uploads import file_upload
 
 NUL = "\x00"
@@ -125,11 +125,9 @@ def _in_pairs(encoded: bytes, where: str, names: set[str] | None = None) -> list
 
 def _route(scope: Scope) -> APIRoute | None:
     """The operation that will answer ``scope``, if any."""
-    for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
-        route = context.original_route
-        if isinstance(route, APIRoute) and context.matches(scope)[0] is Match.FULL:
-            return route
-    return None
+    found = chosen_route(scope)
+    route = None if found is None else found[0].original_route
+    return route if isinstance(route, APIRoute) else None
 
 
 def _query_names(scope: Scope) -> set[str]:

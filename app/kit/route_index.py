@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
@@ -82,3 +83,16 @@ def index_routes(table: Sequence[BaseRoute]) -> RouteIndex | None:
             return None
         groups.setdefault(key, []).append(route)
     return RouteIndex(groups)
+
+
+def chosen_route(scope: Scope) -> tuple[RouteContext, Scope] | None:
+    """The route the app's router will choose for ``scope``, with what matching it gave (its
+    ``path_params``), or None when none matches fully: for middleware that must know the
+    operation before the router runs."""
+    for context in iter_route_contexts(getattr(scope.get("app"), "routes", [])):
+        match, child_scope = context.matches(scope)
+        if match is Match.FULL:
+            if isinstance(context.original_route, RouteIndex):
+                return RouteContext(child_scope[MATCHED_ROUTE]), child_scope
+            return context, child_scope
+    return None
