@@ -283,17 +283,18 @@ class RequestContextMiddleware:
             thread_session = state.pop(THREAD_SESSION_STATE_KEY, None)
             if thread_session is not None:  # opened by the get_thread_session dependency
                 await run_in_threadpool(thread_session.close)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "route": self.route_template(scope),
-                    "status": status_holder[0],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "request_id": request_id,
-                    "user_id": state.get("user_id"),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # the line's fields cost work of their own
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": self.route_template(scope),
+                        "status": status_holder[0],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "request_id": request_id,
+                        "user_id": state.get("user_id"),
+                    },
+                )
 
 
 @overload
