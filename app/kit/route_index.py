@@ -35,9 +35,9 @@ MATCHED_ROUTE = "infoview.route"
 
 
 def _group(path: str) -> str | None:
-    """The literal start of a path that decides which routes can match it: the segment after
-    ``/api/v1`` for the API's paths (``v1/interviews``), the first segment for the others
-    (``oauth``). None when that segment is a parameter."""
+    """The literal start of a path that decides which routes can match it: up to the segment
+    after ``/api/v1`` for the API's paths (``/api/v1/interviews``), the first segment for the
+    others (``/oauth``). None when that segment is a parameter."""
     if path.startswith(API_PREFIX + "/"):
         segment = path[len(API_PREFIX) + 1 :].partition("/")[0]
         key = f"{API_PREFIX}/{segment}"
