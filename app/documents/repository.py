@@ -12,18 +12,17 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, func, true
+from sqlalchemy import Row, Select, Table, bindparam, func
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from app.documents.schemas import Document
 from app.kit.queries import (
-    CALLER,
-    caller_row,
     compare_and_delete,
     get_owned_row,
     keyset_rows,
-    owner_table,
+    owned_page_statement,
+    owned_row_statement,
 )
 from app.letters.schemas import Letter
 from app.vocabulary import DocumentKind, LetterStatus
@@ -35,30 +34,13 @@ _DESCRIPTION = tuple(c for c in _TABLE.c if c.name != "content")
 
 @cache
 def _description_statement() -> Select[Any]:
-    owner = owner_table(_TABLE)
-    wanted = and_(_TABLE.c.id == bindparam("object_id"), _TABLE.c.owner_id == owner.c.id)
-    return (
-        core_select(owner.c.id.label(CALLER), *_DESCRIPTION)
-        .select_from(owner.outerjoin(_TABLE, wanted))
-        .where(caller_row(owner, bindparam("owner_id")))
-    )
+    return owned_row_statement(_TABLE, _DESCRIPTION)
 
 
 @cache
 def _page_statement(*, by_kind: bool, after_cursor: bool) -> Select[Any]:
-    page = core_select(*_DESCRIPTION).where(_TABLE.c.owner_id == bindparam("owner"))
-    if by_kind:
-        page = page.where(_TABLE.c.kind == bindparam("kind"))
-    if after_cursor:
-        page = page.where(_TABLE.c.id < bindparam("cursor"))
-    rows = page.order_by(_TABLE.c.id.desc()).limit(bindparam("cap")).subquery("page")
-    owner = owner_table(_TABLE)
-    return (
-        core_select(owner.c.id.label(CALLER), *rows.c)
-        .select_from(owner.outerjoin(rows, true()))
-        .where(caller_row(owner, bindparam("owner")))
-        .order_by(rows.c.id.desc())
-    )
+    conditions = [_TABLE.c.kind == bindparam("kind")] if by_kind else []
+    return owned_page_statement(_TABLE, conditions, after_cursor=after_cursor, columns=_DESCRIPTION)
 
 
 class DocumentRepository:

@@ -36,14 +36,21 @@ from app.interviews.schemas import (
 from app.kit.api import API_PREFIX
 from app.kit.problems import declared_headers, problem_responses, success_headers
 from app.kit.queries import etag
-from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
+from app.kit.schemas import (
+    Page,
+    PageCursor,
+    PageLimit,
+    Timestamp,
+    page_writer,
+    row_writer,
+)
 from app.vocabulary import InterviewMode, InterviewState
 
 router = APIRouter(prefix=API_PREFIX, tags=["interviews"])
-# The hot reads write their answer straight from the validated models: what FastAPI would do
-# with the route's response model, without validating the models a second time.
-_ONE: TypeAdapter[InterviewPublic] = TypeAdapter(InterviewPublic)
-_PAGE: TypeAdapter[Page[InterviewPublic]] = TypeAdapter(Page[InterviewPublic])
+# The hot reads write the rows they read as their response models would be written, without
+# reading them into those models first (`row_writer`): the same bytes, for half the work.
+_ONE = row_writer(InterviewPublic)
+_PAGE = page_writer(InterviewPublic)
 
 
 def _public(interview: object) -> InterviewPublic:
@@ -107,7 +114,7 @@ async def list_interviews(
     rows, has_more, next_cursor = await connection.run_sync(
         service.list_, user.id, filters, limit=limit, cursor=cursor
     )
-    page = _PAGE.validate_python({"data": rows, "has_more": has_more, "next_cursor": next_cursor})
+    page = {"data": rows, "has_more": has_more, "next_cursor": next_cursor}
     return Response(_PAGE.dump_json(page), media_type="application/json")
 
 
@@ -122,7 +129,7 @@ async def get_interview(
 ) -> Response:
     """Get one interview."""
     row = await connection.run_sync(service.get_row, user.id, interview_id)
-    body = _ONE.dump_json(_ONE.validate_python(row, from_attributes=True))
+    body = _ONE.dump_json(dict(row._mapping))
     return Response(body, media_type="application/json", headers={"ETag": etag(row.version)})
 
 

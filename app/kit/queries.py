@@ -32,11 +32,13 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
+    Label,
     Row,
     Select,
     Table,
     and_,
     bindparam,
+    literal_column,
     true,
 )
 from sqlalchemy import select as core_select
@@ -89,8 +91,11 @@ def connection_of(db: Session | Connection) -> Connection:
     return db if isinstance(db, Connection) else db.connection()
 
 
-# The first column of a caller-checked read: the owner's id, present iff the account exists.
+# The column a caller-checked read adds to prove the account exists: the owner's id, or, in
+# this module's own reads, the constant 1 after the record's columns (nothing to convert per
+# row, and a row's columns up to it are the record's own).
 CALLER = "caller_"
+_CALLER_MARK: Label[int] = literal_column("1").label(CALLER)
 
 
 def owner_table(table: Table) -> Table:
@@ -133,8 +138,9 @@ def caller_row(owner: Table, owner_id: Any) -> ColumnElement[bool]:
 
 
 @cache
-def owned_row_statement(table: Table) -> Select[Any]:
-    """The caller-checked read of one of ``table``'s rows, by ``object_id`` and ``owner_id``.
+def owned_row_statement(table: Table, columns: Sequence[Any] | None = None) -> Select[Any]:
+    """The caller-checked read of one of ``table``'s rows, by ``object_id`` and ``owner_id``:
+    its ``columns`` (all of them if not given).
 
     It starts from the owner's row: no row at all means the account is gone; a row whose
     columns of ``table`` are null means no such record of theirs. A repository may join more
@@ -143,7 +149,7 @@ def owned_row_statement(table: Table) -> Select[Any]:
     owner = owner_table(table)
     wanted = and_(table.c.id == bindparam("object_id"), table.c.owner_id == owner.c.id)
     return (
-        core_select(owner.c.id.label(CALLER), *table.c)
+        core_select(*(table.c if columns is None else columns), _CALLER_MARK)
         .select_from(owner.outerjoin(table, wanted))
         .where(caller_row(owner, bindparam("owner_id")))
     )
@@ -207,8 +213,10 @@ def owned_page_statement(
     conditions: Sequence[ColumnElement[bool]],
     *,
     after_cursor: bool,
+    columns: Sequence[Any] | None = None,
 ) -> Select[Any]:
-    """A keyset page of the owner's rows as one prepared Core statement, newest first.
+    """A keyset page of the owner's rows as one prepared Core statement, newest first: their
+    ``columns`` (all but ``owner_id`` if not given: the owner is the caller).
 
     Everything the request varies is a bound parameter (``:owner``, the filters' own,
     ``:cursor``, ``:cap``), so callers build one statement per combination of filters, keep it,
@@ -218,13 +226,15 @@ def owned_page_statement(
     caller's account exists: the page is found by its own index range scan, and only its
     rows (at most ``:cap``) are sorted again after the join.
     """
-    page = table.select().where(table.c.owner_id == bindparam("owner"), *conditions)
+    if columns is None:
+        columns = [column for column in table.c if column.name != "owner_id"]
+    page = core_select(*columns).where(table.c.owner_id == bindparam("owner"), *conditions)
     if after_cursor:
         page = page.where(table.c.id < bindparam("cursor"))
     rows = page.order_by(table.c.id.desc()).limit(bindparam("cap")).subquery("page")
     owner = owner_table(table)
     return (
-        core_select(owner.c.id.label(CALLER), *rows.c)
+        core_select(*rows.c, _CALLER_MARK)
         .select_from(owner.outerjoin(rows, true()))
         .where(caller_row(owner, bindparam("owner")))
         .order_by(rows.c.id.desc())
@@ -248,13 +258,15 @@ def keyset_rows(
     if cursor is not None:
         params["cursor"] = decode_cursor(cursor)
     result = connection_of(db).execute(statement, params)
-    # Plain dicts: what pydantic validates fastest (a RowMapping costs it twice the time).
-    keys = list(result.keys())[1:]
+    # Plain dicts: what pydantic reads and writes fastest (a RowMapping costs it twice the
+    # time). The caller's column is the last: zipping the keys before it leaves it out, where
+    # slicing each row would cost more than the dict.
+    keys = list(result.keys())[:-1]
     found = result.all()
     if not found:
         raise caller_gone()
-    at = keys.index("id") + 1  # an owner row with nothing joined: an empty page
-    rows = [dict(zip(keys, row[1:], strict=True)) for row in found if row[at] is not None]
+    at = keys.index("id")  # an owner row with nothing joined: an empty page
+    rows = [dict(zip(keys, row, strict=False)) for row in found if row[at] is not None]
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["id"]) if has_more and rows else None

@@ -1,12 +1,16 @@
-"""Shapes shared by every resource: list pages, and the timestamps clients send."""
+"""Shapes shared by every resource: list pages, the timestamps clients send, and the writer
+that answers with rows read back from the database."""
 
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from enum import Enum
+from functools import cache
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from fastapi import Query
 from pydantic import (
@@ -15,9 +19,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    PlainSerializer,
+    TypeAdapter,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError, core_schema
+from typing_extensions import TypedDict
 
 from app.kit.queries import MAX_LIMIT
 
@@ -197,3 +204,79 @@ def few_keys(data: Any) -> Any:
             {"limit": MAX_SMALL_BODY_KEYS, "count": len(data)},
         )
     return data
+
+
+@cache
+def row_writer(model: type[BaseModel]) -> TypeAdapter[Any]:
+    """What writes a row read back from the database as the JSON ``model`` would give it.
+
+    The row was checked on its way in, so reading it again into ``model`` before writing it
+    out (pydantic's validation, about as costly as the writing) proves nothing. The writer is a
+    ``TypeAdapter`` over the model's fields as a ``TypedDict``: it takes the row as a dict of
+    column values in the table's column order, which is the model's field order (a state as
+    its text), and writes the same bytes as ``TypeAdapter(model).dump_json`` of the validated
+    model. Keys the model has not (``owner_id``, ``version``) are left out. A field holding
+    models (a JSON column: an interview's questions) is still read into them, since the
+    database may hand its objects back with their keys in another order (PostgreSQL's
+    ``jsonb`` does).
+
+    ``model`` must write its fields plainly: no alias, serializer or computed field, which
+    the dict would not know of (a ``TypeError`` says so).
+    """
+    return TypeAdapter(_row_shape(model))
+
+
+@cache
+def page_writer(model: type[BaseModel]) -> TypeAdapter[Any]:
+    """:func:`row_writer` for a :class:`Page` of ``model``: ``{"data": rows, "has_more": …,
+    "next_cursor": …}`` written as ``Page[model]`` would write it."""
+    fields = {
+        name: list[_row_shape(model)] if name == "data" else field.annotation  # type: ignore[misc]
+        for name, field in Page[model].model_fields.items()  # type: ignore[valid-type]
+    }
+    return TypeAdapter(TypedDict(f"{model.__name__}RowPage", fields))  # type: ignore[operator]
+
+
+@cache
+def _row_shape(model: type[BaseModel]) -> Any:
+    decorators = model.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers or decorators.computed_fields:
+        raise TypeError(f"{model.__name__} has serializers of its own")
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if field.alias not in (None, name) or field.serialization_alias not in (None, name):
+            raise TypeError(f"{model.__name__}.{name} is written under an alias")
+        fields[name] = _as_stored(field.annotation)
+    return TypedDict(f"{model.__name__}Row", fields)  # type: ignore[operator]
+
+
+def _as_stored(annotation: Any) -> Any:
+    """A field's type as the database hands its value back: an enum as its value's type; a
+    value holding models, read into them when it is written."""
+    if _holds_models(annotation):
+        return Annotated[Any, PlainSerializer(_into(annotation), return_type=annotation)]
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_as_stored(arg) for arg in get_args(annotation))]  # noqa: UP007
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        kinds = {type(member.value) for member in annotation}
+        if len(kinds) != 1:
+            raise TypeError(f"{annotation.__name__} has values of several types")
+        return kinds.pop()
+    return annotation
+
+
+def _into(annotation: Any) -> Callable[[Any], Any]:
+    validate = TypeAdapter(annotation).validate_python
+
+    def into(value: Any) -> Any:
+        # None or an empty list (most interviews' questions) has nothing to read.
+        return value if value is None or value == [] else validate(value)
+
+    return into
+
+
+def _holds_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_models(arg) for arg in get_args(annotation))
