@@ -34,10 +34,12 @@ from app.kit.errors import AppError, Unprocessable
 from app.kit.media_types import parse_content_type
 from app.kit.problems import declared_headers, problem_responses, success_headers
 from app.kit.queries import etag
-from app.kit.schemas import Page, PageCursor, PageLimit
+from app.kit.schemas import Page, PageCursor, PageLimit, page_writer
 from app.vocabulary import DocumentKind
 
 router = APIRouter(prefix=API_PREFIX, tags=["documents"])
+# A page is written from its rows as `Page[DocumentPublic]` would write it (`page_writer`).
+_PAGE = page_writer(DocumentPublic)
 
 PATH = "/documents"
 TOO_LARGE_ADVICE = "Send a smaller file: a résumé as a PDF is usually well under a megabyte."
@@ -216,16 +218,13 @@ async def list_documents(
     kind: DocumentKind | None = None,
     limit: PageLimit = 20,
     cursor: PageCursor = None,
-) -> Page[DocumentPublic]:
+) -> Response:
     """List your documents, newest first (descriptions; the bytes are at /content)."""
     rows, has_more, next_cursor = await session.run(
         documents.list_documents, user.id, kind=kind, limit=limit, cursor=cursor
     )
-    return Page[DocumentPublic](
-        data=[DocumentPublic.model_validate(row) for row in rows],
-        has_more=has_more,
-        next_cursor=next_cursor,
-    )
+    page = {"data": rows, "has_more": has_more, "next_cursor": next_cursor}
+    return Response(_PAGE.dump_json(page), media_type="application/json")
 
 
 @router.get(

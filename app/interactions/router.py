@@ -19,10 +19,12 @@ from app.interactions.schemas import (
 from app.kit.api import API_PREFIX
 from app.kit.problems import problem_responses, success_headers
 from app.kit.queries import etag
-from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp
+from app.kit.schemas import Page, PageCursor, PageLimit, Timestamp, page_writer
 from app.vocabulary import InteractionKind
 
 router = APIRouter(prefix=API_PREFIX, tags=["interactions"])
+# A page is written from its rows as `Page[InteractionPublic]` would write it (`page_writer`).
+_PAGE = page_writer(InteractionPublic)
 
 InteractionId = Annotated[uuid.UUID, Path(description="The interaction's id.")]
 
@@ -76,7 +78,7 @@ async def list_interactions(
     occurred_before: Annotated[
         Timestamp | None, Query(description="Only those that happened before this time.")
     ] = None,
-) -> Page[InteractionPublic]:
+) -> Response:
     """List your interactions, newest logged first."""
     filters = {
         "contact_id": contact_id,
@@ -88,11 +90,8 @@ async def list_interactions(
     rows, has_more, next_cursor = await session.run(
         service.list_, user.id, filters, limit=limit, cursor=cursor
     )
-    return Page[InteractionPublic](
-        data=[InteractionPublic.model_validate(row) for row in rows],
-        has_more=has_more,
-        next_cursor=next_cursor,
-    )
+    page = {"data": rows, "has_more": has_more, "next_cursor": next_cursor}
+    return Response(_PAGE.dump_json(page), media_type="application/json")
 
 
 @router.get(

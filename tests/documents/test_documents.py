@@ -20,7 +20,9 @@ from sqlmodel import Session
 from app.accounts.export import AccountDocument
 from app.documents import files
 from app.documents import service as documents
+from app.documents.schemas import DocumentPublic
 from app.kit.config import Settings
+from app.kit.schemas import Page
 from app.letters.schemas import Letter
 from app.main import create_app
 from tests.factories import User, assert_problem, register
@@ -603,3 +605,15 @@ def test_a_token_encloses_documents_only_with_documents_read(client: TestClient)
     assert assert_problem(r, 403, "insufficient_scope")["required_scope"] == "documents:read"
     r = client.post(f"{API}/letters", json=body, headers=token("letters:write", "documents:read"))
     assert r.status_code == 201, r.text
+
+
+def test_a_page_of_documents_is_the_models_json_exactly(client: TestClient) -> None:
+    """The list writes its rows as ``Page[DocumentPublic]`` writes the validated models."""
+    user = register(client)
+    uploaded(client, user, minimal_pdf(), "Résumé.pdf", title="Résumé — 2026")
+    uploaded(client, user, TEXT, "notes.txt", kind="other")
+    for params in ({"limit": 1}, {}, {"kind": "resume"}):
+        r = client.get(f"{API}/documents", params=params, headers=user.headers)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        expected = Page[DocumentPublic].model_validate(r.json()).model_dump_json().encode()
+        assert r.content == expected

@@ -14,8 +14,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.contacts.schemas import Contact
+from app.interactions.schemas import InteractionPublic
 from app.interviews import workflow
 from app.kit.db import utcnow
+from app.kit.schemas import Page
 from app.letters.schemas import Letter
 from app.vocabulary import Direction, InteractionKind, InterviewState, Outcome
 from app.webhooks.schemas import OutboxEvent
@@ -748,3 +750,27 @@ def test_the_rules_match_the_table(kind: str) -> None:
             hint = workflow.suggested_move(state, value)
             expected = outcome == "declined" and state.value in ("request", "prepared")
             assert (hint is not None) is expected, (state, outcome)
+
+
+def test_a_page_of_interactions_is_the_models_json_exactly(client: TestClient) -> None:
+    """The list writes its rows as ``Page[InteractionPublic]`` writes the validated models."""
+    user = register(client)
+    contact = create_contact(client, user)
+    interview = create_interview(client, user, contact_id=contact["id"])
+    logged(
+        client,
+        user,
+        contact_id=contact["id"],
+        interview_id=interview["id"],
+        kind="call",
+        direction="outbound",
+        outcome="no_answer",
+        occurred_at=past(2),
+        notes="Rang twice — ünïcode too.",
+    )
+    logged(client, user, contact_id=contact["id"], kind="message", direction="inbound")
+    for params in ({"limit": 1}, {}):
+        r = client.get(API, params=params, headers=user.headers)
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        expected = Page[InteractionPublic].model_validate(r.json()).model_dump_json().encode()
+        assert r.content == expected
