@@ -264,7 +264,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Between the two: the body is already read and bounded. Before routing and authentication:
     # a charset outside the allow-list, JSON nested too deep, or a NUL goes no further.
     app.add_middleware(NulGuardMiddleware)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, database=db, max_body_bytes=settings.max_body_bytes
+    )
     # Around everything the app answers, the 413 above included.
     app.add_middleware(SecurityHeadersMiddleware)
     # Added last, so outermost: it also counts the 413s the middleware above answers.

@@ -27,11 +27,18 @@ from typing import Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
 import anyio
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import Session
 
 from app.kit.config import Settings
-from app.kit.db import TRANSACTIONS, AsyncSession, make_async_engine, make_engine
+from app.kit.db import (
+    POOL_TIMEOUT_SECONDS,
+    TRANSACTIONS,
+    AsyncSession,
+    make_async_engine,
+    make_engine,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -90,6 +97,8 @@ class RequestDatabase(Protocol):
 
     async def connect(self) -> RequestConnection: ...
 
+    async def release(self, connection: RequestConnection) -> None: ...
+
     def session(self, bind: RequestConnection | None = None) -> RequestSession: ...
 
     async def dispose(self) -> None: ...
@@ -100,19 +109,64 @@ class AsyncDatabase:
 
     The engine's connections are in autocommit (see :func:`app.kit.db.make_async_engine`):
     a session that is not bound to a request's connection gets one in a transaction.
+
+    Requests take the pool's connections in turn, first come first served. The pool's own
+    queue lets a request that has just arrived take a connection given back while an earlier
+    one, already woken for it, has yet to run; that one then goes to the back of the queue, and
+    may again. Under 32 connections' load with 10 in the pool, that put the GET's p99 at 2.3 to
+    2.7 times its median. So a request waits for its turn here (a fair semaphore of the pool's
+    size), and the pool has a connection ready for every request let through.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, pool_size: int) -> None:
         self.engine = engine
         self.transactional = engine.execution_options(isolation_level=TRANSACTIONS)
+        self.pool_size = pool_size
+        self._turns: asyncio.Semaphore | None = None
+        self._turns_loop: asyncio.AbstractEventLoop | None = None
+        self._held: dict[int, asyncio.Semaphore] = {}
 
     @property
     def sync_engine(self) -> Engine:
         return self.engine.sync_engine
 
+    def _queue(self) -> asyncio.Semaphore:
+        """The turns of the running event loop (a semaphore belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns_loop is not loop:
+            self._turns, self._turns_loop = asyncio.Semaphore(self.pool_size), loop
+        return self._turns
+
     async def connect(self) -> RequestConnection:
-        connection: AsyncConnection = await self.engine.connect()
+        """The request's connection, once its turn has come: after
+        :data:`~app.kit.db.POOL_TIMEOUT_SECONDS` of waiting, the pool's own time-out (a 503)."""
+        turns = self._queue()
+        if turns.locked():  # others are waiting: after them, for a bounded time
+            try:
+                async with asyncio.timeout(POOL_TIMEOUT_SECONDS):
+                    await turns.acquire()
+            except TimeoutError as exc:
+                raise PoolTimeout(
+                    f"no turn for a connection within {POOL_TIMEOUT_SECONDS} s"
+                ) from exc
+        else:
+            await turns.acquire()  # free: returns at once
+        try:
+            connection: AsyncConnection = await self.engine.connect()
+        except BaseException:
+            turns.release()
+            raise
+        self._held[id(connection)] = turns
         return cast(RequestConnection, connection)
+
+    async def release(self, connection: RequestConnection) -> None:
+        """Give the request's connection back to the pool, and its turn to the next request."""
+        try:
+            await connection.close()
+        finally:
+            turns = self._held.pop(id(connection), None)
+            if turns is not None:
+                turns.release()
 
     def session(self, bind: RequestConnection | None = None) -> AsyncSession:
         target = bind or self.transactional
@@ -254,6 +308,9 @@ class InlineDatabase:
     async def connect(self) -> InlineConnection:
         return InlineConnection(self.engine.connect(), self.lock_timeout)
 
+    async def release(self, connection: RequestConnection) -> None:
+        await connection.close()
+
     def session(self, bind: RequestConnection | None = None) -> InlineSession:
         target = bind.sync_connection if bind is not None else self.engine
         return InlineSession(Session(bind=target, expire_on_commit=False), self.lock_timeout)
@@ -276,5 +333,6 @@ def request_database(settings: Settings) -> RequestDatabase:
             pool_size=settings.db_pool_size,
             lock_timeout_ms=settings.db_lock_timeout_ms,
             statement_timeout_ms=settings.db_statement_timeout_ms,
-        )
+        ),
+        settings.db_pool_size,
     )

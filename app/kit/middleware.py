@@ -22,6 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.kit.database import RequestDatabase
 from app.kit.errors import title_of
 from app.kit.uploads import counted, file_upload
 
@@ -216,8 +217,11 @@ async def _send_problem(send: Send, status: int, code: str, detail: str, request
 class RequestContextMiddleware:
     """Give each request an id, enforce the body limit, and log how it went."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = 1024 * 1024) -> None:
+    def __init__(
+        self, app: ASGIApp, *, database: RequestDatabase, max_body_bytes: int = 1024 * 1024
+    ) -> None:
         self.app = app
+        self.database = database
         self.max_body_bytes = max_body_bytes
         self.route_template = RouteTemplates()
 
@@ -279,7 +283,7 @@ class RequestContextMiddleware:
                     await session.close()
             connection = state.pop(CONNECTION_STATE_KEY, None)
             if connection is not None:  # checked out by the request_connection dependency
-                await connection.close()
+                await self.database.release(connection)
             thread_session = state.pop(THREAD_SESSION_STATE_KEY, None)
             if thread_session is not None:  # opened by the get_thread_session dependency
                 await run_in_threadpool(thread_session.close)
