@@ -757,18 +757,11 @@ def test_a_page_of_interactions_is_the_models_json_exactly(client: TestClient) -
     user = register(client)
     contact = create_contact(client, user)
     interview = create_interview(client, user, contact_id=contact["id"])
-    logged(
-        client,
-        user,
-        contact_id=contact["id"],
-        interview_id=interview["id"],
-        kind="call",
-        direction="outbound",
-        outcome="no_answer",
-        occurred_at=past(2),
-        notes="Rang twice — ünïcode too.",
-    )
-    logged(client, user, contact_id=contact["id"], kind="message", direction="inbound")
+    # Every kind of value a row holds: ids and a null one, each enum, a time, unicode text.
+    answered = {"kind": "meeting", "direction": "inbound", "outcome": "reached"}
+    about = {"contact_id": contact["id"], "interview_id": interview["id"]}
+    logged(client, user, **about, **answered, occurred_at=past(3), notes="Café — ünïcode.")
+    logged(client, user, contact_id=contact["id"], kind="message", direction="outbound")
     for params in ({"limit": 1}, {}):
         r = client.get(API, params=params, headers=user.headers)
         assert r.status_code == 200 and r.headers["content-type"] == "application/json"
