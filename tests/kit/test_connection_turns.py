@@ -48,6 +48,11 @@ def test_requests_are_served_in_the_order_they_asked(postgres_url: str) -> None:
             await database.release(connection)
 
         try:
+            # Both connections opened first: opening one takes as long as it takes, so two
+            # requests let through together would otherwise be served in either order.
+            opened = [await database.connect() for _ in range(2)]
+            for connection in opened:
+                await database.release(connection)
             requests = []
             for number in range(60):
                 requests.append(asyncio.create_task(request(number)))
