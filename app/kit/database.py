@@ -113,7 +113,7 @@ class AsyncDatabase:
     Requests take the pool's connections in turn, first come first served. The pool's own
     queue lets a request that has just arrived take a connection given back while an earlier
     one, already woken for it, has yet to run; that one then goes to the back of the queue, and
-    may again. Under 32 connections' load with 10 in the pool, that put the GET's p99 at 2.3 to
+    may again. Under 32 connections' load with 10 in the pool, that put the GET's p99 at 2.0 to
     2.7 times its median. So a request waits for its turn here (a fair semaphore of the pool's
     size), and the pool has a connection ready for every request let through.
     """
