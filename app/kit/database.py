@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from app.kit.config import Settings
@@ -118,10 +119,10 @@ class AsyncDatabase:
     size), and the pool has a connection ready for every request let through.
     """
 
-    def __init__(self, engine: AsyncEngine, pool_size: int) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.transactional = engine.execution_options(isolation_level=TRANSACTIONS)
-        self.pool_size = pool_size
+        self.pool_size = cast(QueuePool, engine.sync_engine.pool).size()  # as many turns
         self._turns: asyncio.Semaphore | None = None
         self._turns_loop: asyncio.AbstractEventLoop | None = None
         self._held: dict[int, asyncio.Semaphore] = {}
@@ -333,6 +334,5 @@ def request_database(settings: Settings) -> RequestDatabase:
             pool_size=settings.db_pool_size,
             lock_timeout_ms=settings.db_lock_timeout_ms,
             statement_timeout_ms=settings.db_statement_timeout_ms,
-        ),
-        settings.db_pool_size,
+        )
     )

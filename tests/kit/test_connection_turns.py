@@ -27,7 +27,7 @@ def postgres_url(database_url: str) -> str:
 
 
 def _one_connection(url: str) -> AsyncDatabase:
-    return AsyncDatabase(make_async_engine(url, pool_size=1), 1)
+    return AsyncDatabase(make_async_engine(url, pool_size=1))
 
 
 def test_requests_are_served_in_the_order_they_asked(postgres_url: str) -> None:
@@ -36,7 +36,7 @@ def test_requests_are_served_in_the_order_they_asked(postgres_url: str) -> None:
     a connection came back took it ahead of the one already woken for it."""
 
     async def scenario() -> tuple[list[int], list[int]]:
-        database = AsyncDatabase(make_async_engine(postgres_url, pool_size=2), 2)
+        database = AsyncDatabase(make_async_engine(postgres_url, pool_size=2))
         asked: list[int] = []
         served: list[int] = []
 
